@@ -1,0 +1,131 @@
+//! Build script: bindgen over the installed proftpd headers, cbindgen for our
+//! exported C header.
+//!
+//! Header discovery: `PROFTPD_INCLUDE_DIR`, else `/usr/include/proftpd`
+//! (Debian's `proftpd-dev`).  A missing header directory stops the build with
+//! one line that names the package to install.
+
+use std::env;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+const DEFAULT_INCLUDE_DIR: &str = "/usr/include/proftpd";
+
+fn main() {
+    println!("cargo:rerun-if-env-changed=PROFTPD_INCLUDE_DIR");
+    println!("cargo:rerun-if-changed=proftpd-glue/wrapper.h");
+    println!("cargo:rerun-if-changed=cbindgen.toml");
+    println!("cargo:rerun-if-changed=src");
+
+    let include_dir = PathBuf::from(
+        env::var("PROFTPD_INCLUDE_DIR").unwrap_or_else(|_| DEFAULT_INCLUDE_DIR.to_string()),
+    );
+    let config_h = include_dir.join("config.h");
+    if !include_dir.join("conf.h").is_file() || !config_h.is_file() {
+        // One clear line, then stop (like nginx-sys does for its sources).
+        eprintln!(
+            "error: proftpd headers not found in {} (install the Debian package `proftpd-dev`, or set PROFTPD_INCLUDE_DIR)",
+            include_dir.display()
+        );
+        std::process::exit(1);
+    }
+    println!("cargo:rerun-if-changed={}", config_h.display());
+
+    emit_feature_cfgs(&config_h);
+
+    let out_dir = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));
+    generate_bindings(&include_dir, &out_dir);
+    generate_header(&out_dir);
+}
+
+/// Turn the config.h switches we care about into `cfg`s.
+fn emit_feature_cfgs(config_h: &Path) {
+    let text = fs::read_to_string(config_h).unwrap_or_default();
+    for (define, cfg) in [
+        ("PR_USE_REDIS", "proftpd_redis"),
+        ("PR_USE_OPENSSL", "proftpd_openssl"),
+        ("PR_USE_IPV6", "proftpd_ipv6"),
+    ] {
+        println!("cargo::rustc-check-cfg=cfg({cfg})");
+        let defined = text.lines().any(|l| {
+            let mut words = l.split_whitespace();
+            words.next() == Some("#define") && words.next() == Some(define)
+        });
+        if defined {
+            println!("cargo:rustc-cfg={cfg}");
+        }
+    }
+}
+
+fn generate_bindings(include_dir: &Path, out_dir: &Path) {
+    let bindings = bindgen::Builder::default()
+        .header("proftpd-glue/wrapper.h")
+        .clang_arg(format!("-I{}", include_dir.display()))
+        .clang_arg("-DHAVE_CONFIG_H")
+        .clang_arg("-DLINUX")
+        .clang_arg("-DPR_SHARED_MODULE")
+        .allowlist_function("pr_.*")
+        .allowlist_function("mod_create_.*")
+        .allowlist_function("(add|find|remove)_config.*")
+        .allowlist_function("get_param_ptr.*")
+        .allowlist_function("get_(boolean|context_name)")
+        .allowlist_function("check_context")
+        .allowlist_function("(make_sub_pool|destroy_pool|pcalloc|palloc|pstrdup|pstrndup|pstrcat)")
+        .allowlist_function("(register|unregister)_cleanup2?")
+        .allowlist_function("make_array|push_array")
+        .allowlist_function("xferlog_write|log_.*")
+        .allowlist_var("session|main_server|permanent_pool|server_list|ServerType")
+        .allowlist_var("(CONF|CF|PR|CL|DEBUG|R)_.*")
+        .allowlist_var("(PRE_CMD|CMD|POST_CMD|POST_CMD_ERR|LOG_CMD|LOG_CMD_ERR|HOOK)")
+        .allowlist_var("(LOGFMT|JOT)_.*")
+        .allowlist_type(
+            "module|conftable|cmdtable|authtable|cmd_rec|config_rec|server_rec|modret_t",
+        )
+        .derive_default(true)
+        .layout_tests(false)
+        .generate_comments(false)
+        .parse_callbacks(Box::new(bindgen::CargoCallbacks::new()))
+        .generate()
+        .unwrap_or_else(|e| {
+            eprintln!("error: bindgen failed on proftpd-glue/wrapper.h: {e}");
+            std::process::exit(1);
+        });
+    bindings
+        .write_to_file(out_dir.join("proftpd_bindings.rs"))
+        .expect("write bindings");
+}
+
+/// Generate our exported C header into OUT_DIR.  The committed copy lives in
+/// `include/proftpd_rs.h`; a unit test fails when the two differ.  Set
+/// `PROFTPD_RS_UPDATE_HEADER=1` to refresh the committed copy.
+fn generate_header(out_dir: &Path) {
+    println!("cargo:rerun-if-env-changed=PROFTPD_RS_UPDATE_HEADER");
+    let crate_dir = env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR");
+    let config = cbindgen::Config::from_file(Path::new(&crate_dir).join("cbindgen.toml"))
+        .expect("cbindgen.toml");
+    let header = out_dir.join("proftpd_rs.h");
+    match cbindgen::Builder::new()
+        .with_crate(&crate_dir)
+        .with_config(config)
+        .generate()
+    {
+        Ok(b) => {
+            let mut text = Vec::new();
+            b.write(&mut text);
+            // proftpd writes into module records (list links, handle,
+            // priority): declare them as the C modules do, not `const`.
+            let text = String::from_utf8(text)
+                .expect("utf-8 header")
+                .replace("extern const module ", "extern module ");
+            fs::write(&header, text).expect("write header");
+        }
+        Err(e) => {
+            eprintln!("error: cbindgen failed: {e}");
+            std::process::exit(1);
+        }
+    }
+    if env::var_os("PROFTPD_RS_UPDATE_HEADER").is_some() {
+        fs::copy(&header, Path::new(&crate_dir).join("include/proftpd_rs.h"))
+            .expect("update include/proftpd_rs.h");
+    }
+}

@@ -1,0 +1,315 @@
+//! Configuration directives: a typed view of the directive's `cmd_rec`, the
+//! CONF_ERROR-equivalent error path, storing parsed values in config records,
+//! and looking them up again in the session.
+//!
+//! Parsed values are Rust values kept in a per-process registry; the config
+//! record (allocated in its own pool, as proftpd requires) holds only a small
+//! C key into it.  proftpd copies config records shallowly (e.g. `<Global>`
+//! into every server), which is safe with plain keys; no Rust value hangs off
+//! a pool that might be destroyed under a copy.  The registry is cleared when
+//! the configuration is re-read (`core.restart`).
+
+use super::ffi;
+use std::any::Any;
+use std::ffi::{CStr, CString, c_void};
+use std::ptr;
+use std::sync::Mutex;
+
+/// A directive being parsed (the `cmd_rec` of a config handler).
+pub struct Directive {
+    cmd: *mut ffi::cmd_rec,
+    name: String,
+    args: Vec<String>,
+}
+
+/// Our marker in front of registry keys stored in `config_rec->argv[0]`.
+const KEY_MAGIC: u64 = 0x5253_5052_0000_0000; // "RSPR"
+
+struct Registry {
+    values: Vec<Box<dyn Any + Send>>,
+}
+
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry { values: Vec::new() });
+
+fn registry() -> std::sync::MutexGuard<'static, Registry> {
+    REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Forget every stored value: the configuration is about to be re-read.
+pub fn reset_registry() {
+    registry().values.clear();
+}
+
+impl Directive {
+    /// The directive name as written in the config (`argv[0]`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Number of arguments, not counting the directive name.
+    pub fn argc(&self) -> usize {
+        self.args.len()
+    }
+
+    /// # Safety
+    /// `cmd` must be valid, with `argc` NUL-terminated strings in `argv`.
+    unsafe fn new(cmd: *mut ffi::cmd_rec) -> Self {
+        // SAFETY: per the contract above.
+        let argc = unsafe { (*cmd).argc } as usize;
+        let mut all = (0..argc).map(|i| unsafe { Self::raw_arg(cmd, i) }.unwrap_or_default());
+        let name = all.next().unwrap_or_default();
+        Directive {
+            cmd,
+            name,
+            args: all.collect(),
+        }
+    }
+
+    unsafe fn raw_arg(cmd: *mut ffi::cmd_rec, i: usize) -> Option<String> {
+        // SAFETY: argv has argc entries, each a NUL-terminated string at
+        // configuration time.
+        unsafe {
+            let c = &*cmd;
+            if i >= c.argc as usize || c.argv.is_null() {
+                return None;
+            }
+            let p = *c.argv.add(i) as *const std::ffi::c_char;
+            if p.is_null() {
+                return None;
+            }
+            Some(CStr::from_ptr(p).to_string_lossy().into_owned())
+        }
+    }
+
+    /// Argument `i` (0-based, not counting the directive name).
+    pub fn arg(&self, i: usize) -> &str {
+        &self.args[i]
+    }
+
+    /// All arguments (not counting the directive name).
+    pub fn args(&self) -> &[String] {
+        &self.args
+    }
+
+    /// Exactly `n` arguments, or "wrong number of parameters".
+    pub fn check_args(&self, n: usize) -> Result<(), String> {
+        self.check_args_range(n, n)
+    }
+
+    /// Between `min` and `max` arguments.
+    pub fn check_args_range(&self, min: usize, max: usize) -> Result<(), String> {
+        let argc = self.argc();
+        if argc < min {
+            Err("missing parameters".into())
+        } else if argc > max {
+            Err("wrong number of parameters".into())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The directive appears in one of the `allowed` contexts (see
+    /// [`crate::host::context`]), or "directive not allowed in X context".
+    pub fn check_context(&self, allowed: u32) -> Result<(), String> {
+        // SAFETY: `cmd` is valid; get_context_name returns a static string.
+        unsafe {
+            if ffi::check_context(self.cmd, allowed as i32) != 0 {
+                return Ok(());
+            }
+            let name = ffi::get_context_name(self.cmd);
+            let name = if name.is_null() {
+                "this".to_string()
+            } else {
+                CStr::from_ptr(name).to_string_lossy().into_owned()
+            };
+            Err(format!("directive not allowed in {name} context"))
+        }
+    }
+
+    /// The context the directive appears in (`CONF_*` flag of the enclosing
+    /// section).
+    pub fn context(&self) -> u32 {
+        // SAFETY: `cmd->config` is the enclosing section or NULL (server).
+        unsafe {
+            let c = (*self.cmd).config;
+            if c.is_null() {
+                super::ffi::CONF_ROOT
+            } else {
+                (*c).config_type as u32
+            }
+        }
+    }
+
+    /// Argument `i` as a proftpd Boolean (on/off, yes/no, true/false, 1/0),
+    /// or "expected Boolean parameter".
+    pub fn bool_arg(&self, i: usize) -> Result<bool, String> {
+        parse_bool(self.arg(i)).ok_or_else(|| "expected Boolean parameter".to_string())
+    }
+
+    /// Store `value` as this directive's config record in the current
+    /// context.  `merge_down` makes it visible in `<Directory>` sections
+    /// below (`CF_MERGEDOWN`).
+    pub fn add_param<T: Any + Send>(&mut self, value: T, merge_down: bool) {
+        let key = {
+            let mut r = registry();
+            r.values.push(Box::new(value));
+            KEY_MAGIC | (r.values.len() as u64 - 1)
+        };
+        let name = CString::new(self.name.as_str()).unwrap_or_default();
+        // SAFETY: add_config_param creates a record in the current context
+        // with argc 1; argv is allocated in c->pool, and we store a key in
+        // memory from the same pool.
+        unsafe {
+            let c = ffi::add_config_param(name.as_ptr(), 1, ptr::null_mut::<c_void>());
+            let slot = ffi::pcalloc((*c).pool, std::mem::size_of::<u64>()) as *mut u64;
+            slot.write(key);
+            *(*c).argv = slot as *mut c_void;
+            if merge_down {
+                (*c).flags |= ffi::CF_MERGEDOWN as i64;
+            }
+        }
+    }
+}
+
+/// proftpd's Boolean words (`pr_str_is_boolean`).
+pub fn parse_bool(s: &str) -> Option<bool> {
+    match s.to_ascii_lowercase().as_str() {
+        "on" | "yes" | "true" | "1" => Some(true),
+        "off" | "no" | "false" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// Run a directive handler: `Ok` is PR_HANDLED; `Err(msg)` (or a panic) is
+/// the CONF_ERROR equivalent, "Directive: msg", which makes proftpd refuse
+/// the configuration, naming the file and line.
+///
+/// # Safety
+/// `cmd` must be the cmd_rec proftpd passed to a directive handler.
+#[doc(hidden)]
+pub unsafe fn dispatch(
+    cmd: *mut ffi::cmd_rec,
+    what: &str,
+    f: fn(&mut Directive) -> Result<(), String>,
+) -> *mut ffi::modret_t {
+    // SAFETY: per this function's contract.
+    let mut d = unsafe { Directive::new(cmd) };
+    let name = d.name().to_string();
+    let result = super::guard::run(
+        &format!("{what}: {name}"),
+        |msg| Err(format!("internal error: {msg}")),
+        || f(&mut d),
+    );
+    match result {
+        // SAFETY: cmd is valid; mod_create_ret allocates in cmd->tmp_pool.
+        Ok(()) => unsafe { ffi::mod_create_ret(cmd, 0, ptr::null(), ptr::null()) },
+        Err(msg) => {
+            let text = super::log::to_cstring(&format!("{name}: {msg}"));
+            // SAFETY: the message is copied into cmd->tmp_pool, which
+            // outlives the returned modret.
+            unsafe {
+                let m = ffi::pstrdup((*cmd).tmp_pool, text.as_ptr());
+                ffi::mod_create_ret(cmd, 1, ptr::null(), m)
+            }
+        }
+    }
+}
+
+/// Where to look a directive up in the session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// The server's own configuration (`main_server->conf`: the server or
+    /// `<VirtualHost>`, with `<Global>` merged in).
+    Server,
+    /// The configuration in force for the current command: the current
+    /// `<Directory>`, else `<Anonymous>`, else the server (`CURRENT_CONF`).
+    Current,
+}
+
+fn scope_set(scope: Scope) -> *mut ffi::xaset_t {
+    // SAFETY: reading proftpd's globals on its one thread.
+    unsafe {
+        let main = ffi::main_server;
+        let server_conf = if main.is_null() {
+            ptr::null_mut()
+        } else {
+            (*main).conf
+        };
+        match scope {
+            Scope::Server => server_conf,
+            Scope::Current => {
+                let s = &raw const ffi::session;
+                if !(*s).dir_config.is_null() {
+                    (*(*s).dir_config).subset
+                } else if !(*s).anon_config.is_null() {
+                    (*(*s).anon_config).subset
+                } else {
+                    server_conf
+                }
+            }
+        }
+    }
+}
+
+fn value_of<T: Any + Clone>(c: *mut ffi::config_rec) -> Option<T> {
+    // SAFETY: `c` is a live config record of one of our directives.
+    let key = unsafe {
+        if (*c).argc < 1 || (*c).argv.is_null() || (*(*c).argv).is_null() {
+            return None;
+        }
+        *(*(*c).argv as *const u64)
+    };
+    if key & 0xffff_ffff_0000_0000 != KEY_MAGIC {
+        return None;
+    }
+    let idx = (key & 0xffff_ffff) as usize;
+    registry().values.get(idx)?.downcast_ref::<T>().cloned()
+}
+
+/// The first value stored for `name` in `scope` (searching sub-sections
+/// too when `recurse`).
+pub fn lookup<T: Any + Clone>(scope: Scope, name: &str, recurse: bool) -> Option<T> {
+    lookup_all(scope, name, recurse).into_iter().next()
+}
+
+/// Every value stored for `name` in `scope`, in configuration order.
+pub fn lookup_all<T: Any + Clone>(scope: Scope, name: &str, recurse: bool) -> Vec<T> {
+    let set = scope_set(scope);
+    let mut out = Vec::new();
+    if set.is_null() {
+        return out;
+    }
+    let Ok(cname) = CString::new(name) else {
+        return out;
+    };
+    // SAFETY: find_config/find_config_next walk proftpd's config tree.
+    unsafe {
+        let ty = ffi::CONF_PARAM as i32;
+        let mut c = ffi::find_config(set, ty, cname.as_ptr(), recurse as i32);
+        while !c.is_null() {
+            if let Some(v) = value_of::<T>(c) {
+                out.push(v);
+            }
+            c = ffi::find_config_next(c, (*c).next, ty, cname.as_ptr(), recurse as i32);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bool;
+
+    #[test]
+    fn booleans() {
+        for s in ["on", "ON", "yes", "true", "1"] {
+            assert_eq!(parse_bool(s), Some(true), "{s}");
+        }
+        for s in ["off", "No", "false", "0"] {
+            assert_eq!(parse_bool(s), Some(false), "{s}");
+        }
+        for s in ["maybe", "", "2", "onn"] {
+            assert_eq!(parse_bool(s), None, "{s}");
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! proftpd events (`pr_event_register`): `core.session-reinit`,
+//! `core.restart`, `core.exit`, `core.module-unload`, log events, ...
+
+use super::ffi;
+use super::module::ModuleRecord;
+use std::ffi::{CStr, c_void};
+use std::ptr;
+
+/// The C signature of event callbacks.
+pub type EventFn = unsafe extern "C" fn(*const c_void, *mut c_void);
+
+/// The data an event carries; what it points to depends on the event.
+pub struct EventData {
+    data: *const c_void,
+}
+
+impl EventData {
+    /// For events whose data is a C string (`core.module-unload`: the
+    /// module's file name, e.g. `mod_unique_id.c`).
+    pub fn as_str(&self) -> Option<String> {
+        if self.data.is_null() {
+            return None;
+        }
+        // SAFETY: only called for events documented to carry a C string.
+        Some(
+            unsafe { CStr::from_ptr(self.data as *const std::ffi::c_char) }
+                .to_string_lossy()
+                .into_owned(),
+        )
+    }
+
+    #[allow(dead_code)]
+    pub(crate) fn raw(&self) -> *const c_void {
+        self.data
+    }
+}
+
+/// Register `cb` (a trampoline made by `event_handler!`) for `event`.
+pub fn register(module: &'static ModuleRecord, event: &'static CStr, cb: EventFn) {
+    // SAFETY: the module record and event name are 'static; proftpd keeps
+    // the pointers.
+    unsafe {
+        ffi::pr_event_register(module.as_ptr(), event.as_ptr(), Some(cb), ptr::null_mut());
+    }
+}
+
+/// Unregister `cb` from `event`.
+pub fn unregister(module: &'static ModuleRecord, event: &'static CStr, cb: EventFn) {
+    // SAFETY: as above.
+    unsafe {
+        ffi::pr_event_unregister(module.as_ptr(), event.as_ptr(), Some(cb));
+    }
+}
+
+/// Unregister all of the module's event handlers.
+pub fn unregister_all(module: &'static ModuleRecord) {
+    // SAFETY: NULL event and callback mean "all of this module's".
+    unsafe {
+        ffi::pr_event_unregister(module.as_ptr(), ptr::null(), None);
+    }
+}
+
+#[doc(hidden)]
+pub fn dispatch(data: *const c_void, what: &str, f: fn(&EventData)) {
+    let ev = EventData { data };
+    super::guard::run(what, |_| (), || f(&ev));
+}
+
+/// A trampoline for an event handler `fn(&EventData)`.
+macro_rules! event_handler {
+    ($what:expr, $f:path) => {{
+        unsafe extern "C" fn trampoline(
+            data: *const ::std::ffi::c_void,
+            _user: *mut ::std::ffi::c_void,
+        ) {
+            $crate::host::event::dispatch(data, $what, $f)
+        }
+        trampoline as $crate::host::event::EventFn
+    }};
+}
+pub(crate) use event_handler;

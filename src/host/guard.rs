@@ -1,0 +1,60 @@
+//! The guard every entry point from proftpd goes through.
+
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+/// Run `f`, catching any panic.  A panic is logged through proftpd's SystemLog
+/// (naming `what`, e.g. `mod_unique_id/0.1.0-rs: sess_init`) and `on_panic` is
+/// returned instead, so the daemon and the session carry on.
+pub fn run<R>(what: &str, on_panic: impl FnOnce(&str) -> R, f: impl FnOnce() -> R) -> R {
+    match catch_unwind(AssertUnwindSafe(|| {
+        test_panic_hook(what);
+        f()
+    })) {
+        Ok(r) => r,
+        Err(payload) => {
+            let msg = panic_message(payload.as_ref());
+            crate::host::log::error(&format!("{what}: internal error (panic caught): {msg}"));
+            on_panic(&msg)
+        }
+    }
+}
+
+/// The text of a panic payload.
+pub fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic payload".to_string()
+    }
+}
+
+/// Debug builds only: panic on purpose when `PROFTPD_RS_TEST_PANIC` names this
+/// entry point, so the integration tests can prove that a panicking handler
+/// leaves the session and the daemon alive.  Release builds have no such hook.
+#[cfg(debug_assertions)]
+fn test_panic_hook(what: &str) {
+    if let Some(v) = std::env::var_os("PROFTPD_RS_TEST_PANIC")
+        && v.to_str().is_some_and(|v| what.ends_with(v))
+    {
+        panic!("test panic requested by PROFTPD_RS_TEST_PANIC for {what}");
+    }
+}
+
+#[cfg(not(debug_assertions))]
+fn test_panic_hook(_what: &str) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_texts() {
+        let e = catch_unwind(|| panic!("boom {}", 1)).unwrap_err();
+        assert_eq!(panic_message(e.as_ref()), "boom 1");
+        let e = catch_unwind(|| panic!("static")).unwrap_err();
+        assert_eq!(panic_message(e.as_ref()), "static");
+    }
+}

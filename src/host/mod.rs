@@ -1,0 +1,40 @@
+//! The host layer: the only home of `unsafe` in this crate.
+//!
+//! proftpd calls into us through C function pointers stored in the `module`
+//! records we export.  Every such entry point is a small trampoline generated
+//! by the macros in this module; each one runs the module's plain Rust
+//! function inside [`guard::run`], which catches panics and reports them
+//! through proftpd's own logging, so no panic ever unwinds into C.
+//!
+//! Module code sees typed views ([`conf::Directive`], [`cmd::Cmd`],
+//! [`event::EventData`]) and safe functions ([`session`], [`log`], [`privs`],
+//! [`fs`]); it never sees a raw pointer.
+
+#[doc(hidden)]
+pub mod ffi;
+
+pub mod cmd;
+pub mod conf;
+pub mod event;
+pub mod fs;
+pub mod guard;
+pub mod log;
+pub mod module;
+pub mod privs;
+pub mod session;
+pub mod sys;
+
+pub use module::{CmdTable, ConfTable, ModuleRecord};
+
+/// Configuration contexts (the C `CONF_*` flags), for
+/// [`conf::Directive::check_context`].
+pub mod context {
+    use super::ffi;
+    pub const ROOT: u32 = ffi::CONF_ROOT;
+    pub const DIR: u32 = ffi::CONF_DIR;
+    pub const ANON: u32 = ffi::CONF_ANON;
+    pub const LIMIT: u32 = ffi::CONF_LIMIT;
+    pub const VIRTUAL: u32 = ffi::CONF_VIRTUAL;
+    pub const DYNDIR: u32 = ffi::CONF_DYNDIR;
+    pub const GLOBAL: u32 = ffi::CONF_GLOBAL;
+}

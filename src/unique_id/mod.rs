@@ -1,0 +1,140 @@
+//! mod_unique_id: a unique ID for every FTP session, in the `UNIQUE_ID`
+//! environment variable and session note.
+//!
+//! Directive: `UniqueIDEngine on|off` (server config, `<VirtualHost>`,
+//! `<Global>`; default on).
+
+mod id;
+
+pub use id::{ALPHABET, ID_LEN, encode_id};
+
+use crate::host::conf::{self, Directive, Scope};
+use crate::host::event::{self, EventData};
+use crate::host::log::Logger;
+use crate::host::module::{CONF_END, ConfTable, ModuleRecord, ModuleSpec, directive};
+use crate::host::{context, session, sys};
+use crate::unique_id_module as MODULE;
+use std::sync::Mutex;
+
+pub const VERSION: &str = concat!("mod_unique_id/", env!("CARGO_PKG_VERSION"), "-rs");
+const LOG: Logger = Logger::new(VERSION, c"unique_id");
+const KEY: &str = "UNIQUE_ID";
+const ENGINE: &str = "UniqueIDEngine";
+
+static CONFTAB: ConfTable<2> = ConfTable::new([
+    directive(
+        c"UniqueIDEngine",
+        crate::host::module::conf_handler!(VERSION, set_engine),
+    ),
+    CONF_END,
+]);
+
+/// The module record exported as `unique_id_module`.
+pub const fn record() -> ModuleRecord {
+    ModuleRecord::new(ModuleSpec {
+        name: c"unique_id",
+        version: {
+            const V: &str = concat!("mod_unique_id/", env!("CARGO_PKG_VERSION"), "-rs\0");
+            match std::ffi::CStr::from_bytes_with_nul(V.as_bytes()) {
+                Ok(c) => c,
+                Err(_) => panic!("bad version string"),
+            }
+        },
+        conftable: CONFTAB.as_ptr(),
+        cmdtable: std::ptr::null_mut(),
+        init: crate::host::module::init_fn!(VERSION, init),
+        sess_init: crate::host::module::init_fn!(VERSION, sess_init),
+    })
+}
+
+/// This session's ID, once generated (per process: sessions are forked).
+static SESSION_ID: Mutex<Option<String>> = Mutex::new(None);
+
+/// usage: UniqueIDEngine on|off
+fn set_engine(cmd: &mut Directive) -> Result<(), String> {
+    cmd.check_args(1)?;
+    cmd.check_context(context::ROOT | context::VIRTUAL | context::GLOBAL)?;
+    let on = cmd.bool_arg(0)?;
+    cmd.add_param(on, false);
+    Ok(())
+}
+
+fn init() -> Result<(), String> {
+    event::register(
+        &MODULE,
+        c"core.module-unload",
+        event::event_handler!(VERSION, on_module_unload),
+    );
+    event::register(
+        &MODULE,
+        c"core.restart",
+        event::event_handler!(VERSION, on_restart),
+    );
+    Ok(())
+}
+
+fn on_module_unload(ev: &EventData) {
+    if ev.as_str().as_deref() == Some("mod_unique_id.c") {
+        event::unregister_all(&MODULE);
+    }
+}
+
+fn on_restart(_ev: &EventData) {
+    conf::reset_registry();
+}
+
+fn sess_init() -> Result<(), String> {
+    event::register(
+        &MODULE,
+        c"core.session-reinit",
+        event::event_handler!(VERSION, on_session_reinit),
+    );
+    apply_config();
+    Ok(())
+}
+
+/// HOST switched the virtual host: follow that server's UniqueIDEngine.
+fn on_session_reinit(_ev: &EventData) {
+    apply_config();
+}
+
+fn engine_enabled() -> bool {
+    conf::lookup::<bool>(Scope::Server, ENGINE, false).unwrap_or(true)
+}
+
+/// Set (or remove) the ID according to the current server's configuration.
+/// The ID, once made, stays the same for the whole session.
+fn apply_config() {
+    if !engine_enabled() {
+        session::env_unset(KEY);
+        session::note_remove(KEY);
+        LOG.trace(8, "UniqueIDEngine off: no UNIQUE_ID for this session");
+        return;
+    }
+    let mut guard = SESSION_ID.lock().unwrap_or_else(|e| e.into_inner());
+    let id = match guard.as_ref() {
+        Some(id) => id.clone(),
+        None => {
+            LOG.debug(8, "generating unique session ID");
+            let mut random = [0u8; id::RANDOM_LEN];
+            if let Err(e) = sys::random_bytes(&mut random) {
+                LOG.notice(&format!("unable to read random bytes: {e}"));
+                return;
+            }
+            let (secs, micros) = sys::now();
+            let id = encode_id(secs, micros, &random);
+            *guard = Some(id.clone());
+            id
+        }
+    };
+    match session::env_set(KEY, &id) {
+        Ok(()) => LOG.debug(8, &format!("unique session ID is '{id}'")),
+        Err(e) => LOG.debug(
+            0,
+            &format!("error setting UNIQUE_ID environment variable: {e}"),
+        ),
+    }
+    if let Err(e) = session::note_set(KEY, &id) {
+        LOG.debug(0, &format!("error adding UNIQUE_ID session note: {e}"));
+    }
+}
