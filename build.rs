@@ -79,7 +79,7 @@ fn generate_bindings(include_dir: &Path, out_dir: &Path) {
         .allowlist_var("(PRE_CMD|CMD|POST_CMD|POST_CMD_ERR|LOG_CMD|LOG_CMD_ERR|HOOK)")
         .allowlist_var("(LOGFMT|JOT)_.*")
         .allowlist_type(
-            "module|conftable|cmdtable|authtable|cmd_rec|config_rec|server_rec|modret_t",
+            "module|conftable|cmdtable|authtable|cmd_rec|config_rec|server_rec|modret_t|pr_jot_parsed_t",
         )
         .derive_default(true)
         .layout_tests(false)

@@ -13,4 +13,9 @@
  */
 extern module unique_id_module;
 
+/**
+ * mod_redis.
+ */
+extern module redis_module;
+
 #endif  /* PROFTPD_RS_H */

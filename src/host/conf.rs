@@ -150,6 +150,22 @@ impl Directive {
     /// context.  `merge_down` makes it visible in `<Directory>` sections
     /// below (`CF_MERGEDOWN`).
     pub fn add_param<T: Any + Send>(&mut self, value: T, merge_down: bool) {
+        let flags = if merge_down {
+            ffi::CF_MERGEDOWN as i64
+        } else {
+            0
+        };
+        self.add_param_flags(value, flags);
+    }
+
+    /// Like [`Directive::add_param`], with `CF_MERGEDOWN_MULTI`: every
+    /// record of this directive in a context is visible in the
+    /// `<Directory>` sections below it (for directives that may repeat).
+    pub fn add_param_multi<T: Any + Send>(&mut self, value: T) {
+        self.add_param_flags(value, ffi::CF_MERGEDOWN_MULTI as i64);
+    }
+
+    fn add_param_flags<T: Any + Send>(&mut self, value: T, flags: i64) {
         let key = {
             let mut r = registry();
             r.values.push(Box::new(value));
@@ -164,9 +180,7 @@ impl Directive {
             let slot = ffi::pcalloc((*c).pool, std::mem::size_of::<u64>()) as *mut u64;
             slot.write(key);
             *(*c).argv = slot as *mut c_void;
-            if merge_down {
-                (*c).flags |= ffi::CF_MERGEDOWN as i64;
-            }
+            (*c).flags |= flags;
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod conf;
 pub mod event;
 pub mod fs;
 pub mod guard;
+pub mod jot;
 pub mod log;
 pub mod module;
 pub mod privs;

@@ -1,0 +1,311 @@
+//! The core's "jot" API (LogFormat parsing and resolution, command filters),
+//! wrapped so that module code gets typed values and never a raw pointer.
+//!
+//! Resolution goes through the core's `pr_jot_resolve_logfmt()`, the same
+//! resolver ExtendedLog and the C mod_redis use, so every value equals what
+//! the core would write.  Key names and JSON types come from the core's own
+//! LogFormat→JSON table (`pr_jot_get_logfmt2json()`), with the core's
+//! `ENV:name` / `NOTE:name` hints, exactly as `pr_jot_on_json()` uses them.
+
+use super::cmd::Cmd;
+use super::ffi;
+use std::ffi::{CStr, CString, c_char, c_int, c_uchar, c_void};
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+/// A typed value of one resolved LogFormat variable.
+#[derive(Clone, Debug, PartialEq)]
+pub enum JotValue {
+    /// Raw bytes (file names and arguments need not be UTF-8).
+    Str(Vec<u8>),
+    Num(f64),
+    Bool(bool),
+}
+
+/// One piece of a resolved LogFormat.
+#[derive(Clone, Debug, PartialEq)]
+pub enum JotItem {
+    /// A variable with a value: its JSON key name and typed value.
+    Var { key: String, value: JotValue },
+    /// Literal text between variables.
+    Text(Vec<u8>),
+}
+
+/// A compiled LogFormat (the core's internal byte form, without the NUL).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogFmt(Vec<u8>);
+
+impl LogFmt {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Command/class filters made by `pr_jot_filters_create()` (in a pool of
+/// ours, destroyed by [`reset`] when the configuration is re-read).
+#[derive(Clone, Copy, Debug)]
+pub struct Filters(*mut ffi::pr_jot_filters_t);
+
+// SAFETY: the filters are only ever used on proftpd's one thread; the
+// pointer just travels inside the config registry.
+unsafe impl Send for Filters {}
+unsafe impl Sync for Filters {}
+
+/// Which rules syntax [`Filters::new`] parses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FilterKind {
+    /// Command names only (`PR_JOT_FILTER_TYPE_COMMANDS`).
+    Commands,
+    /// Command names and classes; `ALL` means everything.
+    CommandsWithClasses,
+}
+
+static POOL: AtomicPtr<ffi::pool_rec> = AtomicPtr::new(ptr::null_mut());
+static JSON_MAP: AtomicPtr<ffi::pr_table_t> = AtomicPtr::new(ptr::null_mut());
+
+fn pool() -> *mut ffi::pool_rec {
+    let p = POOL.load(Ordering::Relaxed);
+    if !p.is_null() {
+        return p;
+    }
+    // SAFETY: a sub pool of the permanent pool, on proftpd's thread.
+    let p = unsafe { ffi::make_sub_pool(ffi::permanent_pool) };
+    POOL.store(p, Ordering::Relaxed);
+    p
+}
+
+fn json_map() -> *mut ffi::pr_table_t {
+    let m = JSON_MAP.load(Ordering::Relaxed);
+    if !m.is_null() {
+        return m;
+    }
+    // SAFETY: the table lives in our pool.
+    let m = unsafe { ffi::pr_jot_get_logfmt2json(pool()) };
+    JSON_MAP.store(m, Ordering::Relaxed);
+    m
+}
+
+/// Forget every filter and the key table (call on `core.restart`, together
+/// with `conf::reset_registry()`).
+pub fn reset() {
+    let p = POOL.swap(ptr::null_mut(), Ordering::Relaxed);
+    JSON_MAP.store(ptr::null_mut(), Ordering::Relaxed);
+    if !p.is_null() {
+        // SAFETY: our own pool; nothing of ours refers to it any more.
+        unsafe { ffi::destroy_pool(p) };
+    }
+}
+
+fn errno_text() -> String {
+    std::io::Error::last_os_error().to_string()
+}
+
+impl Filters {
+    pub fn new(rules: &str, kind: FilterKind) -> Result<Filters, String> {
+        let c = CString::new(rules).map_err(|_| "NUL in rules".to_string())?;
+        let (ty, flags) = match kind {
+            FilterKind::Commands => (ffi::PR_JOT_FILTER_TYPE_COMMANDS, 0),
+            FilterKind::CommandsWithClasses => (
+                ffi::PR_JOT_FILTER_TYPE_COMMANDS_WITH_CLASSES,
+                ffi::PR_JOT_FILTER_FL_ALL_INCL_ALL,
+            ),
+        };
+        // SAFETY: the filters are allocated in our pool.
+        let f =
+            unsafe { ffi::pr_jot_filters_create(pool(), c.as_ptr(), ty as c_int, flags as c_int) };
+        if f.is_null() {
+            Err(errno_text())
+        } else {
+            Ok(Filters(f))
+        }
+    }
+}
+
+/// The compiled form of the named `LogFormat` (mod_log's config records in
+/// the main server: argv[0] the name, argv[1] the compiled bytes).
+pub fn find_log_format(name: &str) -> Option<LogFmt> {
+    let cname = CString::new("LogFormat").ok()?;
+    // SAFETY: walking proftpd's config tree on its thread; argv entries of
+    // LogFormat records are NUL-terminated.
+    unsafe {
+        let main = ffi::main_server;
+        if main.is_null() {
+            return None;
+        }
+        let ty = ffi::CONF_PARAM as i32;
+        let mut c = ffi::find_config((*main).conf, ty, cname.as_ptr(), 0);
+        while !c.is_null() {
+            if (*c).argc >= 2 && !(*c).argv.is_null() {
+                let n = *(*c).argv as *const c_char;
+                let f = *(*c).argv.add(1) as *const c_char;
+                if !n.is_null() && !f.is_null() && CStr::from_ptr(n).to_bytes() == name.as_bytes() {
+                    return Some(LogFmt(CStr::from_ptr(f).to_bytes().to_vec()));
+                }
+            }
+            c = ffi::find_config_next(c, (*c).next, ty, cname.as_ptr(), 0);
+        }
+    }
+    None
+}
+
+/// Compile LogFormat text (e.g. a Redis key format `"%u:%m"`) as the core
+/// does; unknown `%{...}` sequences stay literal text.
+pub fn compile(text: &str) -> Result<LogFmt, String> {
+    let c = CString::new(text).map_err(|_| "NUL in text".to_string())?;
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: pr_jot_parsed_t points into our buffer (bufsz-1 usable, like
+    // the C callers); the tmp pool is ours and destroyed afterwards.
+    unsafe {
+        let tmp = ffi::make_sub_pool(pool());
+        let mut parsed = ffi::pr_jot_parsed_t {
+            ptr: buf.as_mut_ptr(),
+            buf: buf.as_mut_ptr(),
+            bufsz: buf.len() - 1,
+            buflen: buf.len() - 1,
+        };
+        let mut ctx = ffi::pr_jot_ctx_t {
+            log: &mut parsed as *mut _ as *mut c_void,
+            user_data: ptr::null(),
+        };
+        let res = ffi::pr_jot_parse_logfmt(
+            tmp,
+            c.as_ptr(),
+            &mut ctx,
+            Some(ffi::pr_jot_parse_on_meta),
+            Some(ffi::pr_jot_parse_on_unknown),
+            Some(ffi::pr_jot_parse_on_other),
+            0,
+        );
+        let err = errno_text();
+        let len = parsed.bufsz - parsed.buflen;
+        ffi::destroy_pool(tmp);
+        if res < 0 {
+            return Err(err);
+        }
+        buf.truncate(len);
+    }
+    Ok(LogFmt(buf))
+}
+
+struct Collector {
+    items: Vec<JotItem>,
+    map: *mut ffi::pr_table_t,
+    text: bool,
+}
+
+#[repr(C)]
+struct LogfmtJsonInfo {
+    json_type: u32,
+    json_key: *const c_char,
+}
+
+unsafe extern "C" fn on_meta(
+    _p: *mut ffi::pool_rec,
+    ctx: *mut ffi::pr_jot_ctx_t,
+    id: c_uchar,
+    hint: *const c_char,
+    val: *const c_void,
+) -> c_int {
+    let r = std::panic::catch_unwind(|| {
+        // SAFETY: ctx->log is our Collector (see resolve); val points to the
+        // type the core's table announces for this id.
+        unsafe {
+            let col = &mut *((*ctx).log as *mut Collector);
+            if val.is_null() {
+                return;
+            }
+            let key_id = id;
+            let lji = ffi::pr_table_kget(
+                col.map,
+                &key_id as *const u8 as *const c_void,
+                1,
+                ptr::null_mut(),
+            ) as *const LogfmtJsonInfo;
+            if lji.is_null() || (*lji).json_key.is_null() {
+                return;
+            }
+            let mut key = CStr::from_ptr((*lji).json_key)
+                .to_string_lossy()
+                .into_owned();
+            let value = match (*lji).json_type {
+                ffi::PR_JSON_TYPE_STRING => {
+                    if !hint.is_null() {
+                        key = CStr::from_ptr(hint).to_string_lossy().into_owned();
+                    }
+                    JotValue::Str(CStr::from_ptr(val as *const c_char).to_bytes().to_vec())
+                }
+                ffi::PR_JSON_TYPE_NUMBER => JotValue::Num(*(val as *const f64)),
+                ffi::PR_JSON_TYPE_BOOL => JotValue::Bool(*(val as *const c_int) != 0),
+                _ => return,
+            };
+            col.items.push(JotItem::Var { key, value });
+        }
+    });
+    if r.is_ok() { 0 } else { -1 }
+}
+
+unsafe extern "C" fn on_other(
+    _p: *mut ffi::pool_rec,
+    ctx: *mut ffi::pr_jot_ctx_t,
+    text: *mut c_uchar,
+    len: usize,
+) -> c_int {
+    // SAFETY: ctx->log is our Collector; text has len bytes.
+    unsafe {
+        let col = &mut *((*ctx).log as *mut Collector);
+        if col.text && !text.is_null() {
+            let bytes = std::slice::from_raw_parts(text, len);
+            match col.items.last_mut() {
+                Some(JotItem::Text(t)) => t.extend_from_slice(bytes),
+                _ => col.items.push(JotItem::Text(bytes.to_vec())),
+            }
+        }
+    }
+    0
+}
+
+/// Resolve `fmt` for `cmd`.  `Ok(None)`: the filters exclude this command.
+/// Variables without a value are left out; literal text is kept only when
+/// `with_text`.
+pub fn resolve(
+    cmd: &Cmd,
+    filters: Option<Filters>,
+    fmt: &LogFmt,
+    with_text: bool,
+) -> Result<Option<Vec<JotItem>>, String> {
+    let mut bytes = fmt.0.clone();
+    bytes.push(0);
+    let mut col = Collector {
+        items: Vec::new(),
+        map: json_map(),
+        text: with_text,
+    };
+    // SAFETY: cmd is the live cmd_rec; our callbacks only touch `col`.
+    unsafe {
+        let raw = cmd.raw();
+        let tmp = ffi::make_sub_pool((*raw).tmp_pool);
+        let mut ctx = ffi::pr_jot_ctx_t {
+            log: &mut col as *mut Collector as *mut c_void,
+            user_data: col.map as *const c_void,
+        };
+        let res = ffi::pr_jot_resolve_logfmt(
+            tmp,
+            raw,
+            filters.map_or(ptr::null_mut(), |f| f.0),
+            bytes.as_mut_ptr(),
+            &mut ctx,
+            Some(on_meta),
+            None,
+            Some(on_other),
+        );
+        let errno = std::io::Error::last_os_error();
+        ffi::destroy_pool(tmp);
+        if res < 0 {
+            if errno.raw_os_error() == Some(libc::EPERM) {
+                return Ok(None);
+            }
+            return Err(errno.to_string());
+        }
+    }
+    Ok(Some(col.items))
+}

@@ -1,0 +1,530 @@
+//! mod_redis: log FTP commands as JSON objects onto Redis lists.
+//!
+//! Directives (syntax, contexts and defaults of ProFTPD 1.3.8's C module):
+//! `RedisEngine`, `RedisLog`, `RedisLogFormatExtra`, `RedisLogOnCommand`,
+//! `RedisLogOnEvent`, `RedisOptions`, `RedisSentinel`, `RedisServer`,
+//! `RedisTimeouts`.  Differences from the C module are documented on the
+//! handlers and in README.md (ALL logs everything, bounded waits, backlog).
+
+pub mod json;
+pub mod server;
+pub mod sink;
+
+use crate::host::cmd::{Cmd, CmdResult};
+use crate::host::conf::{self, Directive, Scope};
+use crate::host::event::{self, EventData};
+use crate::host::jot::{self, FilterKind, Filters, LogFmt};
+use crate::host::log::Logger;
+use crate::host::module::{
+    ANY_COMMAND, CMD_END, CONF_END, CmdTable, ConfTable, ModuleRecord, ModuleSpec, Phase,
+    cmd_handler, command, conf_handler, cstr, directive, init_fn,
+};
+use crate::host::{context, fs, sys};
+use crate::redis_module as MODULE;
+use serde_json::{Map, Value};
+use server::{SentinelCfg, ServerCfg};
+use sink::{Settings, Sink};
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub const VERSION: &str = concat!("mod_redis/", env!("CARGO_PKG_VERSION"), "-rs");
+const LOG: Logger = Logger::new(VERSION, c"redis");
+
+const ENGINE: &str = "RedisEngine";
+const LOG_FILE: &str = "RedisLog";
+const EXTRA: &str = "RedisLogFormatExtra";
+const ON_COMMAND: &str = "RedisLogOnCommand";
+const ON_EVENT: &str = "RedisLogOnEvent";
+const OPTIONS: &str = "RedisOptions";
+const SERVER: &str = "RedisServer";
+const TIMEOUTS: &str = "RedisTimeouts";
+
+/// RedisOptions NoReconnect.
+const OPT_NO_RECONNECT: u32 = 0x1;
+
+const SERVER_CTX: u32 = context::ROOT | context::VIRTUAL | context::GLOBAL;
+const LOG_CTX: u32 = SERVER_CTX | context::ANON | context::DIR;
+
+static CONFTAB: ConfTable<10> = ConfTable::new([
+    directive(c"RedisEngine", conf_handler!(VERSION, set_engine)),
+    directive(c"RedisLog", conf_handler!(VERSION, set_log)),
+    directive(
+        c"RedisLogFormatExtra",
+        conf_handler!(VERSION, set_format_extra),
+    ),
+    directive(
+        c"RedisLogOnCommand",
+        conf_handler!(VERSION, set_log_on_command),
+    ),
+    directive(c"RedisLogOnEvent", conf_handler!(VERSION, set_log_on_event)),
+    directive(c"RedisOptions", conf_handler!(VERSION, set_options)),
+    directive(c"RedisSentinel", conf_handler!(VERSION, set_sentinel)),
+    directive(c"RedisServer", conf_handler!(VERSION, set_server)),
+    directive(c"RedisTimeouts", conf_handler!(VERSION, set_timeouts)),
+    CONF_END,
+]);
+
+static CMDTAB: CmdTable<3> = CmdTable::new([
+    command(Phase::LogCmd, ANY_COMMAND, cmd_handler!(VERSION, log_any)),
+    command(
+        Phase::LogCmdErr,
+        ANY_COMMAND,
+        cmd_handler!(VERSION, log_any),
+    ),
+    CMD_END,
+]);
+
+/// The module record exported as `redis_module`.
+pub const fn record() -> ModuleRecord {
+    ModuleRecord::new(ModuleSpec {
+        name: c"redis",
+        version: cstr(concat!("mod_redis/", env!("CARGO_PKG_VERSION"), "-rs\0")),
+        conftable: CONFTAB.as_ptr(),
+        cmdtable: CMDTAB.as_ptr(),
+        init: init_fn!(VERSION, init),
+        sess_init: init_fn!(VERSION, sess_init),
+    })
+}
+
+/// One `RedisLogOnCommand` / `RedisLogOnEvent` record.
+#[derive(Clone, Debug)]
+enum Rule {
+    /// `none`: no logging of this kind here and below.
+    None,
+    Log(Arc<LogRule>),
+}
+
+#[derive(Debug)]
+struct LogRule {
+    /// `None` logs every command.
+    filters: Option<Filters>,
+    fmt_name: String,
+    fmt: LogFmt,
+    key: Option<LogFmt>,
+}
+
+/// One `RedisLogFormatExtra` record.
+#[derive(Clone, Debug)]
+struct Extra {
+    fmt_name: String,
+    object: Map<String, Value>,
+}
+
+// ---- directive handlers -------------------------------------------------
+
+/// usage: RedisEngine on|off
+fn set_engine(cmd: &mut Directive) -> Result<(), String> {
+    cmd.check_args(1)?;
+    cmd.check_context(SERVER_CTX)?;
+    let on = cmd.bool_arg(0)?;
+    cmd.add_param(on, false);
+    Ok(())
+}
+
+/// usage: RedisLog path|"none"
+fn set_log(cmd: &mut Directive) -> Result<(), String> {
+    cmd.check_args(1)?;
+    cmd.check_context(SERVER_CTX)?;
+    let path = cmd.arg(0).to_string();
+    if !path.eq_ignore_ascii_case("none") && !path.starts_with('/') {
+        return Err("must be an absolute path".into());
+    }
+    cmd.add_param(path, false);
+    Ok(())
+}
+
+fn require_format(name: &str) -> Result<LogFmt, String> {
+    jot::find_log_format(name).ok_or_else(|| format!("no LogFormat '{name}' configured"))
+}
+
+/// usage: RedisLogFormatExtra format-name json-object
+fn set_format_extra(cmd: &mut Directive) -> Result<(), String> {
+    cmd.check_args(2)?;
+    cmd.check_context(LOG_CTX)?;
+    let fmt_name = cmd.arg(0).to_string();
+    require_format(&fmt_name)?;
+    let object = json::parse_extra(cmd.arg(1))?;
+    for (k, v) in &object {
+        if let Value::String(s) = v
+            && s.contains('%')
+        {
+            jot::compile(s).map_err(|e| format!("error parsing value of '{k}': {e}"))?;
+        }
+    }
+    cmd.add_param_multi(Extra { fmt_name, object });
+    Ok(())
+}
+
+fn set_log_on(cmd: &mut Directive, kind: FilterKind, what: &str) -> Result<(), String> {
+    cmd.check_context(LOG_CTX)?;
+    if cmd.argc() == 1 && cmd.arg(0).eq_ignore_ascii_case("none") {
+        cmd.add_param_multi(Rule::None);
+        return Ok(());
+    }
+    cmd.check_args_range(2, 3)?;
+    let rules = cmd.arg(0).to_string();
+    // `ALL` means every command (the C module's command filter took it for
+    // an unknown command name and logged nothing).
+    let all = rules
+        .split(',')
+        .any(|r| r.trim().eq_ignore_ascii_case("ALL"));
+    let filters = if all && kind == FilterKind::Commands {
+        None
+    } else {
+        Some(
+            Filters::new(&rules, kind)
+                .map_err(|e| format!("unable to use {what} '{rules}': {e}"))?,
+        )
+    };
+    let fmt_name = cmd.arg(1).to_string();
+    let fmt = require_format(&fmt_name)?;
+    let key = if cmd.argc() == 3 {
+        let text = cmd.arg(2).to_string();
+        if text.is_empty() {
+            return Err("error parsing Redis key '': empty key".into());
+        }
+        Some(jot::compile(&text).map_err(|e| format!("error parsing Redis key '{text}': {e}"))?)
+    } else {
+        None
+    };
+    cmd.add_param_multi(Rule::Log(Arc::new(LogRule {
+        filters,
+        fmt_name,
+        fmt,
+        key,
+    })));
+    Ok(())
+}
+
+/// usage: RedisLogOnCommand "none"|commands format-name [key]
+fn set_log_on_command(cmd: &mut Directive) -> Result<(), String> {
+    set_log_on(cmd, FilterKind::Commands, "commands")
+}
+
+/// usage: RedisLogOnEvent "none"|events format-name [key]
+fn set_log_on_event(cmd: &mut Directive) -> Result<(), String> {
+    set_log_on(cmd, FilterKind::CommandsWithClasses, "events")
+}
+
+/// usage: RedisOptions opt1 ...
+fn set_options(cmd: &mut Directive) -> Result<(), String> {
+    if cmd.argc() == 0 {
+        return Err("wrong number of parameters".into());
+    }
+    cmd.check_context(SERVER_CTX)?;
+    let mut opts = 0u32;
+    for a in cmd.args() {
+        match a.as_str() {
+            "NoReconnect" => opts |= OPT_NO_RECONNECT,
+            other => return Err(format!("unknown RedisOption '{other}'")),
+        }
+    }
+    cmd.add_param(opts, false);
+    Ok(())
+}
+
+/// usage: RedisSentinel host[:port] ... [master name] [ssl:...]
+/// Parsed and checked; discovery through Sentinel is not implemented yet,
+/// so using it is a configuration error rather than a silent no-op.
+fn set_sentinel(cmd: &mut Directive) -> Result<(), String> {
+    cmd.check_context(SERVER_CTX)?;
+    let cfg: SentinelCfg = server::parse_sentinel(cmd.args())?;
+    let _ = cfg;
+    Err("Redis Sentinel is not supported by this implementation yet; use RedisServer".into())
+}
+
+/// usage: RedisServer server [username] [password] [db-index] [ssl:...]
+fn set_server(cmd: &mut Directive) -> Result<(), String> {
+    cmd.check_args_range(1, 8)?;
+    cmd.check_context(SERVER_CTX)?;
+    let cfg = server::parse_server(cmd.args())?;
+    if cfg.tls.enabled {
+        return Err("TLS (ssl:true) is not supported by this implementation yet".into());
+    }
+    cmd.add_param(cfg, false);
+    Ok(())
+}
+
+/// usage: RedisTimeouts connect-millis io-millis
+fn set_timeouts(cmd: &mut Directive) -> Result<(), String> {
+    cmd.check_args(2)?;
+    cmd.check_context(SERVER_CTX)?;
+    let connect = server::parse_millis(cmd.arg(0), "connect")?;
+    let io = server::parse_millis(cmd.arg(1), "IO")?;
+    cmd.add_param((connect, io), false);
+    Ok(())
+}
+
+// ---- session state ------------------------------------------------------
+
+struct Session {
+    settings: Option<Settings>,
+    sink: Option<Sink>,
+    log_file: Option<std::fs::File>,
+    warned_no_server: bool,
+}
+
+static SESSION: Mutex<Option<Session>> = Mutex::new(None);
+
+fn init() -> Result<(), String> {
+    event::register(
+        &MODULE,
+        c"core.module-unload",
+        event::event_handler!(VERSION, on_module_unload),
+    );
+    event::register(
+        &MODULE,
+        c"core.restart",
+        event::event_handler!(VERSION, on_restart),
+    );
+    Ok(())
+}
+
+fn on_module_unload(ev: &EventData) {
+    if ev.as_str().as_deref() == Some("mod_redis.c") {
+        event::unregister_all(&MODULE);
+    }
+}
+
+fn on_restart(_ev: &EventData) {
+    conf::reset_registry();
+    jot::reset();
+}
+
+fn sess_init() -> Result<(), String> {
+    event::register(
+        &MODULE,
+        c"core.session-reinit",
+        event::event_handler!(VERSION, on_session_reinit),
+    );
+    event::register(
+        &MODULE,
+        c"core.exit",
+        event::event_handler!(VERSION, on_exit),
+    );
+    configure_session();
+    Ok(())
+}
+
+fn on_session_reinit(_ev: &EventData) {
+    flush_session(true);
+    configure_session();
+}
+
+fn on_exit(_ev: &EventData) {
+    flush_session(true);
+}
+
+fn configure_session() {
+    let engine = conf::lookup::<bool>(Scope::Server, ENGINE, false).unwrap_or(false);
+    let mut guard = SESSION.lock().unwrap_or_else(|e| e.into_inner());
+    if !engine {
+        *guard = None;
+        return;
+    }
+    let mut log_file = None;
+    if let Some(path) = conf::lookup::<String>(Scope::Server, LOG_FILE, false)
+        && !path.eq_ignore_ascii_case("none")
+    {
+        match fs::open_log_file(&path, 0o640) {
+            Ok(f) => log_file = Some(f),
+            Err(e) => LOG.notice(&format!("notice: unable to open RedisLog '{path}': {e}")),
+        }
+    }
+    let opts = conf::lookup_all::<u32>(Scope::Server, OPTIONS, false)
+        .into_iter()
+        .fold(0, |a, b| a | b);
+    let (connect, io) =
+        conf::lookup::<(u64, u64)>(Scope::Server, TIMEOUTS, false).unwrap_or((500, 500));
+    let settings = conf::lookup::<ServerCfg>(Scope::Server, SERVER, false).map(|server| Settings {
+        server,
+        connect_timeout: Duration::from_millis(connect),
+        io_timeout: Duration::from_millis(io),
+        no_reconnect: opts & OPT_NO_RECONNECT != 0,
+        backlog_max: sink::BACKLOG_MAX,
+    });
+    *guard = Some(Session {
+        settings,
+        sink: None,
+        log_file,
+        warned_no_server: false,
+    });
+}
+
+/// A RedisLog line: `YYYY-MM-DD HH:MM:SS,mmm mod_redis/x-rs[pid]: msg` (UTC).
+fn log_line(file: &mut Option<std::fs::File>, msg: &str) {
+    LOG.debug(3, msg);
+    if let Some(f) = file {
+        let (secs, micros) = sys::now();
+        let line = format!(
+            "{},{:03} {VERSION}[{}]: {msg}\n",
+            utc_time(secs),
+            micros / 1000,
+            std::process::id()
+        );
+        let _ = f.write_all(line.as_bytes());
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS` for seconds since the epoch (UTC).
+pub fn utc_time(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+fn flush_session(force: bool) {
+    let mut guard = SESSION.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(s) = guard.as_mut() else {
+        return;
+    };
+    let Session { sink, log_file, .. } = s;
+    if let Some(sink) = sink.as_mut() {
+        sink.flush(force, &mut |m| log_line(log_file, &m));
+        if force && sink.pending() > 0 {
+            log_line(
+                log_file,
+                &format!(
+                    "session ending: {} event(s) could not be delivered to Redis",
+                    sink.pending()
+                ),
+            );
+        }
+    }
+}
+
+// ---- logging ------------------------------------------------------------
+
+/// Resolve the string values of an extra object that hold LogFormat
+/// variables.
+fn resolve_extra(cmd: &Cmd, object: &Map<String, Value>) -> Vec<(String, Value)> {
+    object
+        .iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Value::String(s) if s.contains('%') => {
+                    match jot::compile(s).and_then(|f| jot::resolve(cmd, None, &f, true)) {
+                        Ok(Some(items)) => Value::String(json::text(&items)),
+                        _ => v.clone(),
+                    }
+                }
+                _ => v.clone(),
+            };
+            (k.clone(), v)
+        })
+        .collect()
+}
+
+fn event_for(
+    cmd: &Cmd,
+    rule: &LogRule,
+    extras: &[Extra],
+    errors: &mut Vec<String>,
+) -> Option<(String, String)> {
+    let items = match jot::resolve(cmd, rule.filters, &rule.fmt, false) {
+        Ok(Some(items)) => items,
+        Ok(None) => return None,
+        Err(e) => {
+            errors.push(format!("error generating JSON formatted log message: {e}"));
+            return None;
+        }
+    };
+    let mut object = json::object(&items);
+    for extra in extras.iter().filter(|e| e.fmt_name == rule.fmt_name) {
+        json::add_extra(&mut object, resolve_extra(cmd, &extra.object));
+    }
+    if object.is_empty() {
+        return None;
+    }
+    let key = match &rule.key {
+        Some(k) => match jot::resolve(cmd, None, k, true) {
+            Ok(Some(items)) => json::text(&items),
+            Ok(None) => rule.fmt_name.clone(),
+            Err(e) => {
+                errors.push(format!("error resolving Redis key format: {e}"));
+                rule.fmt_name.clone()
+            }
+        },
+        None => rule.fmt_name.clone(),
+    };
+    Some((key, json::to_string(&object)))
+}
+
+fn active_rules(name: &str) -> Vec<Arc<LogRule>> {
+    let rules = conf::lookup_all::<Rule>(Scope::Current, name, false);
+    if rules.iter().any(|r| matches!(r, Rule::None)) {
+        return Vec::new();
+    }
+    rules
+        .into_iter()
+        .filter_map(|r| match r {
+            Rule::Log(l) => Some(l),
+            Rule::None => None,
+        })
+        .collect()
+}
+
+/// LOG_CMD / LOG_CMD_ERR for every command.
+fn log_any(cmd: &mut Cmd) -> CmdResult {
+    let mut guard = SESSION.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(s) = guard.as_mut() else {
+        return CmdResult::Declined;
+    };
+    let mut rules = active_rules(ON_COMMAND);
+    rules.extend(active_rules(ON_EVENT));
+    if rules.is_empty() {
+        return CmdResult::Declined;
+    }
+    let extras = conf::lookup_all::<Extra>(Scope::Current, EXTRA, false);
+    let mut errors = Vec::new();
+    let events: Vec<(String, String)> = rules
+        .iter()
+        .filter_map(|r| event_for(cmd, r, &extras, &mut errors))
+        .collect();
+    for e in errors {
+        log_line(&mut s.log_file, &e);
+    }
+    if events.is_empty() {
+        return CmdResult::Declined;
+    }
+    let Some(settings) = s.settings.clone() else {
+        if !s.warned_no_server {
+            s.warned_no_server = true;
+            log_line(
+                &mut s.log_file,
+                "no RedisServer configured: not logging to Redis",
+            );
+        }
+        return CmdResult::Declined;
+    };
+    let Session { sink, log_file, .. } = s;
+    let sink = sink.get_or_insert_with(|| Sink::new(settings));
+    sink.submit(events, &mut |m| log_line(log_file, &m));
+    CmdResult::Declined
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_time() {
+        assert_eq!(super::utc_time(0), "1970-01-01 00:00:00");
+        assert_eq!(super::utc_time(1_700_000_000), "2023-11-14 22:13:20");
+        assert_eq!(super::utc_time(951_825_600), "2000-02-29 12:00:00");
+    }
+}

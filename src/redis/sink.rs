@@ -1,0 +1,183 @@
+//! The Redis sink of one session process: a lazily opened connection, a
+//! bounded backlog kept across outages, back-off after failures, and one
+//! pipeline (one round trip) per flush.
+//!
+//! Nothing here runs in the master process: the sink is created on the
+//! first event of a session.  No call ever waits longer than the configured
+//! connect timeout plus the io timeout; after a failure, no new attempt is
+//! made before the back-off delay has passed (so a dead Redis costs nothing
+//! per command), and events wait in the backlog, delivered in order later.
+
+use super::server::{self, ServerCfg};
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// First delay after a failure; doubled on each further failure.
+pub const BACKOFF_MIN: Duration = Duration::from_millis(1000);
+pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Events kept while Redis is unreachable.
+pub const BACKLOG_MAX: usize = 10_000;
+/// Items per pipeline.
+const CHUNK: usize = 512;
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub server: ServerCfg,
+    pub connect_timeout: Duration,
+    pub io_timeout: Duration,
+    pub no_reconnect: bool,
+    pub backlog_max: usize,
+}
+
+pub struct Sink {
+    settings: Settings,
+    conn: Option<redis::Connection>,
+    backlog: VecDeque<(String, String)>,
+    dropped_unreported: u64,
+    retry_at: Option<Instant>,
+    backoff: Duration,
+    given_up: bool,
+    ever_connected: bool,
+}
+
+/// Redis error text without anything that could hold credentials.
+fn err_text(e: &redis::RedisError) -> String {
+    let mut s = e.to_string();
+    if s.len() > 200 {
+        s.truncate(200);
+    }
+    s
+}
+
+impl Sink {
+    pub fn new(settings: Settings) -> Sink {
+        Sink {
+            settings,
+            conn: None,
+            backlog: VecDeque::new(),
+            dropped_unreported: 0,
+            retry_at: None,
+            backoff: BACKOFF_MIN,
+            given_up: false,
+            ever_connected: false,
+        }
+    }
+
+    pub fn pending(&self) -> usize {
+        self.backlog.len()
+    }
+
+    /// Queue `events` (key, JSON payload), dropping the oldest ones beyond
+    /// the bound, then try to deliver.  `log` receives RedisLog messages.
+    pub fn submit(&mut self, events: Vec<(String, String)>, log: &mut dyn FnMut(String)) {
+        for ev in events {
+            if self.backlog.len() >= self.settings.backlog_max {
+                self.backlog.pop_front();
+                self.dropped_unreported += 1;
+            }
+            self.backlog.push_back(ev);
+        }
+        self.flush(false, log);
+    }
+
+    /// Deliver the backlog.  `force` ignores the back-off (session end).
+    pub fn flush(&mut self, force: bool, log: &mut dyn FnMut(String)) {
+        if self.dropped_unreported > 0 {
+            log(format!(
+                "Redis backlog full ({} events): dropped {} oldest event(s)",
+                self.settings.backlog_max, self.dropped_unreported
+            ));
+            self.dropped_unreported = 0;
+        }
+        if self.backlog.is_empty() {
+            return;
+        }
+        if self.conn.is_none() {
+            if self.given_up {
+                return;
+            }
+            if !force && self.retry_at.is_some_and(|t| Instant::now() < t) {
+                return;
+            }
+            match self.connect() {
+                Ok(c) => {
+                    if self.retry_at.is_some() {
+                        log(format!(
+                            "reconnected to Redis at {}; delivering {} pending event(s)",
+                            server::describe(&self.settings.server),
+                            self.backlog.len()
+                        ));
+                    }
+                    self.conn = Some(c);
+                    self.ever_connected = true;
+                }
+                Err(e) => {
+                    self.failed(
+                        format!(
+                            "error connecting to Redis at {}: {e}",
+                            server::describe(&self.settings.server)
+                        ),
+                        log,
+                    );
+                    return;
+                }
+            }
+        }
+        while !self.backlog.is_empty() {
+            let n = self.backlog.len().min(CHUNK);
+            let mut pipe = redis::pipe();
+            for (key, payload) in self.backlog.iter().take(n) {
+                pipe.cmd("RPUSH").arg(key).arg(payload).ignore();
+            }
+            let Some(conn) = self.conn.as_mut() else {
+                return;
+            };
+            match pipe.query::<()>(conn) {
+                Ok(()) => {
+                    self.backlog.drain(..n);
+                    self.retry_at = None;
+                    self.backoff = BACKOFF_MIN;
+                }
+                Err(e) => {
+                    self.conn = None;
+                    self.failed(
+                        format!("error appending log messages to Redis: {}", err_text(&e)),
+                        log,
+                    );
+                    return;
+                }
+            }
+        }
+    }
+
+    fn failed(&mut self, msg: String, log: &mut dyn FnMut(String)) {
+        if self.settings.no_reconnect && self.ever_connected {
+            self.given_up = true;
+            log(format!("{msg}; RedisOptions NoReconnect: not reconnecting"));
+            return;
+        }
+        log(format!(
+            "{msg}; {} event(s) pending, retrying in {} ms",
+            self.backlog.len(),
+            self.backoff.as_millis()
+        ));
+        self.retry_at = Some(Instant::now() + self.backoff);
+        self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+    }
+
+    fn connect(&self) -> Result<redis::Connection, String> {
+        if self.settings.server.tls.enabled {
+            return Err("TLS connections are not supported by this build".into());
+        }
+        let client = redis::Client::open(server::url(&self.settings.server).as_str())
+            .map_err(|e| err_text(&e))?;
+        let ct = self.settings.connect_timeout.max(Duration::from_millis(1));
+        let io = self.settings.io_timeout.max(Duration::from_millis(1));
+        let conn = client
+            .get_connection_with_timeout(ct)
+            .map_err(|e| err_text(&e))?;
+        conn.set_read_timeout(Some(io)).map_err(|e| err_text(&e))?;
+        conn.set_write_timeout(Some(io)).map_err(|e| err_text(&e))?;
+        Ok(conn)
+    }
+}
