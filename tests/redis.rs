@@ -183,3 +183,345 @@ fn parity_with_c_module() {
         );
     }
 }
+
+/// A redis-server on a fixed port that the test can stop and start again.
+struct FixedRedis {
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Option<std::process::Child>,
+}
+
+impl FixedRedis {
+    fn start() -> FixedRedis {
+        let mut r = FixedRedis {
+            port: harness::free_port(),
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+        };
+        r.up();
+        r
+    }
+
+    fn up(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server");
+        self.child = Some(child);
+        let port = self.port;
+        assert!(
+            wait_until(Duration::from_secs(20), || {
+                RedisClient::try_connect(port)
+                    .and_then(|mut c| c.try_cmd(&[b"PING".as_slice()]))
+                    .is_ok()
+            }),
+            "redis-server did not come up on {port}"
+        );
+    }
+
+    fn down(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn client(&self) -> RedisClient {
+        RedisClient::connect(self.port)
+    }
+}
+
+impl Drop for FixedRedis {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
+
+const RAW: &str = r#"LogFormat raw "%r""#;
+
+/// Stop Redis mid-session, keep working, start it again, finish: every
+/// event is delivered once, in order; no reply waits on the outage.
+#[test]
+fn outage_and_restart_loses_nothing() {
+    let mut redis = FixedRedis::start();
+    let server = start(
+        Modules::Ours,
+        &redis_conf(
+            &format!("127.0.0.1:{}", redis.port),
+            &format!("RedisTimeouts 300 300\n{RAW}\nRedisLogOnCommand MKD,RMD,QUIT raw"),
+        ),
+    );
+    let mut ftp = server.login("alice", "secret");
+    ftp.expect("MKD d1", 257);
+    let before = redis.client().wait_for_list("raw", 1);
+    redis.down();
+    for i in 2..=6 {
+        let t = Instant::now();
+        ftp.expect(&format!("MKD d{i}"), 257);
+        assert!(
+            t.elapsed() < Duration::from_millis(1500),
+            "MKD d{i} took {:?}",
+            t.elapsed()
+        );
+    }
+    redis.up();
+    ftp.expect("RMD d1", 250);
+    ftp.quit();
+    let after = redis.client().wait_for_list("raw", 7);
+    let mut all = before.clone();
+    all.extend(after);
+    let raw: Vec<String> = parse(&all)
+        .iter()
+        .map(|o| o["raw_command"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        raw,
+        [
+            "MKD d1", "MKD d2", "MKD d3", "MKD d4", "MKD d5", "MKD d6", "RMD d1", "QUIT"
+        ],
+    );
+    let log = server.read_file("redis.log");
+    assert!(log.contains("error"), "RedisLog: {log}");
+    assert!(!log.contains("secret"));
+}
+
+/// Runs a session of many NOOPs against an unusable Redis and checks that
+/// no reply waited longer than the timeouts, and that after the first
+/// failure commands are not slowed down (back-off).
+fn assert_replies_not_delayed(server_spec: &str) -> (Proftpd, Duration) {
+    let server = start(
+        Modules::Ours,
+        &redis_conf(
+            server_spec,
+            &format!("RedisTimeouts 300 300\n{RAW}\nRedisLogOnEvent ALL raw"),
+        ),
+    );
+    let t = Instant::now();
+    let mut ftp = server.connect();
+    let banner = t.elapsed();
+    assert!(
+        banner < Duration::from_millis(1500),
+        "banner took {banner:?}"
+    );
+    ftp.login("alice", "secret");
+    let start = Instant::now();
+    let mut worst = Duration::ZERO;
+    for _ in 0..50 {
+        let t = Instant::now();
+        ftp.expect("NOOP", 200);
+        worst = worst.max(t.elapsed());
+    }
+    let per_cmd = start.elapsed() / 50;
+    assert!(
+        worst < Duration::from_millis(1000),
+        "slowest NOOP {worst:?}"
+    );
+    ftp.quit();
+    (server, per_cmd)
+}
+
+#[test]
+fn redis_refusing_does_not_delay_replies() {
+    // Nothing listens on this port.
+    let port = harness::free_port();
+    let (server, per_cmd) = assert_replies_not_delayed(&format!("127.0.0.1:{port}"));
+    assert!(
+        per_cmd < Duration::from_millis(20),
+        "per command {per_cmd:?}"
+    );
+    let log = server.read_file("redis.log");
+    let attempts = log.matches("error connecting").count();
+    assert!(
+        (1..=4).contains(&attempts),
+        "{attempts} connect attempts:\n{log}"
+    );
+}
+
+#[test]
+fn redis_silent_does_not_delay_replies() {
+    // Accepts connections and never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let (server, per_cmd) = assert_replies_not_delayed(&format!("127.0.0.1:{port}"));
+    assert!(
+        per_cmd < Duration::from_millis(50),
+        "per command {per_cmd:?}"
+    );
+    let log = server.read_file("redis.log");
+    assert!(log.contains("error"), "{log}");
+}
+
+#[test]
+fn redis_down_host_does_not_delay_replies() {
+    // A non-routable address: connect() times out (or fails at once).
+    let (_server, per_cmd) = assert_replies_not_delayed("10.255.255.1:6379");
+    assert!(
+        per_cmd < Duration::from_millis(50),
+        "per command {per_cmd:?}"
+    );
+}
+
+/// Unix socket, custom key format, RedisLogFormatExtra with variables, and
+/// events by class (CONNECT/DISCONNECT included).
+#[test]
+fn unix_socket_key_format_extra_and_events() {
+    let redis = RedisServer::builder().unix_socket().start();
+    let sock = redis.unix_socket().unwrap().display().to_string();
+    let conf = redis_conf(
+        &sock,
+        r#"LogFormat ev "%u %m %a"
+LogFormat k "%m"
+RedisLogOnEvent CONNECT,DISCONNECT,DIRS ev
+RedisLogOnCommand MKD k "%u:%m"
+RedisLogFormatExtra k "{\"site\":\"eu\",\"who\":\"%u\",\"command\":\"override?\"}""#,
+    );
+    let server = start(Modules::Ours, &conf);
+    let mut ftp = server.login("alice", "secret");
+    ftp.expect("MKD x", 257);
+    ftp.expect("PWD", 257);
+    ftp.quit();
+    let mut c = redis.client();
+    let keyed = parse(&c.wait_for_list("alice:MKD", 1));
+    assert_eq!(
+        keyed[0]["command"], "MKD",
+        "extra must not override: {keyed:?}"
+    );
+    assert_eq!(keyed[0]["site"], "eu");
+    assert_eq!(keyed[0]["who"], "alice");
+    // CONNECT (no command), MKD, PWD, then EXIT (class DISCONNECT) at the end.
+    let ev = parse(&c.wait_for_list("ev", 4));
+    assert_eq!(ev[0].get("command"), None, "{ev:?}");
+    assert_eq!(ev[0]["remote_ip"], "127.0.0.1", "{ev:?}");
+    assert_eq!(commands(&ev[1..]), ["MKD", "PWD", "EXIT"], "{ev:?}");
+}
+
+/// AUTH with an ACL user, AUTH with a password only, and SELECT of a db index.
+#[test]
+fn auth_and_db_index() {
+    let redis = RedisServer::start();
+    let p = redis.port();
+    let mut admin = redis.client();
+    admin.cmd(&[
+        "ACL", "SETUSER", "ftplog", "on", ">s3cr3t", "~*", "&*", "+@all",
+    ]);
+    admin.cmd(&["CONFIG", "SET", "requirepass", "hunter2"]);
+    for (spec, db) in [
+        (format!("127.0.0.1:{p} ftplog s3cr3t"), "0"),
+        (format!("127.0.0.1:{p} hunter2"), "0"),
+        (format!("127.0.0.1:{p} default hunter2 5"), "5"),
+    ] {
+        let server = start(
+            Modules::Ours,
+            &redis_conf(&spec, &format!("{RAW}\nRedisLogOnCommand PWD raw")),
+        );
+        let mut ftp = server.login("alice", "secret");
+        ftp.expect("PWD", 257);
+        ftp.quit();
+        let mut c = redis.client();
+        c.cmd(&["AUTH", "hunter2"]);
+        c.cmd(&["SELECT", db]);
+        let items = c.wait_for_list("raw", 1);
+        assert_eq!(parse(&items)[0]["raw_command"], "PWD", "{spec}");
+        c.cmd(&["DEL", "raw"]);
+        let log = server.read_file("redis.log");
+        assert!(!log.contains("s3cr3t") && !log.contains("hunter2"), "{log}");
+    }
+}
+
+/// `RedisLogOnCommand none` in a <Directory> switches logging off there
+/// (and below), as with the C module.
+#[test]
+fn directory_none_switches_logging_off() {
+    let mut results = Vec::new();
+    for modules in [Modules::DebianC, Modules::Ours] {
+        let redis = RedisServer::start();
+        let conf = redis_conf(
+            &format!("127.0.0.1:{}", redis.port()),
+            &format!(
+                "{RAW}\nRedisLogOnCommand MKD,PWD,QUIT raw\n<Directory ~/quiet>\n  RedisLogOnCommand none\n</Directory>"
+            ),
+        );
+        let server = start(modules.clone(), &conf);
+        let mut ftp = server.login("alice", "secret");
+        ftp.expect("MKD quiet", 257);
+        ftp.expect("MKD loud", 257);
+        ftp.expect("CWD quiet", 250);
+        ftp.expect("MKD inner", 257);
+        ftp.expect("PWD", 257);
+        ftp.expect("CWD /", 250);
+        ftp.quit();
+        let mut c = redis.client();
+        assert!(wait_until(harness::DEFAULT_TIMEOUT, || c
+            .lrange("raw")
+            .last()
+            .is_some_and(|s| s.contains("QUIT"))));
+        let raw: Vec<String> = parse(&c.lrange("raw"))
+            .iter()
+            .map(|o| o["raw_command"].as_str().unwrap().to_string())
+            .collect();
+        results.push(raw);
+    }
+    assert_eq!(results[1], ["MKD loud", "QUIT"], "ours");
+    assert_eq!(results[0], results[1], "C vs ours");
+}
+
+/// Every bad configuration is refused, naming the directive.
+#[test]
+fn bad_config_is_refused() {
+    let cases: &[(&str, &str)] = &[
+        ("RedisEngine maybe", "RedisEngine"),
+        ("RedisEngine", "RedisEngine"),
+        ("RedisLog relative.log", "RedisLog"),
+        ("RedisTimeouts 500", "RedisTimeouts"),
+        ("RedisTimeouts 5s 500", "RedisTimeouts"),
+        ("RedisOptions Bogus", "RedisOptions"),
+        ("RedisOptions", "RedisOptions"),
+        ("RedisServer", "RedisServer"),
+        ("RedisServer host:notaport", "RedisServer"),
+        ("RedisServer host u p notanumber", "RedisServer"),
+        ("RedisServer 127.0.0.1 ssl:true", "RedisServer"),
+        ("RedisSentinel", "RedisSentinel"),
+        ("RedisLogOnCommand STOR nosuchformat", "RedisLogOnCommand"),
+        ("RedisLogOnCommand STOR", "RedisLogOnCommand"),
+        ("RedisLogOnCommand STOR raw k extra", "RedisLogOnCommand"),
+        ("RedisLogFormatExtra raw {bad", "RedisLogFormatExtra"),
+        ("RedisLogFormatExtra raw [1]", "RedisLogFormatExtra"),
+        ("RedisLogFormatExtra nosuch {}", "RedisLogFormatExtra"),
+        (
+            "<Anonymous ~alice>\nRedisEngine on\n</Anonymous>",
+            "RedisEngine",
+        ),
+        (
+            "<Directory /tmp>\nRedisServer 127.0.0.1\n</Directory>",
+            "RedisServer",
+        ),
+    ];
+    for (line, directive) in cases {
+        let (ok, out) = check_config(Modules::Ours, &["mod_redis.c"], &format!("{RAW}\n{line}\n"));
+        assert!(!ok, "accepted: {line}\n{out}");
+        assert!(
+            out.contains(directive),
+            "{line}: error does not name {directive}:\n{out}"
+        );
+    }
+    // And the good ones are accepted, in their contexts.
+    let good = format!(
+        "{RAW}\nRedisEngine on\nRedisServer [::1]:6379 u p 2\nRedisTimeouts 100 200\nRedisOptions NoReconnect\n\
+         RedisLog none\nRedisLogOnCommand ALL raw\nRedisLogOnEvent READ,WRITE raw \"%u\"\n\
+         <Anonymous ~alice>\nRedisLogOnCommand none\n</Anonymous>\n\
+         <Directory /tmp>\nRedisLogOnEvent none\nRedisLogFormatExtra raw {{\"a\":1}}\n</Directory>\n"
+    );
+    let (ok, out) = check_config(Modules::Ours, &["mod_redis.c"], &good);
+    assert!(ok, "{out}");
+}

@@ -449,9 +449,6 @@ fn event_for(
     for extra in extras.iter().filter(|e| e.fmt_name == rule.fmt_name) {
         json::add_extra(&mut object, resolve_extra(cmd, &extra.object));
     }
-    if object.is_empty() {
-        return None;
-    }
     let key = match &rule.key {
         Some(k) => match jot::resolve(cmd, None, k, true) {
             Ok(Some(items)) => json::text(&items),
