@@ -525,3 +525,32 @@ fn bad_config_is_refused() {
     let (ok, out) = check_config(Modules::Ours, &["mod_redis.c"], &good);
     assert!(ok, "{out}");
 }
+
+/// RedisServer also configures the core's Redis connection: mod_ban's
+/// `BanCache redis` stores its ban in Redis, as with the C module.
+#[test]
+fn mod_ban_cache_lands_in_redis() {
+    for modules in [Modules::DebianC, Modules::Ours] {
+        let redis = RedisServer::start();
+        let conf = format!(
+            "RedisEngine on\nRedisServer 127.0.0.1:{}\nBanEngine on\nBanLog @DIR@/ban.log\n\
+             BanTable @DIR@/ban.tab\nBanCache redis\nMaxLoginAttempts 1\n\
+             BanOnEvent MaxLoginAttempts 1/00:10:00 00:05:00\n",
+            redis.port()
+        );
+        let server = Proftpd::builder(modules.clone())
+            .load_modules(&["mod_redis.c", "mod_ban.c"])
+            .config(&conf)
+            .start();
+        let mut ftp = server.connect();
+        ftp.expect("USER alice", 331);
+        let _ = ftp.try_cmd("PASS wrong");
+        let mut c = redis.client();
+        assert!(
+            wait_until(harness::DEFAULT_TIMEOUT, || !c.keys("mod_ban*").is_empty()),
+            "{modules:?}: no mod_ban key in Redis: {:?}\nban.log:\n{}",
+            c.keys("*"),
+            String::from_utf8_lossy(&server.try_read_file("ban.log").unwrap_or_default())
+        );
+    }
+}

@@ -15,6 +15,7 @@ pub mod ffi;
 
 pub mod cmd;
 pub mod conf;
+pub mod core_redis;
 pub mod event;
 pub mod fs;
 pub mod guard;

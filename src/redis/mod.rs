@@ -19,7 +19,7 @@ use crate::host::module::{
     ANY_COMMAND, CMD_END, CONF_END, CmdTable, ConfTable, ModuleRecord, ModuleSpec, Phase,
     cmd_handler, command, conf_handler, cstr, directive, init_fn,
 };
-use crate::host::{context, fs, sys};
+use crate::host::{context, core_redis, fs, sys};
 use crate::redis_module as MODULE;
 use serde_json::{Map, Value};
 use server::{SentinelCfg, ServerCfg};
@@ -242,8 +242,32 @@ fn set_server(cmd: &mut Directive) -> Result<(), String> {
     if cfg.tls.enabled {
         return Err("TLS (ssl:true) is not supported by this implementation yet".into());
     }
+    // In the "server config" context, configure the core now (as the C
+    // module does), so that e.g. mod_ban's session init finds it.
+    if cmd.context() == context::ROOT {
+        configure_core(&cfg, 0);
+    }
     cmd.add_param(cfg, false);
     Ok(())
+}
+
+/// Hand the RedisServer settings to the core (for mod_ban, mod_tls_redis,
+/// mod_wrap2_redis).  A single credential is a password, as for our own
+/// connection.
+fn configure_core(cfg: &ServerCfg, flags: u64) {
+    let (host, port) = match &cfg.addr {
+        server::Addr::Tcp { host, port } => (host.as_str(), *port),
+        server::Addr::Unix(path) => (path.as_str(), server::DEFAULT_PORT),
+    };
+    let (user, pass) = match (&cfg.username, &cfg.password) {
+        (Some(u), Some(p)) => (Some(u.as_str()), Some(p.as_str())),
+        (Some(p), None) | (None, Some(p)) => (None, Some(p.as_str())),
+        (None, None) => (None, None),
+    };
+    let db = cfg.db.map(|d| d.to_string());
+    if let Err(e) = core_redis::set_server(host, port, flags, user, pass, db.as_deref()) {
+        LOG.notice(&format!("error configuring the core's Redis server: {e}"));
+    }
 }
 
 /// usage: RedisTimeouts connect-millis io-millis
@@ -337,11 +361,24 @@ fn configure_session() {
         .fold(0, |a, b| a | b);
     let (connect, io) =
         conf::lookup::<(u64, u64)>(Scope::Server, TIMEOUTS, false).unwrap_or((500, 500));
-    let settings = conf::lookup::<ServerCfg>(Scope::Server, SERVER, false).map(|server| Settings {
+    let no_reconnect = opts & OPT_NO_RECONNECT != 0;
+    let server = conf::lookup::<ServerCfg>(Scope::Server, SERVER, false);
+    if let Some(cfg) = &server {
+        let flags = if no_reconnect {
+            core_redis::NO_RECONNECT
+        } else {
+            0
+        };
+        configure_core(cfg, flags);
+    }
+    if let Err(e) = core_redis::set_timeouts(connect, io) {
+        LOG.notice(&format!("error setting Redis timeouts: {e}"));
+    }
+    let settings = server.map(|server| Settings {
         server,
         connect_timeout: Duration::from_millis(connect),
         io_timeout: Duration::from_millis(io),
-        no_reconnect: opts & OPT_NO_RECONNECT != 0,
+        no_reconnect,
         backlog_max: sink::BACKLOG_MAX,
     });
     *guard = Some(Session {
