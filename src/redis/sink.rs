@@ -181,3 +181,91 @@ impl Sink {
         Ok(conn)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redis::server::{Addr, Tls};
+    use std::net::TcpListener;
+
+    fn settings(port: u16, max: usize) -> Settings {
+        Settings {
+            server: ServerCfg {
+                addr: Addr::Tcp {
+                    host: "127.0.0.1".into(),
+                    port,
+                },
+                username: None,
+                password: None,
+                db: None,
+                tls: Tls::default(),
+            },
+            connect_timeout: Duration::from_millis(200),
+            io_timeout: Duration::from_millis(200),
+            no_reconnect: false,
+            backlog_max: max,
+        }
+    }
+
+    fn closed_port() -> u16 {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    }
+
+    #[test]
+    fn refused_backs_off_and_bounds_the_backlog() {
+        let mut sink = Sink::new(settings(closed_port(), 3));
+        let mut log = Vec::new();
+        for i in 0..5 {
+            sink.submit(vec![("k".into(), format!("{i}"))], &mut |m| log.push(m));
+        }
+        assert_eq!(sink.pending(), 3);
+        // One connect attempt, then back-off: no attempt on every event.
+        let attempts = log.iter().filter(|m| m.contains("error connecting")).count();
+        assert_eq!(attempts, 1, "{log:#?}");
+        let dropped: Vec<_> = log.iter().filter(|m| m.contains("dropped")).collect();
+        assert!(!dropped.is_empty(), "{log:#?}");
+        assert!(dropped.iter().any(|m| m.contains("dropped 1 ")), "{log:#?}");
+        // The oldest were dropped; order kept.
+        let kept: Vec<_> = sink.backlog.iter().map(|(_, v)| v.as_str()).collect();
+        assert_eq!(kept, ["2", "3", "4"]);
+        assert!(sink.retry_at.is_some());
+        assert_eq!(sink.backoff, BACKOFF_MIN * 2);
+    }
+
+    #[test]
+    fn silent_server_costs_one_io_timeout_then_nothing() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for s in l.incoming().flatten() {
+                held.push(s);
+            }
+        });
+        let mut sink = Sink::new(settings(port, 100));
+        let mut log = Vec::new();
+        let t = Instant::now();
+        sink.submit(vec![("k".into(), "a".into())], &mut |m| log.push(m));
+        let first = t.elapsed();
+        assert!(first < Duration::from_millis(700), "first {first:?}");
+        let t = Instant::now();
+        for _ in 0..100 {
+            sink.submit(vec![("k".into(), "b".into())], &mut |m| log.push(m));
+        }
+        assert!(t.elapsed() < Duration::from_millis(100), "{:?}", t.elapsed());
+        assert_eq!(sink.pending(), 100, "bounded at 100");
+    }
+
+    #[test]
+    fn no_reconnect_needs_a_first_connection() {
+        let mut s = settings(closed_port(), 10);
+        s.no_reconnect = true;
+        let mut sink = Sink::new(s);
+        let mut log = Vec::new();
+        sink.submit(vec![("k".into(), "a".into())], &mut |m| log.push(m));
+        // Never connected: keep retrying later (NoReconnect is about losing
+        // an established connection).
+        assert!(!sink.given_up);
+    }
+}
