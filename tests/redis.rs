@@ -554,3 +554,36 @@ fn mod_ban_cache_lands_in_redis() {
         );
     }
 }
+
+/// Quotes, backslashes and non-UTF-8 bytes in names and arguments: always
+/// valid JSON; each invalid byte becomes U+FFFD.  Same output as the C
+/// module for the escaping; with invalid UTF-8 the C module's session dies
+/// (the core's JSON encoder asserts valid UTF-8), so only ours is checked.
+#[test]
+fn escaping_and_invalid_utf8() {
+    let mut results = Vec::new();
+    for modules in [Modules::DebianC, Modules::Ours] {
+        let redis = RedisServer::start();
+        let conf = redis_conf(
+            &format!("127.0.0.1:{}", redis.port()),
+            "LogFormat esc \"%m %J %r\"\nRedisLogOnCommand MKD esc",
+        );
+        let server = start(modules.clone(), &conf);
+        let mut ftp = server.login("alice", "secret");
+        assert_eq!(ftp.cmd_bytes(b"MKD q\"b\\s").code, 257, "{modules:?}");
+        let n = if matches!(modules, Modules::Ours) {
+            assert_eq!(ftp.cmd_bytes(b"MKD x\xfez\xc3").code, 257);
+            2
+        } else {
+            1
+        };
+        ftp.quit();
+        results.push(redis.client().wait_for_list("esc", n));
+    }
+    let ours = parse(&results[1]);
+    assert_eq!(ours[0]["command_params"], "q\"b\\s");
+    assert_eq!(ours[0]["raw_command"], "MKD q\"b\\s");
+    assert_eq!(ours[1]["command_params"], "x\u{FFFD}z\u{FFFD}");
+    assert_eq!(ours[1]["raw_command"], "MKD x\u{FFFD}z\u{FFFD}");
+    assert_eq!(results[0][0], results[1][0], "C vs ours");
+}
