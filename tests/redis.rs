@@ -587,3 +587,61 @@ fn escaping_and_invalid_utf8() {
     assert_eq!(ours[1]["raw_command"], "MKD x\u{FFFD}z\u{FFFD}");
     assert_eq!(results[0][0], results[1][0], "C vs ours");
 }
+
+/// After SIGHUP (config re-read, filters and formats rebuilt) sessions still
+/// log with the right filters; several rules of one command all land.
+#[test]
+fn reload_keeps_logging_and_several_rules_match() {
+    let redis = RedisServer::start();
+    let conf = redis_conf(
+        &format!("127.0.0.1:{}", redis.port()),
+        &format!(
+            "{RAW}\nLogFormat m \"%m\"\nRedisLogOnCommand PWD raw\nRedisLogOnCommand PWD,SYST m\nRedisLogOnEvent DIRS m \"dirs\""
+        ),
+    );
+    let mut server = start(Modules::Ours, &conf);
+    for round in 1..=3 {
+        let mut ftp = server.login("alice", "secret");
+        ftp.expect("PWD", 257);
+        ftp.expect("SYST", 215);
+        ftp.quit();
+        let mut c = redis.client();
+        c.wait_for_list("raw", round);
+        c.wait_for_list("m", 2 * round);
+        c.wait_for_list("dirs", round);
+        server.reload();
+    }
+    let mut c = redis.client();
+    assert_eq!(c.llen("raw"), 3);
+    assert_eq!(c.llen("m"), 6);
+}
+
+/// RedisOptions NoReconnect: once the connection is lost, no new one.
+#[test]
+fn no_reconnect_option() {
+    let mut redis = FixedRedis::start();
+    let server = start(
+        Modules::Ours,
+        &redis_conf(
+            &format!("127.0.0.1:{}", redis.port),
+            &format!(
+                "RedisOptions NoReconnect\nRedisTimeouts 300 300\n{RAW}\nRedisLogOnCommand MKD raw"
+            ),
+        ),
+    );
+    let mut ftp = server.login("alice", "secret");
+    ftp.expect("MKD a", 257);
+    redis.client().wait_for_list("raw", 1);
+    redis.down();
+    ftp.expect("MKD b", 257);
+    redis.up();
+    ftp.expect("MKD c", 257);
+    ftp.quit();
+    let log_has = || server.read_file("redis.log").contains("NoReconnect");
+    assert!(wait_until(harness::DEFAULT_TIMEOUT, log_has));
+    assert_eq!(
+        redis.client().llen("raw"),
+        0,
+        "reconnected despite NoReconnect"
+    );
+}
