@@ -17,7 +17,7 @@
 set -euo pipefail
 shopt -s inherit_errexit
 
-SECTIONS=(unique_id)
+SECTIONS=(unique_id redis)
 
 PROFTPD=${PROFTPD:-/usr/sbin/proftpd}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -173,6 +173,47 @@ EOF
     echo "proftpd's log (-d 8) of the session process $pid, lines of mod_unique_id:"
     grep -F "proftpd[$pid]" "$tmp/proftpd.out" | grep -F 'mod_unique_id/' | sed 's/^/  /'
   fi
+}
+
+# --- mod_redis -------------------------------------------------------------------
+
+setup_redis() {
+  redis_port=$(free_port)
+  start_bg "$tmp/redis-server.out" redis-server --port "$redis_port" --bind 127.0.0.1 \
+    --save "" --appendonly no --dir "$tmp"
+  wait_port "$redis_port" "$LAST_PID" redis-server
+  say "redis-server listens on 127.0.0.1:$redis_port"
+}
+
+conf_redis() {
+  cat <<EOF
+LoadModule mod_redis.c
+RedisEngine on
+RedisServer 127.0.0.1:$redis_port
+RedisLog $tmp/redis.log
+LogFormat redis "%h %u %t \\"%r\\" %s %b %{transfer-status}"
+RedisLogOnCommand ALL redis
+RedisLogOnCommand STOR,RETR redis "%u:%m"
+RedisLogFormatExtra redis "{\\"demo\\":true,\\"vhost\\":\\"%v\\"}"
+EOF
+}
+
+report_redis() {
+  local n
+  n=$(redis-cli -p "$redis_port" LLEN redis)
+  echo "Redis list 'redis' (RedisLogOnCommand ALL redis): $n JSON objects"
+  redis-cli -p "$redis_port" LRANGE redis 0 -1 | sed 's/^/  /'
+  echo
+  echo "Redis keys from the key format \"%u:%m\":"
+  redis-cli -p "$redis_port" KEYS '*:*' | sort | sed 's/^/  /'
+  ((n > 0)) || {
+    echo "expected JSON objects in Redis" >&2
+    return 1
+  }
+  redis-cli -p "$redis_port" LRANGE redis 0 -1 | python3 -c 'import json,sys; [json.loads(l) for l in sys.stdin]' ||
+    return 1
+  echo
+  echo "every object is valid JSON"
 }
 
 # --- proftpd -------------------------------------------------------------------
