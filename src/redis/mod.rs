@@ -19,7 +19,7 @@ use crate::host::module::{
     ANY_COMMAND, CMD_END, CONF_END, CmdTable, ConfTable, ModuleRecord, ModuleSpec, Phase,
     cmd_handler, command, conf_handler, cstr, directive, init_fn,
 };
-use crate::host::{context, core_redis, fs, sys};
+use crate::host::{context, core_redis, fs, privs, sys};
 use crate::redis_module as MODULE;
 use serde_json::{Map, Value};
 use server::{SentinelCfg, ServerCfg};
@@ -239,8 +239,22 @@ fn set_server(cmd: &mut Directive) -> Result<(), String> {
     cmd.check_args_range(1, 8)?;
     cmd.check_context(SERVER_CTX)?;
     let cfg = server::parse_server(cmd.args())?;
-    if cfg.tls.enabled {
-        return Err("TLS (ssl:true) is not supported by this implementation yet".into());
+    if cfg.tls.enabled && matches!(cfg.addr, server::Addr::Unix(_)) {
+        return Err("TLS (ssl:true) needs a TCP address, not a unix socket".into());
+    }
+    for (what, path) in [
+        ("ssl-ca", &cfg.tls.ca),
+        ("ssl-cert", &cfg.tls.cert),
+        ("ssl-key", &cfg.tls.key),
+    ] {
+        if let Some(p) = path
+            && !std::path::Path::new(p).is_file()
+        {
+            return Err(format!("{what}: '{p}': no such file"));
+        }
+    }
+    if cfg.tls.cert.is_some() != cfg.tls.key.is_some() {
+        return Err("ssl-cert and ssl-key must be given together".into());
     }
     // In the "server config" context, configure the core now (as the C
     // module does), so that e.g. mod_ban's session init finds it.
@@ -375,6 +389,7 @@ fn configure_session() {
         LOG.notice(&format!("error setting Redis timeouts: {e}"));
     }
     let settings = server.map(|server| Settings {
+        tls_files: read_tls_files(&server, &mut log_file),
         server,
         connect_timeout: Duration::from_millis(connect),
         io_timeout: Duration::from_millis(io),
@@ -387,6 +402,28 @@ fn configure_session() {
         log_file,
         warned_no_server: false,
     });
+}
+
+/// Read the TLS files as root (the session may run as a user that cannot).
+fn read_tls_files(cfg: &ServerCfg, log_file: &mut Option<std::fs::File>) -> sink::TlsFiles {
+    if !cfg.tls.enabled {
+        return sink::TlsFiles::default();
+    }
+    let mut read = |path: &Option<String>| {
+        let p = path.as_ref()?;
+        match privs::as_root(|| std::fs::read(p)) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                log_line(log_file, &format!("unable to read '{p}': {e}"));
+                None
+            }
+        }
+    };
+    sink::TlsFiles {
+        ca: read(&cfg.tls.ca),
+        cert: read(&cfg.tls.cert),
+        key: read(&cfg.tls.key),
+    }
 }
 
 /// A RedisLog line: `YYYY-MM-DD HH:MM:SS,mmm mod_redis/x-rs[pid]: msg` (UTC).

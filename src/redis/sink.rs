@@ -23,10 +23,21 @@ const CHUNK: usize = 512;
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub server: ServerCfg,
+    /// PEM contents of ssl-ca / ssl-cert / ssl-key, read as root when the
+    /// session starts.
+    pub tls_files: TlsFiles,
     pub connect_timeout: Duration,
     pub io_timeout: Duration,
     pub no_reconnect: bool,
     pub backlog_max: usize,
+}
+
+/// PEM material for TLS connections.
+#[derive(Clone, Debug, Default)]
+pub struct TlsFiles {
+    pub ca: Option<Vec<u8>>,
+    pub cert: Option<Vec<u8>>,
+    pub key: Option<Vec<u8>>,
 }
 
 pub struct Sink {
@@ -166,11 +177,27 @@ impl Sink {
     }
 
     fn connect(&self) -> Result<redis::Connection, String> {
-        if self.settings.server.tls.enabled {
-            return Err("TLS connections are not supported by this build".into());
+        let url = server::url(&self.settings.server);
+        let client = if self.settings.server.tls.enabled {
+            let f = &self.settings.tls_files;
+            let client_tls = match (&f.cert, &f.key) {
+                (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
+                    client_cert: cert.clone(),
+                    client_key: key.clone(),
+                }),
+                _ => None,
+            };
+            redis::Client::build_with_tls(
+                url.as_str(),
+                redis::TlsCertificates {
+                    client_tls,
+                    root_cert: f.ca.clone(),
+                },
+            )
+        } else {
+            redis::Client::open(url.as_str())
         }
-        let client = redis::Client::open(server::url(&self.settings.server).as_str())
-            .map_err(|e| err_text(&e))?;
+        .map_err(|e| err_text(&e))?;
         let ct = self.settings.connect_timeout.max(Duration::from_millis(1));
         let io = self.settings.io_timeout.max(Duration::from_millis(1));
         let conn = client
@@ -200,6 +227,7 @@ mod tests {
                 db: None,
                 tls: Tls::default(),
             },
+            tls_files: Default::default(),
             connect_timeout: Duration::from_millis(200),
             io_timeout: Duration::from_millis(200),
             no_reconnect: false,
@@ -221,7 +249,10 @@ mod tests {
         }
         assert_eq!(sink.pending(), 3);
         // One connect attempt, then back-off: no attempt on every event.
-        let attempts = log.iter().filter(|m| m.contains("error connecting")).count();
+        let attempts = log
+            .iter()
+            .filter(|m| m.contains("error connecting"))
+            .count();
         assert_eq!(attempts, 1, "{log:#?}");
         let dropped: Vec<_> = log.iter().filter(|m| m.contains("dropped")).collect();
         assert!(!dropped.is_empty(), "{log:#?}");
@@ -253,7 +284,11 @@ mod tests {
         for _ in 0..100 {
             sink.submit(vec![("k".into(), "b".into())], &mut |m| log.push(m));
         }
-        assert!(t.elapsed() < Duration::from_millis(100), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_millis(100),
+            "{:?}",
+            t.elapsed()
+        );
         assert_eq!(sink.pending(), 100, "bounded at 100");
     }
 
