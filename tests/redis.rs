@@ -497,6 +497,10 @@ fn bad_config_is_refused() {
         ("RedisServer /tmp/r.sock ssl:true", "RedisServer"),
         ("RedisServer 127.0.0.1 ssl:maybe", "RedisServer"),
         ("RedisSentinel", "RedisSentinel"),
+        ("RedisSentinel host:bad", "RedisSentinel"),
+        ("RedisSentinel /tmp/s.sock", "RedisSentinel"),
+        ("RedisSentinel h master", "RedisSentinel"),
+        ("<Anonymous ~alice>\nRedisSentinel 127.0.0.1\n</Anonymous>", "RedisSentinel"),
         ("RedisLogOnCommand STOR nosuchformat", "RedisLogOnCommand"),
         ("RedisLogOnCommand STOR", "RedisLogOnCommand"),
         ("RedisLogOnCommand STOR raw k extra", "RedisLogOnCommand"),
@@ -523,7 +527,7 @@ fn bad_config_is_refused() {
     // And the good ones are accepted, in their contexts.
     let good = format!(
         "{RAW}\nRedisEngine on\nRedisServer [::1]:6379 u p 2\nRedisTimeouts 100 200\nRedisOptions NoReconnect\n\
-         RedisLog none\nRedisLogOnCommand ALL raw\nRedisLogOnEvent READ,WRITE raw \"%u\"\n\
+         RedisLog none\nRedisSentinel 127.0.0.1 [::1]:26380 master mymaster\nRedisLogOnCommand ALL raw\nRedisLogOnEvent READ,WRITE raw \"%u\"\n\
          <Anonymous ~alice>\nRedisLogOnCommand none\n</Anonymous>\n\
          <Directory /tmp>\nRedisLogOnEvent none\nRedisLogFormatExtra raw {{\"a\":1}}\n</Directory>\n"
     );
@@ -755,4 +759,131 @@ fn tls_connection() {
             "client cert: {client}"
         );
     }
+}
+
+/// A field of `INFO section` on a fresh connection ("" on any error: Redis
+/// closes client connections while it changes role).
+fn info_field(port: u16, section: &str, field: &str) -> String {
+    let text = RedisClient::try_connect(port)
+        .and_then(|mut c| c.try_cmd(&[b"INFO".as_slice(), section.as_bytes()]))
+        .ok()
+        .and_then(|r| r.as_string())
+        .unwrap_or_default();
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(&format!("{field}:"))
+                .map(|v| v.trim().to_string())
+        })
+        .unwrap_or_default()
+}
+
+/// RedisSentinel: the master is found through Sentinel, and after a
+/// failover the events go to the new master, in order.
+#[test]
+fn sentinel_follows_failover() {
+    let master = RedisServer::start();
+    let m = master.port();
+    let replica = RedisServer::builder()
+        .config(&format!("replicaof 127.0.0.1 {m}"))
+        .start();
+    let r = replica.port();
+    assert!(wait_until(harness::DEFAULT_TIMEOUT, || info_field(
+        r,
+        "replication",
+        "master_link_status"
+    ) == "up"));
+    // A Sentinel watching the master.
+    let dir = tempfile::tempdir().unwrap();
+    let sport = harness::free_port();
+    let sconf = dir.path().join("sentinel.conf");
+    std::fs::write(
+        &sconf,
+        format!(
+            "port {sport}\nbind 127.0.0.1\ndir {}\nsentinel monitor mymaster 127.0.0.1 {m} 1\n\
+             sentinel down-after-milliseconds mymaster 1000\nsentinel failover-timeout mymaster 10000\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let mut sentinel = std::process::Command::new("redis-sentinel")
+        .arg(&sconf)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-sentinel");
+    struct Kill<'a>(&'a mut std::process::Child);
+    impl Drop for Kill<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _guard = Kill(&mut sentinel);
+    let master_port = |sc: &mut RedisClient| -> Option<String> {
+        match sc.try_cmd(&[
+            b"SENTINEL".as_slice(),
+            b"get-master-addr-by-name",
+            b"mymaster",
+        ]) {
+            Ok(harness::Resp::Array(Some(v))) => v.get(1).and_then(|p| p.as_string()),
+            _ => None,
+        }
+    };
+    let mut sc = None;
+    assert!(
+        wait_until(harness::DEFAULT_TIMEOUT, || {
+            if sc.is_none() {
+                sc = RedisClient::try_connect(sport).ok();
+            }
+            sc.as_mut().is_some_and(|c| {
+                master_port(c) == Some(m.to_string())
+                    && matches!(c.try_cmd(&[b"SENTINEL".as_slice(), b"replicas", b"mymaster"]),
+                    Ok(harness::Resp::Array(Some(v))) if !v.is_empty())
+            })
+        }),
+        "sentinel did not come up with the replica"
+    );
+    let mut sc = sc.unwrap();
+
+    let server = start(
+        Modules::Ours,
+        &format!(
+            "RedisEngine on\nRedisSentinel 127.0.0.1:{sport} master mymaster\nRedisTimeouts 300 300\n\
+             RedisLog @DIR@/redis.log\n{RAW}\nRedisLogOnCommand MKD,QUIT raw\n"
+        ),
+    );
+    let mut ftp = server.login("alice", "secret");
+    ftp.expect("MKD a", 257);
+    master.client().wait_for_list("raw", 1);
+
+    // Fail over to the replica; wait until the old master is a replica.
+    // (NOGOODSLAVE until the Sentinel has fresh INFO from the replica.)
+    assert!(
+        wait_until(Duration::from_secs(30), || matches!(
+            sc.try_cmd(&[b"SENTINEL".as_slice(), b"FAILOVER", b"mymaster"]),
+            Ok(harness::Resp::Simple(_))
+        )),
+        "SENTINEL FAILOVER kept failing"
+    );
+    assert!(wait_until(Duration::from_secs(30), || master_port(&mut sc)
+        == Some(r.to_string())));
+    assert!(wait_until(Duration::from_secs(30), || info_field(
+        m,
+        "replication",
+        "role"
+    ) == "slave"));
+    assert!(wait_until(Duration::from_secs(30), || info_field(
+        r,
+        "replication",
+        "role"
+    ) == "master"));
+
+    ftp.expect("MKD b", 257);
+    ftp.quit();
+    let items = replica.client().wait_for_list("raw", 3);
+    let raw: Vec<String> = parse(&items)
+        .iter()
+        .map(|o| o["raw_command"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(raw, ["MKD a", "MKD b", "QUIT"]);
 }

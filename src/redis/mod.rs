@@ -37,6 +37,7 @@ const EXTRA: &str = "RedisLogFormatExtra";
 const ON_COMMAND: &str = "RedisLogOnCommand";
 const ON_EVENT: &str = "RedisLogOnEvent";
 const OPTIONS: &str = "RedisOptions";
+const SENTINEL: &str = "RedisSentinel";
 const SERVER: &str = "RedisServer";
 const TIMEOUTS: &str = "RedisTimeouts";
 
@@ -225,13 +226,15 @@ fn set_options(cmd: &mut Directive) -> Result<(), String> {
 }
 
 /// usage: RedisSentinel host[:port] ... [master name] [ssl:...]
-/// Parsed and checked; discovery through Sentinel is not implemented yet,
-/// so using it is a configuration error rather than a silent no-op.
+/// Our own connection asks the Sentinels for the master (the first one they
+/// monitor when no name is given) and asks again after a failure, so it
+/// follows a failover.  RedisServer's credentials and db index apply to the
+/// master.
 fn set_sentinel(cmd: &mut Directive) -> Result<(), String> {
     cmd.check_context(SERVER_CTX)?;
     let cfg: SentinelCfg = server::parse_sentinel(cmd.args())?;
-    let _ = cfg;
-    Err("Redis Sentinel is not supported by this implementation yet; use RedisServer".into())
+    cmd.add_param(cfg, false);
+    Ok(())
 }
 
 /// usage: RedisServer server [username] [password] [db-index] [ssl:...]
@@ -376,8 +379,9 @@ fn configure_session() {
     let (connect, io) =
         conf::lookup::<(u64, u64)>(Scope::Server, TIMEOUTS, false).unwrap_or((500, 500));
     let no_reconnect = opts & OPT_NO_RECONNECT != 0;
-    let server = conf::lookup::<ServerCfg>(Scope::Server, SERVER, false);
-    if let Some(cfg) = &server {
+    let sentinel = conf::lookup::<SentinelCfg>(Scope::Server, SENTINEL, false);
+    let explicit = conf::lookup::<ServerCfg>(Scope::Server, SERVER, false);
+    if let Some(cfg) = &explicit {
         let flags = if no_reconnect {
             core_redis::NO_RECONNECT
         } else {
@@ -385,11 +389,25 @@ fn configure_session() {
         };
         configure_core(cfg, flags);
     }
+    let server = explicit.or_else(|| {
+        // Sentinel only: the master's address comes from the Sentinels.
+        sentinel.as_ref().map(|s| ServerCfg {
+            addr: server::Addr::Tcp {
+                host: String::new(),
+                port: server::DEFAULT_PORT,
+            },
+            username: None,
+            password: None,
+            db: None,
+            tls: s.tls.clone(),
+        })
+    });
     if let Err(e) = core_redis::set_timeouts(connect, io) {
         LOG.notice(&format!("error setting Redis timeouts: {e}"));
     }
     let settings = server.map(|server| Settings {
         tls_files: read_tls_files(&server, &mut log_file),
+        sentinel: sentinel.clone(),
         server,
         connect_timeout: Duration::from_millis(connect),
         io_timeout: Duration::from_millis(io),

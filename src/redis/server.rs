@@ -31,6 +31,14 @@ pub struct ServerCfg {
 /// `host[:port]`, `[ipv6]`, `[ipv6]:port`, `/path/to.sock` (as the C
 /// module splits them: the last `:` separates the port).
 pub fn parse_addr(text: &str) -> Result<Addr, String> {
+    parse_addr_with(text, DEFAULT_PORT)
+}
+
+/// Sentinels listen on 26379 by default.
+pub const SENTINEL_DEFAULT_PORT: u16 = 26379;
+
+/// Like [`parse_addr`], with another default port.
+pub fn parse_addr_with(text: &str, default_port: u16) -> Result<Addr, String> {
     if text.starts_with('/') {
         return Ok(Addr::Unix(text.to_string()));
     }
@@ -48,7 +56,7 @@ pub fn parse_addr(text: &str) -> Result<Addr, String> {
         let host = &rest[..end];
         let after = &rest[end + 1..];
         let port = match after {
-            "" => DEFAULT_PORT,
+            "" => default_port,
             p if p.starts_with(':') => port_of(&p[1..])?,
             _ => return Err(format!("invalid IPv6 address '{text}'")),
         };
@@ -62,7 +70,7 @@ pub fn parse_addr(text: &str) -> Result<Addr, String> {
     }
     let (host, port) = match text.rfind(':') {
         Some(i) => (&text[..i], port_of(&text[i + 1..])?),
-        None => (text, DEFAULT_PORT),
+        None => (text, default_port),
     };
     if host.is_empty() {
         return Err(format!("missing host in '{text}'"));
@@ -157,18 +165,9 @@ pub fn parse_sentinel(args: &[String]) -> Result<SentinelCfg, String> {
         if a.starts_with("ssl") {
             break;
         }
-        let addr = parse_addr(a)?;
-        if let Addr::Tcp { host, port } = &addr
-            && !a.contains(':')
-            && *port == DEFAULT_PORT
-        {
-            // Sentinels listen on 26379 by default.
-            sentinels.push(Addr::Tcp {
-                host: host.clone(),
-                port: 26379,
-            });
-        } else {
-            sentinels.push(addr);
+        match parse_addr_with(a, SENTINEL_DEFAULT_PORT)? {
+            Addr::Unix(_) => return Err(format!("Sentinel '{a}' must be a TCP address")),
+            addr => sentinels.push(addr),
         }
         i += 1;
     }
@@ -311,6 +310,20 @@ mod tests {
     fn sentinels() {
         let c = parse_sentinel(&s(&["a", "b:1", "master", "mymaster"])).unwrap();
         assert_eq!(c.sentinels.len(), 2);
+        assert_eq!(
+            c.sentinels[0],
+            Addr::Tcp {
+                host: "a".into(),
+                port: 26379
+            }
+        );
+        assert_eq!(
+            parse_sentinel(&s(&["[::1]"])).unwrap().sentinels[0],
+            Addr::Tcp {
+                host: "::1".into(),
+                port: 26379
+            }
+        );
         assert_eq!(c.master.as_deref(), Some("mymaster"));
         assert!(parse_sentinel(&s(&["master"])).is_err());
         assert!(parse_sentinel(&s(&[])).is_err());

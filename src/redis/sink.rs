@@ -8,7 +8,7 @@
 //! made before the back-off delay has passed (so a dead Redis costs nothing
 //! per command), and events wait in the backlog, delivered in order later.
 
-use super::server::{self, ServerCfg};
+use super::server::{self, Addr, SentinelCfg, ServerCfg};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,8 @@ pub struct Settings {
     /// PEM contents of ssl-ca / ssl-cert / ssl-key, read as root when the
     /// session starts.
     pub tls_files: TlsFiles,
+    /// Discover the master through these Sentinels (RedisSentinel).
+    pub sentinel: Option<SentinelCfg>,
     pub connect_timeout: Duration,
     pub io_timeout: Duration,
     pub no_reconnect: bool,
@@ -176,9 +178,69 @@ impl Sink {
         self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
     }
 
+    /// Ask each Sentinel in turn for the current master's address.
+    fn discover_master(&self, sentinel: &SentinelCfg) -> Result<Addr, String> {
+        let mut errors = Vec::new();
+        let ct = self.settings.connect_timeout.max(Duration::from_millis(1));
+        let io = self.settings.io_timeout.max(Duration::from_millis(1));
+        for addr in &sentinel.sentinels {
+            let Addr::Tcp { host, port } = addr else {
+                continue;
+            };
+            let probe = ServerCfg {
+                addr: addr.clone(),
+                username: None,
+                password: None,
+                db: None,
+                tls: sentinel.tls.clone(),
+            };
+            let r = (|| -> redis::RedisResult<Addr> {
+                let client = redis::Client::open(server::url(&probe).as_str())?;
+                let mut con = client.get_connection_with_timeout(ct)?;
+                con.set_read_timeout(Some(io))?;
+                con.set_write_timeout(Some(io))?;
+                let name = match &sentinel.master {
+                    Some(n) => n.clone(),
+                    None => {
+                        // The first master this Sentinel monitors.
+                        let masters: Vec<Vec<String>> =
+                            redis::cmd("SENTINEL").arg("masters").query(&mut con)?;
+                        masters
+                            .first()
+                            .and_then(|m| {
+                                m.chunks(2)
+                                    .find(|kv| kv.first().map(String::as_str) == Some("name"))
+                                    .and_then(|kv| kv.get(1).cloned())
+                            })
+                            .ok_or_else(|| {
+                                redis::RedisError::from((
+                                    redis::ErrorKind::Client,
+                                    "Sentinel monitors no master",
+                                ))
+                            })?
+                    }
+                };
+                let (ip, port): (String, u16) = redis::cmd("SENTINEL")
+                    .arg("get-master-addr-by-name")
+                    .arg(&name)
+                    .query(&mut con)?;
+                Ok(Addr::Tcp { host: ip, port })
+            })();
+            match r {
+                Ok(a) => return Ok(a),
+                Err(e) => errors.push(format!("Sentinel {host}:{port}: {}", err_text(&e))),
+            }
+        }
+        Err(format!("no master from Sentinels ({})", errors.join("; ")))
+    }
+
     fn connect(&self) -> Result<redis::Connection, String> {
-        let url = server::url(&self.settings.server);
-        let client = if self.settings.server.tls.enabled {
+        let mut cfg = self.settings.server.clone();
+        if let Some(sentinel) = &self.settings.sentinel {
+            cfg.addr = self.discover_master(sentinel)?;
+        }
+        let url = server::url(&cfg);
+        let client = if cfg.tls.enabled {
             let f = &self.settings.tls_files;
             let client_tls = match (&f.cert, &f.key) {
                 (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
@@ -228,6 +290,7 @@ mod tests {
                 tls: Tls::default(),
             },
             tls_files: Default::default(),
+            sentinel: None,
             connect_timeout: Duration::from_millis(200),
             io_timeout: Duration::from_millis(200),
             no_reconnect: false,
