@@ -1,36 +1,21 @@
 //! Benchmark (ignored by default): per-command cost of mod_redis, ours vs
 //! Debian's C module, and added latency with Redis refusing or silent.
 //!
+//! All servers run at once, one session each; rounds of NOOPs are measured
+//! round-robin across the sessions (so machine noise hits all alike), and
+//! each configuration's median round is reported.
+//!
 //! Run: `PROFTPD_RS_MODULE=target/release/libproftpd_rs.so \
 //!       cargo test --test redis_bench -- --ignored --nocapture`
 
 mod harness;
 
-use harness::{Modules, Proftpd, RedisServer};
+use harness::{Ftp, Modules, Proftpd, RedisServer};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-const N: u32 = 2000;
-
-fn per_command(modules: Modules, conf: &str, load: bool) -> Duration {
-    let mut b = Proftpd::builder(modules);
-    if load {
-        b = b.load_module("mod_redis.c");
-    }
-    let server = b.config(conf).start();
-    let mut ftp = server.login("alice", "secret");
-    // Warm up (and take the first failure, if any, out of the measurement).
-    for _ in 0..20 {
-        ftp.expect("NOOP", 200);
-    }
-    let t = Instant::now();
-    for _ in 0..N {
-        ftp.expect("NOOP", 200);
-    }
-    let d = t.elapsed() / N;
-    ftp.quit();
-    d
-}
+const ROUNDS: usize = 15;
+const PER_ROUND: u32 = 200;
 
 fn conf(server: &str, rule: &str) -> String {
     format!(
@@ -43,28 +28,10 @@ fn conf(server: &str, rule: &str) -> String {
 fn bench() {
     let redis = RedisServer::start();
     let srv = format!("127.0.0.1:{}", redis.port());
-    let base = per_command(Modules::Ours, "", false);
-    // The C module logs nothing for ALL (1.3.8), so it gets the command list.
-    let c = per_command(
-        Modules::DebianC,
-        &conf(&srv, "RedisLogOnCommand NOOP,USER,PASS,QUIT b"),
-        true,
-    );
-    let ours_list = per_command(
-        Modules::Ours,
-        &conf(&srv, "RedisLogOnCommand NOOP,USER,PASS,QUIT b"),
-        true,
-    );
-    let ours_all = per_command(Modules::Ours, &conf(&srv, "RedisLogOnCommand ALL b"), true);
     let closed = {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let refused = per_command(
-        Modules::Ours,
-        &conf(&format!("127.0.0.1:{closed}"), "RedisLogOnCommand ALL b"),
-        true,
-    );
     let silent_l = TcpListener::bind("127.0.0.1:0").unwrap();
     let silent_port = silent_l.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -73,44 +40,79 @@ fn bench() {
             held.push(s);
         }
     });
-    let silent = per_command(
-        Modules::Ours,
-        &conf(
-            &format!("127.0.0.1:{silent_port}"),
-            "RedisLogOnCommand ALL b",
+    let list = "RedisLogOnCommand NOOP,USER,PASS,QUIT b";
+    let all = "RedisLogOnCommand ALL b";
+    let configs: Vec<(&str, Modules, Option<String>)> = vec![
+        ("no mod_redis", Modules::Ours, None),
+        // The C module logs nothing for ALL (1.3.8), so it gets the command list.
+        (
+            "C mod_redis (command list)",
+            Modules::DebianC,
+            Some(conf(&srv, list)),
         ),
-        true,
-    );
+        ("ours (command list)", Modules::Ours, Some(conf(&srv, list))),
+        ("ours (ALL)", Modules::Ours, Some(conf(&srv, all))),
+        (
+            "ours (ALL), Redis refusing",
+            Modules::Ours,
+            Some(conf(&format!("127.0.0.1:{closed}"), all)),
+        ),
+        (
+            "ours (ALL), Redis silent",
+            Modules::Ours,
+            Some(conf(&format!("127.0.0.1:{silent_port}"), all)),
+        ),
+    ];
+    let mut servers: Vec<Proftpd> = Vec::new();
+    for (_, modules, c) in &configs {
+        let mut b = Proftpd::builder(modules.clone());
+        if let Some(c) = c {
+            b = b.load_module("mod_redis.c").config(c);
+        }
+        servers.push(b.start());
+    }
+    let mut sessions: Vec<Ftp> = servers.iter().map(|s| s.login("alice", "secret")).collect();
+    // Warm up, and take the first failure (refused/silent) out of the rounds.
+    for ftp in &mut sessions {
+        for _ in 0..20 {
+            ftp.expect("NOOP", 200);
+        }
+    }
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); configs.len()];
+    for _ in 0..ROUNDS {
+        for (i, ftp) in sessions.iter_mut().enumerate() {
+            let t = Instant::now();
+            for _ in 0..PER_ROUND {
+                ftp.expect("NOOP", 200);
+            }
+            times[i].push(t.elapsed() / PER_ROUND);
+        }
+    }
     let us = |d: Duration| d.as_secs_f64() * 1e6;
-    println!("per NOOP round trip, {N} commands, one session:");
-    println!("  no mod_redis:                    {:8.1} us", us(base));
+    let median: Vec<f64> = times
+        .iter_mut()
+        .map(|t| {
+            t.sort();
+            us(t[t.len() / 2])
+        })
+        .collect();
     println!(
-        "  C mod_redis (command list):      {:8.1} us  (+{:.1} us)",
-        us(c),
-        us(c) - us(base)
+        "median per-NOOP round trip ({ROUNDS} rounds x {PER_ROUND} NOOPs, one session per config, round-robin):"
     );
+    for (i, (name, _, _)) in configs.iter().enumerate() {
+        println!(
+            "  {name:<30} {:8.1} us  (added {:+.1} us)",
+            median[i],
+            median[i] - median[0]
+        );
+    }
+    let c_added = median[1] - median[0];
     println!(
-        "  ours (command list):             {:8.1} us  (+{:.1} us)",
-        us(ours_list),
-        us(ours_list) - us(base)
+        "  added cost ours/C (command list): {:.2}; ours ALL / C list: {:.2}",
+        (median[2] - median[0]) / c_added.max(0.001),
+        (median[3] - median[0]) / c_added.max(0.001)
     );
-    println!(
-        "  ours (ALL):                      {:8.1} us  (+{:.1} us)",
-        us(ours_all),
-        us(ours_all) - us(base)
-    );
-    println!(
-        "  ours (ALL), Redis refusing:      {:8.1} us  (+{:.1} us)",
-        us(refused),
-        us(refused) - us(base)
-    );
-    println!(
-        "  ours (ALL), Redis silent:        {:8.1} us  (+{:.1} us)",
-        us(silent),
-        us(silent) - us(base)
-    );
-    println!(
-        "  added cost ratio ours/C (list):  {:.2}",
-        (us(ours_list) - us(base)) / (us(c) - us(base)).max(0.001)
-    );
+    for ftp in sessions {
+        ftp.quit();
+    }
 }
