@@ -46,6 +46,8 @@ pub struct Sink {
     settings: Settings,
     conn: Option<redis::Connection>,
     backlog: VecDeque<(String, String)>,
+    /// The first `inflight` backlog events were sent; replies not read yet.
+    inflight: usize,
     dropped_unreported: u64,
     retry_at: Option<Instant>,
     backoff: Duration,
@@ -68,6 +70,7 @@ impl Sink {
             settings,
             conn: None,
             backlog: VecDeque::new(),
+            inflight: 0,
             dropped_unreported: 0,
             retry_at: None,
             backoff: BACKOFF_MIN,
@@ -84,8 +87,10 @@ impl Sink {
     /// the bound, then try to deliver.  `log` receives RedisLog messages.
     pub fn submit(&mut self, events: Vec<(String, String)>, log: &mut dyn FnMut(String)) {
         for ev in events {
-            if self.backlog.len() >= self.settings.backlog_max {
-                self.backlog.pop_front();
+            if self.backlog.len() >= self.settings.backlog_max && self.backlog.len() > self.inflight
+            {
+                // Drop the oldest event that is not in flight.
+                self.backlog.remove(self.inflight);
                 self.dropped_unreported += 1;
             }
             self.backlog.push_back(ev);
@@ -136,31 +141,91 @@ impl Sink {
                 }
             }
         }
+        // Acknowledgements of what was sent last time (usually already here).
+        if !self.collect(log) {
+            return;
+        }
+        // Send the rest in one pipeline; its replies are read at the next
+        // flush (or now, at the end of the session), so a command does not
+        // wait for Redis's round trip.
         while !self.backlog.is_empty() {
             let n = self.backlog.len().min(CHUNK);
             let mut pipe = redis::pipe();
             for (key, payload) in self.backlog.iter().take(n) {
-                pipe.cmd("RPUSH").arg(key).arg(payload).ignore();
+                pipe.cmd("RPUSH").arg(key).arg(payload);
             }
             let Some(conn) = self.conn.as_mut() else {
                 return;
             };
-            match pipe.query::<()>(conn) {
-                Ok(()) => {
-                    self.backlog.drain(..n);
-                    self.retry_at = None;
-                    self.backoff = BACKOFF_MIN;
+            if let Err(e) = conn.send_packed_command(&pipe.get_packed_pipeline()) {
+                self.lost(
+                    format!("error sending log messages to Redis: {}", err_text(&e)),
+                    log,
+                );
+                return;
+            }
+            self.inflight = n;
+            if !force || !self.collect(log) {
+                return;
+            }
+        }
+    }
+
+    /// Read the replies of the events in flight; `false` if the connection
+    /// failed (the events stay queued and are sent again later).
+    fn collect(&mut self, log: &mut dyn FnMut(String)) -> bool {
+        while self.inflight > 0 {
+            let Some(conn) = self.conn.as_mut() else {
+                self.inflight = 0;
+                return false;
+            };
+            match conn.recv_response() {
+                Ok(redis::Value::ServerError(e)) => {
+                    let text = format!("{e:?}");
+                    let retry = [
+                        "READONLY",
+                        "LOADING",
+                        "MASTERDOWN",
+                        "TRYAGAIN",
+                        "NOAUTH",
+                        "BUSY",
+                    ]
+                    .iter()
+                    .any(|c| text.contains(c));
+                    if retry {
+                        self.lost(format!("Redis refused the log messages: {text}"), log);
+                        return false;
+                    }
+                    // This event can never be stored (e.g. WRONGTYPE): drop it
+                    // rather than block the ones behind it.
+                    if let Some((key, _)) = self.backlog.pop_front() {
+                        log(format!("error appending log message to '{key}': {text}"));
+                    }
+                    self.inflight -= 1;
+                }
+                Ok(_) => {
+                    self.backlog.pop_front();
+                    self.inflight -= 1;
                 }
                 Err(e) => {
-                    self.conn = None;
-                    self.failed(
+                    self.lost(
                         format!("error appending log messages to Redis: {}", err_text(&e)),
                         log,
                     );
-                    return;
+                    return false;
                 }
             }
         }
+        self.retry_at = None;
+        self.backoff = BACKOFF_MIN;
+        true
+    }
+
+    /// The connection is unusable: drop it; queued events are kept.
+    fn lost(&mut self, msg: String, log: &mut dyn FnMut(String)) {
+        self.conn = None;
+        self.inflight = 0;
+        self.failed(msg, log);
     }
 
     fn failed(&mut self, msg: String, log: &mut dyn FnMut(String)) {
