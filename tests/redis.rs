@@ -500,7 +500,10 @@ fn bad_config_is_refused() {
         ("RedisSentinel host:bad", "RedisSentinel"),
         ("RedisSentinel /tmp/s.sock", "RedisSentinel"),
         ("RedisSentinel h master", "RedisSentinel"),
-        ("<Anonymous ~alice>\nRedisSentinel 127.0.0.1\n</Anonymous>", "RedisSentinel"),
+        (
+            "<Anonymous ~alice>\nRedisSentinel 127.0.0.1\n</Anonymous>",
+            "RedisSentinel",
+        ),
         ("RedisLogOnCommand STOR nosuchformat", "RedisLogOnCommand"),
         ("RedisLogOnCommand STOR", "RedisLogOnCommand"),
         ("RedisLogOnCommand STOR raw k extra", "RedisLogOnCommand"),
@@ -886,4 +889,31 @@ fn sentinel_follows_failover() {
         .map(|o| o["raw_command"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(raw, ["MKD a", "MKD b", "QUIT"]);
+}
+
+/// An event Redis can never store (the key holds a string, WRONGTYPE) is
+/// dropped with a RedisLog line; it does not block the events behind it.
+#[test]
+fn wrongtype_event_is_dropped_not_blocking() {
+    let redis = RedisServer::start();
+    redis.client().cmd(&["SET", "raw", "not a list"]);
+    let server = start(
+        Modules::Ours,
+        &redis_conf(
+            &format!("127.0.0.1:{}", redis.port()),
+            &format!(
+                "{RAW}\nLogFormat m \"%m\"\nRedisLogOnCommand MKD raw\nRedisLogOnCommand MKD,PWD,QUIT m"
+            ),
+        ),
+    );
+    let mut ftp = server.login("alice", "secret");
+    ftp.expect("MKD a", 257);
+    ftp.expect("PWD", 257);
+    ftp.quit();
+    let m = parse(&redis.client().wait_for_list("m", 3));
+    assert_eq!(commands(&m), ["MKD", "PWD", "QUIT"]);
+    assert!(wait_until(harness::DEFAULT_TIMEOUT, || server
+        .read_file("redis.log")
+        .contains("WRONGTYPE")));
+    assert_eq!(redis.client().get("raw").as_deref(), Some("not a list"));
 }
