@@ -9,6 +9,7 @@
 
 pub mod host;
 pub mod unique_id;
+pub mod xferlog;
 
 use host::ModuleRecord;
 
