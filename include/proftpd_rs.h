@@ -13,4 +13,9 @@
  */
 extern module unique_id_module;
 
+/**
+ * mod_xferlog.
+ */
+extern module xferlog_module;
+
 #endif  /* PROFTPD_RS_H */

@@ -17,6 +17,10 @@ use host::ModuleRecord;
 #[unsafe(no_mangle)]
 pub static unique_id_module: ModuleRecord = unique_id::record();
 
+/// mod_xferlog.
+#[unsafe(no_mangle)]
+pub static xferlog_module: ModuleRecord = xferlog::record();
+
 #[cfg(test)]
 mod tests {
     /// The committed header must match what cbindgen generates from the

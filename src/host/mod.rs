@@ -23,6 +23,7 @@ pub mod module;
 pub mod privs;
 pub mod session;
 pub mod sys;
+pub mod xfer;
 
 pub use module::{CmdTable, ConfTable, ModuleRecord};
 
