@@ -4,10 +4,12 @@
 
 mod harness;
 
-use harness::{ALICE, Modules, Proftpd};
+use harness::{ALICE, BOB, Modules, Proftpd};
 use proftpd_rs::xferlog::format::{
     AccessMode, Completion, Direction, Format, Record, TransferType, parse_line,
 };
+use std::io::Read;
+use std::net::TcpStream;
 
 const ORIG: &str = "xfer-orig.log";
 const EXT: &str = "xfer-ext.log";
@@ -80,4 +82,352 @@ fn binary_and_ascii_retr_stor() {
     assert_eq!(e[0].ext.as_ref().unwrap().filename_arg, "b.bin");
     assert_eq!(e[0].ext.as_ref().unwrap().file_size, 10);
     assert_eq!(e[1].ext.as_ref().unwrap().file_size, 10);
+}
+
+fn ext(r: &Record) -> &proftpd_rs::xferlog::format::Extended {
+    r.ext.as_ref().expect("wu-ext fields")
+}
+
+#[test]
+fn appe_stou_and_restarts() {
+    let s = server(&both_logs());
+    let home = s.home("alice");
+    let mut ftp = s.login(ALICE.0, ALICE.1);
+    ftp.type_i();
+    ftp.stor("f", b"abc");
+    ftp.appe("f", b"de");
+    let name = ftp.stou(b"unique");
+    ftp.stor("r", b"0123456789");
+    ftp.rest(4);
+    assert_eq!(ftp.transfer_in("RETR r").data, b"456789");
+    ftp.rest(3);
+    let t = ftp.transfer_out("STOR f", b"XYZ");
+    assert!(t.ok(), "{:?}", t.end);
+    ftp.quit();
+    assert_eq!(std::fs::read(home.join("f")).unwrap(), b"abcXYZ");
+    let e = records(&s, EXT, 6);
+    let o = records(&s, ORIG, 6);
+    // APPE: 2 bytes, file now 5 bytes.
+    assert_eq!((e[1].bytes, ext(&e[1]).file_size), (2, 5));
+    assert_eq!(ext(&e[1]).filename_arg, "f");
+    assert_eq!(e[1].direction, Direction::Incoming);
+    // STOU: the server's name; no argument.
+    assert_eq!(e[2].filename, format!("{}/{name}", home.display()));
+    assert_eq!(o[2].filename, e[2].filename);
+    assert_eq!(ext(&e[2]).filename_arg, "-");
+    assert_eq!(e[2].bytes, 6);
+    // REST 4 + RETR: 6 bytes of a 10-byte file.
+    assert_eq!(e[4].direction, Direction::Outgoing);
+    assert_eq!(
+        (e[4].bytes, ext(&e[4]).restart_point, ext(&e[4]).file_size),
+        (6, 4, 10)
+    );
+    // REST 3 + STOR: 3 bytes, file now 6 bytes.
+    assert_eq!(
+        (e[5].bytes, ext(&e[5]).restart_point, ext(&e[5]).file_size),
+        (3, 3, 6)
+    );
+    // The restart point does not stick to later transfers.
+    assert_eq!(ext(&e[3]).restart_point, 0);
+    assert!(e.iter().all(|r| r.completion == Some(Completion::Complete)));
+}
+
+/// Starts `RETR name` on a fresh data connection, reads a little, then
+/// breaks the data connection; returns the final reply code.
+fn broken_retr(ftp: &mut harness::Ftp, name: &str) -> u16 {
+    let addr = ftp.pasv();
+    let mut data = TcpStream::connect(addr).unwrap();
+    let start = ftp.cmd(&format!("RETR {name}"));
+    assert!(start.is_preliminary(), "{start}");
+    let mut buf = [0u8; 4096];
+    data.read_exact(&mut buf).unwrap();
+    // Reset instead of a clean close: the server's next write fails.
+    let sock = socket2_reset(data);
+    drop(sock);
+    ftp.read_reply().code
+}
+
+/// Close `s` with SO_LINGER 0 (an RST).
+fn socket2_reset(s: TcpStream) -> TcpStream {
+    s.set_linger_zero();
+    s
+}
+
+trait LingerZero {
+    fn set_linger_zero(&self);
+}
+
+impl LingerZero for TcpStream {
+    fn set_linger_zero(&self) {
+        use std::os::fd::AsRawFd;
+        let l = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: setsockopt on our own socket with a valid linger struct.
+        let rc = unsafe {
+            libc::setsockopt(
+                self.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                &l as *const libc::linger as *const libc::c_void,
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(rc, 0);
+    }
+}
+
+#[test]
+fn broken_download_is_incomplete() {
+    let s = server(&both_logs());
+    let home = s.home("alice");
+    let big = vec![b'x'; 32 * 1024 * 1024];
+    std::fs::write(home.join("big"), &big).unwrap();
+    std::os::unix::fs::chown(home.join("big"), Some(2001), Some(2001)).unwrap();
+    let mut ftp = s.login(ALICE.0, ALICE.1);
+    ftp.type_i();
+    let code = broken_retr(&mut ftp, "big");
+    assert!((400..500).contains(&code), "reply {code}");
+    ftp.stor("after", b"ok");
+    ftp.quit();
+    let e = records(&s, EXT, 2);
+    assert_eq!(e[0].completion, Some(Completion::Incomplete));
+    assert!(e[0].bytes < big.len() as u64, "{}", e[0].bytes);
+    assert_eq!(ext(&e[0]).file_size, big.len() as u64);
+    assert_eq!(e[0].filename, format!("{}/big", home.display()));
+    assert_eq!(e[1].completion, Some(Completion::Complete));
+    // ProFTPD's TransferLog also says incomplete.
+    let theirs = s.wait_for_lines("xferlog", 2);
+    assert!(theirs[0].ends_with(" i"), "{}", theirs[0]);
+}
+
+#[test]
+fn file_name_with_spaces_and_failed_commands() {
+    let s = server(&both_logs());
+    let home = s.home("alice");
+    let mut ftp = s.login(ALICE.0, ALICE.1);
+    ftp.stor("my file.txt", b"spaces");
+    // Failures before any data flowed are not transfers.
+    let t = ftp.transfer_in("RETR does-not-exist");
+    assert!(!t.ok());
+    ftp.retr("my file.txt");
+    ftp.quit();
+    let e = records(&s, EXT, 2);
+    assert_eq!(e[0].filename, format!("{}/my_file.txt", home.display()));
+    assert_eq!(ext(&e[0]).filename_arg, "my_file.txt");
+    assert_eq!(e[1].direction, Direction::Outgoing);
+    let o = s.wait_for_lines(ORIG, 2);
+    assert!(
+        o[0].contains("/my_file.txt a _ i r alice ftp 0 *"),
+        "{}",
+        o[0]
+    );
+    assert_eq!(s.read_file(EXT).lines().count(), 2);
+}
+
+#[test]
+fn anonymous_sessions() {
+    let b = Proftpd::builder(Modules::Ours).load_module("mod_xferlog.c");
+    let root = b.dir().join("anon");
+    std::fs::create_dir_all(root.join("pub")).unwrap();
+    std::fs::create_dir_all(root.join("incoming")).unwrap();
+    std::os::unix::fs::chown(root.join("incoming"), Some(2001), Some(2001)).unwrap();
+    std::fs::write(root.join("pub/hello.txt"), b"hello anon").unwrap();
+    let s = b
+        .config(
+            r#"
+XferLog @DIR@/server.log
+<Anonymous @DIR@/anon>
+  User alice
+  Group alice
+  UserAlias anonymous alice
+  XferLog @DIR@/anon.log anon
+  XferLog @DIR@/anon-orig.log
+  XferLog @DIR@/anon-ext.log wu-ext
+</Anonymous>
+"#,
+        )
+        .start();
+    let mut ftp = s.login("anonymous", "me@example.org");
+    assert_eq!(ftp.retr("/pub/hello.txt"), b"hello anon");
+    ftp.stor("/incoming/up.txt", b"upload");
+    ftp.quit();
+    // A real user of the same server logs to the server's XferLog.
+    let mut ftp = s.login(BOB.0, BOB.1);
+    ftp.stor("mine", b"1");
+    ftp.quit();
+    let orig = records(&s, "anon-orig.log", 2);
+    for r in &orig {
+        assert_eq!(r.access_mode, AccessMode::Anonymous);
+        assert_eq!(r.username, "me@example.org");
+    }
+    assert_eq!(orig[0].filename, "/pub/hello.txt");
+    assert_eq!(orig[1].filename, "/incoming/up.txt");
+    let ext_lines = records(&s, "anon-ext.log", 2);
+    assert_eq!(ext(&ext_lines[0]).cwd, "/");
+    // anon: downloads only.
+    let anon = records(&s, "anon.log", 1);
+    assert_eq!(anon[0].format, Format::Anon);
+    assert_eq!(anon[0].username, "me@example.org");
+    assert_eq!(anon[0].filename, "/pub/hello.txt");
+    assert_eq!(anon[0].bytes, 10);
+    let server_lines = records(&s, "server.log", 1);
+    assert_eq!(server_lines[0].username, "bob");
+    assert_eq!(s.read_file("anon.log").lines().count(), 1);
+    assert_eq!(s.read_file("server.log").lines().count(), 1);
+    // ProFTPD logs the ident too, with the real path.
+    let theirs = s.wait_for_lines("xferlog", 1);
+    assert!(
+        theirs[0].contains(" a _ o a me@example.org ftp 0 * c"),
+        "{}",
+        theirs[0]
+    );
+}
+
+fn chrooted(paths: &str) -> (Proftpd, Vec<Record>) {
+    let s = server(&format!(
+        "DefaultRoot ~\nXferLogPaths {paths}\n{}",
+        both_logs()
+    ));
+    let mut ftp = s.login(ALICE.0, ALICE.1);
+    ftp.expect("MKD sub", 257);
+    ftp.expect("CWD sub", 250);
+    ftp.stor("c.txt", b"chroot");
+    ftp.retr("/sub/c.txt");
+    ftp.quit();
+    let mut e = records(&s, EXT, 2);
+    e.extend(records(&s, ORIG, 2));
+    (s, e)
+}
+
+#[test]
+fn chrooted_user_paths_chroot() {
+    let (_s, e) = chrooted("chroot");
+    for r in &e {
+        assert_eq!(r.filename, "/sub/c.txt");
+        assert_eq!(r.access_mode, AccessMode::Guest);
+    }
+    assert_eq!(ext(&e[0]).cwd, "/sub");
+    assert_eq!(ext(&e[1]).filename_arg, "/sub/c.txt");
+}
+
+#[test]
+fn chrooted_user_paths_real() {
+    let (s, e) = chrooted("real");
+    let home = s.home("alice").display().to_string();
+    for r in &e {
+        assert_eq!(r.filename, format!("{home}/sub/c.txt"));
+    }
+    assert_eq!(ext(&e[0]).cwd, format!("{home}/sub"));
+    // Same file name as ProFTPD's TransferLog.
+    let theirs = s.wait_for_lines("xferlog", 2);
+    assert!(
+        theirs[0].contains(&format!(" {home}/sub/c.txt ")),
+        "{}",
+        theirs[0]
+    );
+}
+
+#[test]
+fn engine_off() {
+    let s = server(&format!("XferLogEngine off\n{}", both_logs()));
+    let mut ftp = s.login(ALICE.0, ALICE.1);
+    ftp.stor("x", b"x");
+    ftp.quit();
+    s.wait_for_lines("xferlog", 1);
+    assert!(s.try_read_file(ORIG).unwrap_or_default().is_empty());
+}
+
+/// Parse both lines; equal except current-time, which may straddle a second.
+fn same_transfer(ours: &str, theirs_without_status: &str) {
+    if ours == theirs_without_status {
+        return;
+    }
+    let a = parse_line(ours, 1).unwrap();
+    let mut b = parse_line(theirs_without_status, 1).unwrap();
+    let secs = |t: &proftpd_rs::xferlog::format::LocalTime| {
+        i64::from(t.hour) * 3600 + i64::from(t.minute) * 60 + i64::from(t.second)
+    };
+    assert!(
+        (secs(&a.time) - secs(&b.time)).abs() <= 1,
+        "{ours}\n{theirs_without_status}"
+    );
+    b.time = a.time;
+    assert_eq!(a, b, "\nours:   {ours}\ntheirs: {theirs_without_status}");
+}
+
+#[test]
+fn side_by_side_with_transferlog() {
+    let s = server(&format!("XferLog @DIR@/{ORIG}\n"));
+    let home = s.home("alice");
+    std::fs::write(home.join("big"), vec![b'y'; 32 * 1024 * 1024]).unwrap();
+    let mut ftp = s.login(ALICE.0, ALICE.1);
+    ftp.type_i();
+    ftp.stor("one", b"first file");
+    ftp.retr("one");
+    ftp.type_a();
+    ftp.stor("two.txt", b"a\r\nb\r\n");
+    ftp.retr("two.txt");
+    ftp.type_i();
+    ftp.appe("one", b"+more");
+    ftp.stou(b"unique");
+    ftp.rest(2);
+    ftp.transfer_in("RETR one");
+    ftp.stor("with space", b"s");
+    broken_retr(&mut ftp, "big");
+    ftp.quit();
+    let n = 9;
+    let ours = s.wait_for_lines(ORIG, n);
+    let theirs = s.wait_for_lines("xferlog", n);
+    for (o, t) in ours.iter().zip(&theirs) {
+        let stripped = t
+            .strip_suffix(" c")
+            .or_else(|| t.strip_suffix(" i"))
+            .unwrap_or_else(|| panic!("no completion status: {t}"));
+        same_transfer(o, stripped);
+    }
+    assert!(theirs[n - 1].ends_with(" i"));
+}
+
+fn config_error(extra: &str, needle: &str) {
+    let (ok, out) = harness::check_config(Modules::Ours, &["mod_xferlog.c"], extra);
+    assert!(!ok, "accepted: {extra}\n{out}");
+    assert!(
+        out.contains(needle),
+        "{extra}: wanted '{needle}' in:\n{out}"
+    );
+}
+
+#[test]
+fn bad_configuration() {
+    config_error(
+        "XferLog relative/x.log",
+        "XferLog: 'relative/x.log' is not an absolute path",
+    );
+    config_error(
+        "XferLog syslog anon",
+        "XferLog: the anon format can only be written to a file",
+    );
+    config_error(
+        "XferLog /tmp/x.log fancy",
+        "XferLog: unknown format 'fancy'",
+    );
+    config_error("XferLog", "XferLog");
+    config_error("XferLog /a wu-orig extra", "XferLog");
+    config_error(
+        "XferLogPaths sideways",
+        "XferLogPaths: expected 'chroot' or 'real'",
+    );
+    config_error("XferLogEngine maybe", "XferLogEngine");
+    config_error(
+        "<Directory /tmp>\n XferLog /tmp/x.log\n</Directory>",
+        "XferLog",
+    );
+    let (ok, out) = harness::check_config(
+        Modules::Ours,
+        &["mod_xferlog.c"],
+        "XferLog /tmp/a.log wu-ext\nXferLog syslog\nXferLogPaths real\nXferLogEngine on\n<VirtualHost 127.0.0.2>\n XferLog /tmp/b.log anon\n</VirtualHost>\n<Global>\n XferLogEngine on\n</Global>",
+    );
+    assert!(ok, "{out}");
 }

@@ -195,6 +195,9 @@ struct Session {
     restart: u64,
     /// PROT P in force.
     protected: bool,
+    /// The argument of the current transfer command as the client sent it
+    /// (mod_xfer replaces STOU's with the name it chose).
+    arg: Option<String>,
 }
 
 static SESSION: Mutex<Option<Session>> = Mutex::new(None);
@@ -247,9 +250,13 @@ fn setting<T: std::any::Any + Clone>(name: &str) -> Option<T> {
         .or_else(|| conf::lookup::<T>(Scope::Server, name, false))
 }
 
-fn pre_xfer(_cmd: &mut Cmd) -> CmdResult {
+fn pre_xfer(cmd: &mut Cmd) -> CmdResult {
     let pos = xfer::restart_pos();
-    with_session(|s| s.restart = pos);
+    let arg = String::from_utf8_lossy(&cmd.arg_bytes()).into_owned();
+    with_session(|s| {
+        s.restart = pos;
+        s.arg = Some(arg);
+    });
     CmdResult::Declined
 }
 
@@ -374,11 +381,13 @@ fn log_transfer(cmd: &mut Cmd, completion: Completion) {
     };
     // mod_ident's RFC 1413 answer, as ProFTPD's TransferLog uses it.
     let ident = session::note_get("mod_ident.rfc1413-ident");
-    let (restart, protected) = with_session(|s| {
-        let r = (s.restart, s.protected);
+    let (restart, protected, arg) = with_session(|s| {
+        let r = (s.restart, s.protected, s.arg.take());
         s.restart = 0;
         r
     });
+    let filename_arg =
+        arg.unwrap_or_else(|| String::from_utf8_lossy(&cmd.arg_bytes()).into_owned());
     let mut rec = Record {
         format: Format::WuOrig,
         time: LocalTime {
@@ -413,7 +422,7 @@ fn log_transfer(cmd: &mut Cmd, completion: Completion) {
             restart_point: restart,
             file_size,
             cwd,
-            filename_arg: String::from_utf8_lossy(&cmd.arg_bytes()).into_owned(),
+            filename_arg,
             protection: if protected { 'P' } else { 'C' },
         }),
     };
