@@ -431,3 +431,68 @@ fn bad_configuration() {
     );
     assert!(ok, "{out}");
 }
+
+#[test]
+fn syslog_output() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::net::UnixDatagram;
+    let b = Proftpd::builder(Modules::Ours).load_module("mod_xferlog.c");
+    let sock_path = b.dir().join("syslog.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    std::fs::set_permissions(&sock_path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let s = b
+        .env("PROFTPD_RS_SYSLOG_SOCKET", sock_path.to_str().unwrap())
+        .config(&format!(
+            "DefaultRoot ~\nXferLog syslog\nXferLog syslog wu-ext\nXferLog @DIR@/{ORIG}\n"
+        ))
+        .start();
+    let mut ftp = s.login(ALICE.0, ALICE.1);
+    ftp.type_i();
+    ftp.stor("s.bin", b"12345");
+    ftp.appe("s.bin", b"67");
+    ftp.retr("s.bin");
+    ftp.quit();
+    let mut msgs = Vec::new();
+    let mut buf = [0u8; 4096];
+    while msgs.len() < 6 {
+        let n = sock.recv(&mut buf).expect("syslog datagram");
+        msgs.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    for m in &msgs {
+        assert!(m.starts_with("<94>"), "LOG_FTP|LOG_INFO: {m}");
+        assert!(m.contains(" proftpd["), "{m}");
+    }
+    let bodies: Vec<&str> = msgs
+        .iter()
+        .map(|m| m.split_once("]: ").unwrap().1)
+        .collect();
+    assert_eq!(
+        bodies[0].split_once(':').unwrap().0,
+        "xferlog (recv)",
+        "{bodies:?}"
+    );
+    assert!(
+        bodies[0].ends_with(" 5 /s.bin b _ i g alice ftp 0 *"),
+        "{}",
+        bodies[0]
+    );
+    assert!(bodies[1].starts_with("xferlog (put): "), "{}", bodies[1]);
+    assert!(
+        bodies[1].ends_with(" 5 /s.bin b _ i g alice ftp 0 * c 0 5 / s.bin C"),
+        "{}",
+        bodies[1]
+    );
+    assert!(bodies[2].starts_with("xferlog (recv): "), "{}", bodies[2]);
+    assert!(bodies[3].starts_with("xferlog (append): "), "{}", bodies[3]);
+    assert!(bodies[4].starts_with("xferlog (send): "), "{}", bodies[4]);
+    assert!(bodies[5].starts_with("xferlog (get): "), "{}", bodies[5]);
+    assert!(
+        bodies[5].ends_with(" 7 /s.bin b _ o g alice ftp 0 * c 0 7 / s.bin C"),
+        "{}",
+        bodies[5]
+    );
+    // The file output works alongside.
+    assert_eq!(records(&s, ORIG, 3).len(), 3);
+}

@@ -1,5 +1,5 @@
 //! The facts of the current data transfer (`session.xfer` and friends), for
-//! transfer logs; local time; syslog with LOG_FTP.
+//! transfer logs; local time.
 //!
 //! Read these in PRE_CMD/LOG_CMD/LOG_CMD_ERR handlers of RETR, STOR, STOU
 //! and APPE, before mod_xfer's own LOG_CMD handler clears `session.xfer`.
@@ -108,24 +108,4 @@ pub fn local_time(secs: i64) -> (i32, u8, u8, u8, u8, u8) {
         tm.tm_min as u8,
         tm.tm_sec as u8,
     )
-}
-
-/// Open the C library's syslog connection now (LOG_NDELAY), so that it
-/// survives a later chroot: ident `proftpd`, with the pid, facility LOG_FTP.
-pub fn syslog_open() {
-    // SAFETY: the ident is a static C string, as openlog(3) requires.
-    unsafe {
-        libc::openlog(
-            c"proftpd".as_ptr(),
-            libc::LOG_PID | libc::LOG_NDELAY,
-            libc::LOG_FTP,
-        )
-    }
-}
-
-/// Send `msg` to syslog with facility LOG_FTP, priority LOG_INFO.
-pub fn syslog_info(msg: &str) {
-    let m = super::log::to_cstring(msg);
-    // SAFETY: fixed "%s" format with one string argument.
-    unsafe { libc::syslog(libc::LOG_FTP | libc::LOG_INFO, c"%s".as_ptr(), m.as_ptr()) }
 }

@@ -14,6 +14,7 @@
 //! TransferLog mode).
 
 pub mod format;
+pub mod syslog;
 
 use crate::host::cmd::{Cmd, CmdResult};
 use crate::host::conf::{self, Directive, Scope};
@@ -195,6 +196,8 @@ struct Session {
     restart: u64,
     /// PROT P in force.
     protected: bool,
+    /// The syslog socket, when an `XferLog syslog` applies.
+    syslog: Option<std::os::unix::net::UnixDatagram>,
     /// The argument of the current transfer command as the client sent it
     /// (mod_xfer replaces STOU's with the name it chose).
     arg: Option<String>,
@@ -230,12 +233,22 @@ fn sess_init() -> Result<(), String> {
             }
         }
     }
-    if syslog {
-        xfer::syslog_open();
-    }
+    let syslog = if syslog {
+        let path = syslog::socket_path();
+        match syslog::connect(&path) {
+            Ok(sock) => Some(sock),
+            Err(e) => {
+                LOG.notice(&format!("unable to connect to syslog socket '{path}': {e}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
     with_session(|s| {
         *s = Session {
             files,
+            syslog,
             ..Session::default()
         }
     });
@@ -433,7 +446,15 @@ fn log_transfer(cmd: &mut Cmd, completion: Completion) {
             }
             rec.format = o.format;
             match &o.target {
-                Target::Syslog => xfer::syslog_info(&rec.to_syslog(o.format, op)),
+                Target::Syslog => {
+                    if let Some(sock) = &s.syslog {
+                        let msg = rec.to_syslog(o.format, op);
+                        let d = syslog::datagram(&rec.time, std::process::id(), &msg);
+                        if let Err(e) = sock.send(d.as_bytes()) {
+                            LOG.debug(3, &format!("error sending to syslog: {e}"));
+                        }
+                    }
+                }
                 Target::File(p) => {
                     let Some(f) = s.files.get_mut(p) else {
                         LOG.debug(3, &format!("XferLog '{p}' is not open"));
