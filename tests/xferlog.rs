@@ -496,3 +496,79 @@ fn syslog_output() {
     // The file output works alongside.
     assert_eq!(records(&s, ORIG, 3).len(), 3);
 }
+
+#[test]
+fn protection_level_under_tls() {
+    use std::process::Command;
+    let b = Proftpd::builder(Modules::Ours).load_modules(&["mod_tls.c", "mod_xferlog.c"]);
+    let dir = b.dir().to_path_buf();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let out = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = b
+        .config(&format!(
+            r#"
+TLSEngine on
+TLSRSACertificateFile @DIR@/cert.pem
+TLSRSACertificateKeyFile @DIR@/key.pem
+TLSProtocol TLSv1.2 TLSv1.3
+TLSOptions NoSessionReuseRequired
+TLSVerifyClient off
+TLSLog @DIR@/tls.log
+{}"#,
+            both_logs()
+        ))
+        .start();
+    let home = s.home("alice");
+    std::fs::write(home.join("plain"), b"clear text").unwrap();
+    // In the clear first.
+    let mut ftp = s.login(ALICE.0, ALICE.1);
+    ftp.retr("plain");
+    ftp.quit();
+    // Then under TLS: upload and download with PROT P.
+    let src = dir.join("upload.src");
+    std::fs::write(&src, b"secret bytes").unwrap();
+    let url = format!("ftp://127.0.0.1:{}/", s.port());
+    let out = Command::new("curl")
+        .args(["-sS", "--ssl-reqd", "-k", "-u", "alice:secret", "-T"])
+        .arg(&src)
+        .arg(format!("{url}tls.bin"))
+        .output()
+        .expect("curl");
+    assert!(
+        out.status.success(),
+        "curl upload: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new("curl")
+        .args(["-sS", "--ssl-reqd", "-k", "-u", "alice:secret"])
+        .arg(format!("{url}tls.bin"))
+        .output()
+        .expect("curl");
+    assert!(
+        out.status.success(),
+        "curl download: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"secret bytes");
+    let e = records(&s, EXT, 3);
+    assert_eq!(ext(&e[0]).protection, 'C');
+    assert_eq!(e[1].direction, Direction::Incoming);
+    assert_eq!(ext(&e[1]).protection, 'P');
+    assert_eq!(e[2].direction, Direction::Outgoing);
+    assert_eq!(ext(&e[2]).protection, 'P');
+    assert_eq!(e[2].bytes, 12);
+}
