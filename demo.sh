@@ -17,7 +17,7 @@
 set -euo pipefail
 shopt -s inherit_errexit
 
-SECTIONS=(unique_id)
+SECTIONS=(unique_id xferlog)
 
 PROFTPD=${PROFTPD:-/usr/sbin/proftpd}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -172,6 +172,38 @@ EOF
     echo
     echo "proftpd's log (-d 8) of the session process $pid, lines of mod_unique_id:"
     grep -F "proftpd[$pid]" "$tmp/proftpd.out" | grep -F 'mod_unique_id/' | sed 's/^/  /'
+  fi
+}
+
+# --- mod_xferlog ----------------------------------------------------------------
+
+conf_xferlog() {
+  cat <<EOF
+LoadModule mod_xferlog.c
+XferLog $tmp/xferlog.orig
+XferLog $tmp/xferlog.ext wu-ext
+XferLogPaths chroot
+EOF
+}
+
+report_xferlog() {
+  local f
+  for f in orig ext; do
+    echo "XferLog $tmp/xferlog.$f:"
+    sed 's/^/  /' "$tmp/xferlog.$f"
+    echo
+  done
+  [[ $(wc -l <"$tmp/xferlog.orig") == 2 && $(wc -l <"$tmp/xferlog.ext") == 2 ]] || {
+    echo "expected 2 transfers (upload, download) in each XferLog" >&2
+    return 1
+  }
+  local tool=$here/target/release/xferlog2json
+  if [[ ! -x $tool ]]; then
+    (cd "$here" && cargo build --release --bin xferlog2json >/dev/null 2>&1) || true
+  fi
+  if [[ -x $tool ]]; then
+    echo "xferlog2json $tmp/xferlog.ext:"
+    "$tool" "$tmp/xferlog.ext" | sed 's/^/  /'
   fi
 }
 
