@@ -378,8 +378,15 @@ fn side_by_side_with_transferlog() {
     broken_retr(&mut ftp, "big");
     ftp.quit();
     let n = 9;
-    let ours = s.wait_for_lines(ORIG, n);
+    let theirs = compare_with_transferlog(&s, ORIG, n);
+    assert!(theirs[n - 1].ends_with(" i"));
+}
+
+/// Our first `n` lines of `name` against TransferLog's; returns theirs.
+fn compare_with_transferlog(s: &Proftpd, name: &str, n: usize) -> Vec<String> {
+    let ours = s.wait_for_lines(name, n);
     let theirs = s.wait_for_lines("xferlog", n);
+    assert_eq!(ours.len(), theirs.len());
     for (o, t) in ours.iter().zip(&theirs) {
         let stripped = t
             .strip_suffix(" c")
@@ -387,7 +394,34 @@ fn side_by_side_with_transferlog() {
             .unwrap_or_else(|| panic!("no completion status: {t}"));
         same_transfer(o, stripped);
     }
-    assert!(theirs[n - 1].ends_with(" i"));
+    theirs
+}
+
+#[test]
+fn side_by_side_anonymous_real_paths() {
+    let b = Proftpd::builder(Modules::Ours).load_module("mod_xferlog.c");
+    let root = b.dir().join("anon");
+    std::fs::create_dir_all(root.join("pub")).unwrap();
+    std::fs::write(root.join("pub/f.txt"), b"anonymous").unwrap();
+    let s = b
+        .config(&format!(
+            r#"
+<Anonymous @DIR@/anon>
+  User alice
+  Group alice
+  UserAlias anonymous alice
+  XferLogPaths real
+  XferLog @DIR@/{ORIG}
+</Anonymous>
+"#
+        ))
+        .start();
+    let mut ftp = s.login("anonymous", "guest@example.org");
+    ftp.retr("/pub/f.txt");
+    ftp.type_i();
+    ftp.retr("pub/f.txt");
+    ftp.quit();
+    compare_with_transferlog(&s, ORIG, 2);
 }
 
 fn config_error(extra: &str, needle: &str) {
