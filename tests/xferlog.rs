@@ -606,3 +606,29 @@ TLSLog @DIR@/tls.log
     assert_eq!(ext(&e[2]).protection, 'P');
     assert_eq!(e[2].bytes, 12);
 }
+
+#[test]
+fn host_command_switches_to_the_vhost_logs() {
+    let s = server(&format!(
+        r#"XferLog @DIR@/{ORIG}
+<VirtualHost 127.0.0.1>
+  ServerAlias other.example
+  Port @PORT@
+  AuthOrder mod_auth_file.c
+  AuthUserFile @DIR@/ftpd.passwd
+  AuthGroupFile @DIR@/ftpd.group
+  RequireValidShell off
+  XferLog @DIR@/vhost.log wu-ext
+</VirtualHost>
+"#
+    ));
+    let mut ftp = s.connect();
+    ftp.expect("HOST other.example", 220);
+    ftp.login(ALICE.0, ALICE.1);
+    ftp.stor("v.txt", b"vhost");
+    ftp.quit();
+    let e = records(&s, "vhost.log", 1);
+    assert_eq!(e[0].format, Format::WuExt);
+    assert_eq!(ext(&e[0]).filename_arg, "v.txt");
+    assert!(s.try_read_file(ORIG).unwrap_or_default().is_empty());
+}

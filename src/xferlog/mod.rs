@@ -211,8 +211,23 @@ fn with_session<R>(f: impl FnOnce(&mut Session) -> R) -> R {
 }
 
 fn sess_init() -> Result<(), String> {
-    // Every XferLog of this server, including those in <Anonymous>
-    // sections: opened now, as root, before any chroot.
+    event::register(
+        &MODULE,
+        c"core.session-reinit",
+        event::event_handler!(VERSION, on_session_reinit),
+    );
+    open_outputs();
+    Ok(())
+}
+
+/// HOST switched the virtual host (before login): open that server's logs.
+fn on_session_reinit(_ev: &EventData) {
+    open_outputs();
+}
+
+/// Open every XferLog of the current server, including those in
+/// `<Anonymous>` sections: as root, before any chroot.
+fn open_outputs() {
     let outputs: Vec<Output> = conf::lookup_all(Scope::Server, XFERLOG, true);
     let mut files = HashMap::new();
     let mut syslog = false;
@@ -252,7 +267,6 @@ fn sess_init() -> Result<(), String> {
             ..Session::default()
         }
     });
-    Ok(())
 }
 
 /// A setting for this session: the `<Anonymous>` section's, else the server's.
