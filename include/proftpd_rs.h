@@ -13,4 +13,9 @@
  */
 extern module unique_id_module;
 
+/**
+ * mod_log_forensic.
+ */
+extern module log_forensic_module;
+
 #endif  /* PROFTPD_RS_H */

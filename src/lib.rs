@@ -8,6 +8,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod host;
+pub mod log_forensic;
 pub mod unique_id;
 
 use host::ModuleRecord;
@@ -15,6 +16,10 @@ use host::ModuleRecord;
 /// mod_unique_id.
 #[unsafe(no_mangle)]
 pub static unique_id_module: ModuleRecord = unique_id::record();
+
+/// mod_log_forensic.
+#[unsafe(no_mangle)]
+pub static log_forensic_module: ModuleRecord = log_forensic::record();
 
 #[cfg(test)]
 mod tests {

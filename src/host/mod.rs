@@ -19,8 +19,10 @@ pub mod event;
 pub mod fs;
 pub mod guard;
 pub mod log;
+pub mod logevent;
 pub mod module;
 pub mod privs;
+pub mod sessinfo;
 pub mod session;
 pub mod sys;
 
