@@ -122,7 +122,7 @@ fn addr_text(na: *const ffi::pr_netaddr_t) -> String {
 pub fn pid() -> u32 {
     // SAFETY: reading the session global; getpid cannot fail.
     unsafe {
-        let p = (*(&raw const ffi::session)).pid;
+        let p = ffi::session.pid;
         if p > 0 {
             p as u32
         } else {

@@ -154,7 +154,9 @@ mod tests {
             "unknown criterion: Sometimes"
         );
         assert!(parse_criteria(&[]).is_err());
-        assert!(Criteria::DEFAULT.failed_login && Criteria::DEFAULT.untimely_death);
-        assert!(!Criteria::DEFAULT.module_config);
+        assert_eq!(
+            Criteria::DEFAULT,
+            parse_criteria(&words("FailedLogin UntimelyDeath")).unwrap()
+        );
     }
 }

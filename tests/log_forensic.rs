@@ -1,0 +1,564 @@
+//! mod_log_forensic against the real proftpd (run as root): blocks written
+//! for failed logins, untimely deaths and module policies; buffer size and
+//! capture selection; the fixes over the C module; side by side with
+//! Debian's C mod_log_forensic; bad configuration.
+
+mod forensic_support;
+use forensic_support as support;
+
+use std::fs;
+use support::{Ftp, ModSet, Server, wait_until};
+
+const PASSWORD: &str = support::PASSWORD;
+const WRONG: &str = "Wr0ngPassZ";
+
+/// The blocks in a forensic log: (criterion title, header lines, message lines).
+#[derive(Debug)]
+struct Block {
+    title: String,
+    header: Vec<(String, String)>,
+    messages: Vec<String>,
+}
+
+fn blocks(text: &str) -> Vec<Block> {
+    let mut out = Vec::new();
+    let mut lines = text.lines();
+    while let Some(l) = lines.next() {
+        let Some(title) = l
+            .strip_prefix("-----BEGIN ")
+            .and_then(|t| t.strip_suffix(" FORENSICS-----"))
+        else {
+            panic!("expected a BEGIN marker, got {l:?} in:\n{text}");
+        };
+        let mut header = Vec::new();
+        for l in lines.by_ref() {
+            if l.is_empty() {
+                break;
+            }
+            let (k, v) = l.split_once(": ").expect("header line");
+            header.push((k.to_string(), v.to_string()));
+        }
+        let end = format!("-----END {title} FORENSICS-----");
+        let mut messages = Vec::new();
+        for l in lines.by_ref() {
+            if l == end {
+                break;
+            }
+            messages.push(l.to_string());
+        }
+        out.push(Block {
+            title: title.to_string(),
+            header,
+            messages,
+        });
+    }
+    out
+}
+
+fn read(path: &std::path::Path) -> String {
+    String::from_utf8_lossy(&fs::read(path).unwrap_or_default()).into_owned()
+}
+
+fn forensic_blocks(s: &Server) -> Vec<Block> {
+    blocks(&read(&s.path("forensic.log")))
+}
+
+/// Wait until the forensic log holds `n` complete blocks.
+fn wait_blocks(s: &Server, n: usize) -> Vec<Block> {
+    let path = s.path("forensic.log");
+    let ok = wait_until(|| read(&path).matches("-----END ").count() >= n);
+    assert!(ok, "no {n} forensic block(s) in time:\n{}", s.logs());
+    forensic_blocks(s)
+}
+
+fn failed_login(s: &Server) {
+    let mut ftp = Ftp::connect(s.port);
+    assert_eq!(ftp.cmd(&format!("USER {}", support::USER)).0, 331);
+    assert_eq!(ftp.cmd(&format!("PASS {WRONG}")).0, 530);
+    ftp.quit();
+}
+
+const ENGINE: &str = "
+TraceLog {dir}/trace.log
+Trace DEFAULT:0
+ForensicLogEngine on
+ForensicLogFile {dir}/forensic.log
+";
+
+fn header_keys(b: &Block) -> Vec<&str> {
+    b.header.iter().map(|(k, _)| k.as_str()).collect()
+}
+
+#[test]
+fn failed_login_writes_one_block_with_headers_and_filtered_trace_messages() {
+    let s = Server::start(ModSet::Ours, &["mod_unique_id.c"], ENGINE);
+    failed_login(&s);
+    let b = wait_blocks(&s, 1);
+    assert_eq!(b.len(), 1);
+    let b = &b[0];
+    assert_eq!(b.title, "FAILED LOGIN");
+    assert_eq!(
+        header_keys(b),
+        [
+            "Client-Address",
+            "Server-Address",
+            "Elapsed",
+            "Protocol",
+            "UID",
+            "GID",
+            "UNIQUE_ID",
+            "Raw-Bytes-In",
+            "Raw-Bytes-Out",
+            "Total-Bytes-In",
+            "Total-Bytes-Out",
+            "Total-Files-In",
+            "Total-Files-Out"
+        ]
+    );
+    let h = |k: &str| b.header.iter().find(|(x, _)| x == k).unwrap().1.clone();
+    assert_eq!(h("Client-Address"), "127.0.0.1");
+    assert!(
+        h("Server-Address").ends_with(&format!("127.0.0.1:{}", s.port)),
+        "{}",
+        h("Server-Address")
+    );
+    assert_eq!(h("Protocol"), "ftp");
+    assert_eq!(h("UNIQUE_ID").len(), 24, "{}", h("UNIQUE_ID"));
+    assert!(h("Raw-Bytes-In").parse::<u64>().unwrap() > 0);
+    assert!(h("Elapsed").parse::<u64>().is_ok());
+
+    // Trace messages are captured although `Trace DEFAULT:0` filters them
+    // all out of the TraceLog.
+    assert!(b.messages.iter().any(|m| m.starts_with("[TraceLog:")));
+    assert!(b.messages.iter().any(|m| m.starts_with("[SystemLog:5] ")
+        && m.contains(&format!("USER {} (Login failed)", support::USER))));
+    // (Some messages span lines: a trace of a file line read keeps its LF.)
+    assert!(
+        b.messages.iter().filter(|m| m.starts_with('[')).all(|m| [
+            "[TraceLog:",
+            "[SystemLog:",
+            "[syslog:"
+        ]
+        .iter()
+        .any(|p| m.starts_with(p))),
+        "{:?}",
+        b.messages
+    );
+    assert_eq!(read(&s.path("trace.log")).matches("<auth:").count(), 0);
+    // The newest message (which the C module leaves out) is the dispatch of
+    // this very LOG_CMD_ERR handler.
+    let last = b.messages.last().unwrap();
+    assert!(
+        last.contains("dispatching LOG_CMD_ERR command 'PASS (hidden)' to mod_log_forensic"),
+        "{last}"
+    );
+
+    // A successful login writes nothing more.
+    let mut ftp = Ftp::connect(s.port);
+    ftp.login();
+    assert_eq!(ftp.cmd("PWD").0, 257);
+    ftp.quit();
+    s.wait_sessions_gone();
+    assert_eq!(forensic_blocks(&s).len(), 1);
+
+    // Never a password, in any file.
+    s.assert_no_text_anywhere(WRONG);
+    s.assert_no_text_anywhere(PASSWORD);
+
+    // Opened as root before chroot, mode 0640.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(s.path("forensic.log"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o640);
+}
+
+#[test]
+fn each_failed_attempt_gets_its_own_block() {
+    let s = Server::start(ModSet::Ours, &[], ENGINE);
+    let mut ftp = Ftp::connect(s.port);
+    ftp.cmd(&format!("USER {}", support::USER));
+    assert_eq!(ftp.cmd(&format!("PASS {WRONG}")).0, 530);
+    ftp.cmd(&format!("USER {}", support::USER));
+    assert_eq!(ftp.cmd(&format!("PASS {WRONG}")).0, 530);
+    ftp.quit();
+    let b = wait_blocks(&s, 2);
+    assert_eq!(b.len(), 2);
+    // The second block holds only what happened since the first.
+    assert!(b[1].messages.len() < b[0].messages.len());
+    let user_cmd = format!("'USER {}'", support::USER);
+    assert!(
+        b[1].messages.iter().any(|m| m.contains(&user_cmd)),
+        "{:?}",
+        b[1].messages
+    );
+}
+
+#[test]
+fn buffer_size_keeps_exactly_the_last_messages_including_the_newest() {
+    // Trace everything to the TraceLog too: its lines are the very bytes the
+    // core hands to the capture, so they tell which were the last five.
+    let s = Server::start(
+        ModSet::Ours,
+        &[],
+        "
+TraceLog {dir}/trace.log
+Trace DEFAULT:20
+ForensicLogEngine on
+ForensicLogFile {dir}/forensic.log
+ForensicLogBufferSize 5
+ForensicLogCapture TraceLog
+",
+    );
+    failed_login(&s);
+    let b = wait_blocks(&s, 1);
+    let got: Vec<String> = b[0]
+        .messages
+        .iter()
+        .map(|m| {
+            let (prefix, rest) = m.split_once("] ").unwrap();
+            assert!(prefix.starts_with("[TraceLog:"), "{m}");
+            rest.to_string()
+        })
+        .collect();
+    assert_eq!(got.len(), 5, "{got:?}");
+    let trace = read(&s.path("trace.log"));
+    let lines: Vec<&str> = trace.lines().collect();
+    let end = lines
+        .iter()
+        .position(|l| {
+            l.contains("dispatching LOG_CMD_ERR command 'PASS (hidden)' to mod_log_forensic.c")
+        })
+        .expect("dispatch line in the TraceLog");
+    assert_eq!(got, lines[end - 4..=end], "trace log:\n{trace}");
+}
+
+#[test]
+fn capture_systemlog_only() {
+    let s = Server::start(
+        ModSet::Ours,
+        &[],
+        "
+TraceLog {dir}/trace.log
+Trace DEFAULT:0
+ForensicLogEngine on
+ForensicLogFile {dir}/forensic.log
+ForensicLogCapture SystemLog
+",
+    );
+    failed_login(&s);
+    let b = wait_blocks(&s, 1);
+    assert!(!b[0].messages.is_empty());
+    for m in &b[0].messages {
+        assert!(m.starts_with("[SystemLog:"), "{m}");
+    }
+}
+
+fn kill_session(s: &Server, sig: i32, title: &str) {
+    let mut ftp = Ftp::connect(s.port);
+    ftp.login();
+    let pid = s.session_pids();
+    assert_eq!(pid.len(), 1, "{pid:?}");
+    // SAFETY: signalling a process we started.
+    unsafe {
+        libc::kill(pid[0] as i32, sig);
+    }
+    let b = wait_blocks(s, 1);
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].title, title);
+    let user = b[0].header.iter().find(|(k, _)| k == "User");
+    assert_eq!(user.map(|(_, v)| v.as_str()), Some(support::USER));
+    drop(ftp);
+}
+
+#[test]
+fn untimely_death_on_sigterm() {
+    let s = Server::start(ModSet::Ours, &[], ENGINE);
+    kill_session(&s, libc::SIGTERM, "UNTIMELY DEATH");
+}
+
+#[test]
+fn untimely_death_on_sigsegv() {
+    // The C module misses this one: the core reports SIGSEGV as its own
+    // disconnect reason.
+    let s = Server::start(ModSet::Ours, &[], ENGINE);
+    kill_session(&s, libc::SIGSEGV, "UNTIMELY DEATH");
+}
+
+#[test]
+fn untimely_death_not_written_when_not_a_criterion() {
+    let s = Server::start(
+        ModSet::Ours,
+        &[],
+        &format!("{ENGINE}\nForensicLogCriteria FailedLogin\n"),
+    );
+    let mut ftp = Ftp::connect(s.port);
+    ftp.login();
+    let pids = s.session_pids();
+    // SAFETY: signalling a process we started.
+    unsafe {
+        libc::kill(pids[0] as i32, libc::SIGTERM);
+    }
+    s.wait_sessions_gone();
+    drop(ftp);
+    assert_eq!(forensic_blocks(&s).len(), 0);
+}
+
+#[test]
+fn module_config_block_when_a_module_policy_ends_the_session() {
+    // mod_load's MaxLoad 0 refuses every session (PR_SESS_DISCONNECT_MODULE_ACL).
+    let conf = format!("{ENGINE}\nMaxLoad 0\nForensicLogCriteria ModuleConfig\n");
+    // Modules loaded later start their sessions first: load mod_log_forensic
+    // after mod_load so that it is capturing when mod_load ends the session
+    // (as with the C module).
+    let s = Server::start(ModSet::Ours, &["mod_load.c", "mod_log_forensic.c"], &conf);
+    let mut ftp = Ftp::connect_any(s.port);
+    assert_eq!(ftp.last.0, 421, "{:?}", ftp.last);
+    let b = wait_blocks(&s, 1);
+    assert_eq!(b[0].title, "MODULE CONFIG");
+    assert!(
+        b[0].messages
+            .iter()
+            .any(|m| m.contains("MaxLoad (0.00) reached: connection denied"))
+    );
+    let _ = ftp.cmd("QUIT");
+
+    // Not a criterion by default.
+    let s = Server::start(
+        ModSet::Ours,
+        &["mod_load.c", "mod_log_forensic.c"],
+        &format!("{ENGINE}\nMaxLoad 0\n"),
+    );
+    let ftp = Ftp::connect_any(s.port);
+    assert_eq!(ftp.last.0, 421);
+    s.wait_sessions_gone();
+    assert_eq!(forensic_blocks(&s).len(), 0);
+}
+
+#[test]
+fn write_errors_give_one_notice_and_the_session_goes_on() {
+    // /dev/full: every write fails with ENOSPC (the C module spins forever).
+    let s = Server::start(
+        ModSet::Ours,
+        &[],
+        "
+ForensicLogEngine on
+ForensicLogFile /dev/full
+",
+    );
+    let mut ftp = Ftp::connect(s.port);
+    for _ in 0..2 {
+        ftp.cmd(&format!("USER {}", support::USER));
+        assert_eq!(ftp.cmd(&format!("PASS {WRONG}")).0, 530);
+    }
+    ftp.login();
+    assert_eq!(ftp.cmd("PWD").0, 257);
+    ftp.quit();
+    let log = s.system_log();
+    assert_eq!(
+        log.matches("error writing to ForensicLogFile '/dev/full'")
+            .count(),
+        2,
+        "{log}"
+    );
+    assert!(log.contains("No space left on device"), "{log}");
+}
+
+#[test]
+fn unsafe_log_file_locations_are_refused_with_a_notice() {
+    use std::os::unix::fs::PermissionsExt;
+    // A symlink.
+    let s = Server::start(
+        ModSet::Ours,
+        &[],
+        "
+ForensicLogEngine on
+ForensicLogFile {dir}/link.log
+",
+    );
+    std::os::unix::fs::symlink(s.path("target.log"), s.path("link.log")).unwrap();
+    failed_login(&s);
+    s.wait_sessions_gone();
+    let log = s.system_log();
+    assert!(
+        log.contains("unable to open ForensicLogFile") && log.contains("cannot log to a symlink"),
+        "{log}"
+    );
+    assert!(!s.path("target.log").exists());
+
+    // A world-writable directory.
+    let s = Server::start(
+        ModSet::Ours,
+        &[],
+        "
+ForensicLogEngine on
+ForensicLogFile {dir}/open/forensic.log
+",
+    );
+    fs::create_dir(s.path("open")).unwrap();
+    fs::set_permissions(s.path("open"), fs::Permissions::from_mode(0o777)).unwrap();
+    failed_login(&s);
+    s.wait_sessions_gone();
+    let log = s.system_log();
+    assert!(log.contains("parent directory is world-writable"), "{log}");
+    assert!(!s.path("open/forensic.log").exists());
+
+    // No ForensicLogFile at all: disabled with a notice, sessions fine.
+    let s = Server::start(ModSet::Ours, &[], "ForensicLogEngine on\n");
+    let mut ftp = Ftp::connect(s.port);
+    ftp.login();
+    ftp.quit();
+    s.wait_sessions_gone();
+    assert!(s.system_log().contains("missing required ForensicLogFile"));
+}
+
+#[test]
+fn engine_off_by_default() {
+    let s = Server::start(ModSet::Ours, &[], "ForensicLogFile {dir}/forensic.log\n");
+    failed_login(&s);
+    s.wait_sessions_gone();
+    assert!(!s.path("forensic.log").exists());
+}
+
+/// Replace what differs between two runs (times, PIDs, addresses, ports,
+/// sizes) so messages can be compared.
+fn normalize(m: &str) -> String {
+    let mut out = String::with_capacity(m.len());
+    let mut chars = m.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '0' && chars.peek() == Some(&'x') {
+            chars.next();
+            while chars.peek().is_some_and(|c| c.is_ascii_hexdigit()) {
+                chars.next();
+            }
+            out.push('#');
+        } else if c.is_ascii_digit() {
+            while chars.peek().is_some_and(|c| c.is_ascii_digit()) {
+                chars.next();
+            }
+            out.push('#');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[test]
+fn side_by_side_with_the_c_module() {
+    let ours = Server::start(ModSet::Ours, &[], ENGINE);
+    let theirs = Server::start(ModSet::Debian, &[], ENGINE);
+    failed_login(&ours);
+    failed_login(&theirs);
+    let a = wait_blocks(&ours, 1);
+    let b = wait_blocks(&theirs, 1);
+    assert_eq!((a.len(), b.len()), (1, 1));
+    let (a, b) = (&a[0], &b[0]);
+    assert_eq!(a.title, b.title);
+    assert_eq!(header_keys(a), header_keys(b));
+    let na: Vec<String> = a.messages.iter().map(|m| normalize(m)).collect();
+    let nb: Vec<String> = b.messages.iter().map(|m| normalize(m)).collect();
+    // Ours has the newest message too; everything before it is the same.
+    assert_eq!(na.len(), nb.len() + 1, "ours:\n{na:#?}\nC:\n{nb:#?}");
+    assert_eq!(na[..nb.len()], nb[..]);
+    assert!(
+        a.messages.last().unwrap().contains("to mod_log_forensic.c"),
+        "{:?}",
+        a.messages.last()
+    );
+}
+
+// ---- bad configuration ------------------------------------------------------
+
+#[test]
+fn bad_values_for_every_directive_are_refused() {
+    let cases: &[(&str, &[&str])] = &[
+        ("ForensicLogEngine maybe", &["ForensicLogEngine", "maybe"]),
+        ("ForensicLogEngine", &["ForensicLogEngine"]),
+        ("ForensicLogEngine on off", &["ForensicLogEngine"]),
+        (
+            "ForensicLogFile relative/forensic.log",
+            &["ForensicLogFile", "relative/forensic.log"],
+        ),
+        ("ForensicLogFile", &["ForensicLogFile"]),
+        ("ForensicLogFile /a /b", &["ForensicLogFile"]),
+        ("ForensicLogBufferSize 0", &["ForensicLogBufferSize", "0"]),
+        ("ForensicLogBufferSize -5", &["ForensicLogBufferSize", "-5"]),
+        (
+            "ForensicLogBufferSize lots",
+            &["ForensicLogBufferSize", "lots"],
+        ),
+        ("ForensicLogBufferSize", &["ForensicLogBufferSize"]),
+        ("ForensicLogBufferSize 1 2", &["ForensicLogBufferSize"]),
+        (
+            "ForensicLogCapture SystemLog Bogus",
+            &["ForensicLogCapture", "Bogus"],
+        ),
+        ("ForensicLogCapture", &["ForensicLogCapture"]),
+        (
+            "ForensicLogCriteria FailedLogin Sometimes",
+            &["ForensicLogCriteria", "Sometimes"],
+        ),
+        ("ForensicLogCriteria", &["ForensicLogCriteria"]),
+    ];
+    for (line, words) in cases {
+        let (ok, out) = support::check_config(line);
+        assert!(!ok, "accepted: {line}\n{out}");
+        for w in *words {
+            assert!(
+                out.contains(w),
+                "{line}: output does not name {w:?}:\n{out}"
+            );
+        }
+    }
+    // Wrong context.
+    for d in [
+        "ForensicLogEngine on",
+        "ForensicLogFile /tmp/x.log",
+        "ForensicLogBufferSize 5",
+        "ForensicLogCapture SystemLog",
+        "ForensicLogCriteria FailedLogin",
+    ] {
+        let conf = format!("<Directory /tmp>\n  {d}\n</Directory>");
+        let (ok, out) = support::check_config(&conf);
+        let name = d.split(' ').next().unwrap();
+        assert!(!ok, "accepted in <Directory>: {d}\n{out}");
+        assert!(out.contains(name) && out.contains("not allowed"), "{out}");
+    }
+    // And the good values are accepted (case-insensitively), in <Global>
+    // and <VirtualHost> too.
+    let (ok, out) = support::check_config(
+        "ForensicLogEngine on
+ForensicLogFile /var/log/forensic.log
+ForensicLogBufferSize 5
+ForensicLogCapture unspec unknown transferlog SYSLOG SystemLog ExtendedLog TraceLog
+ForensicLogCriteria failedlogin ModuleConfig UntimelyDeath
+<Global>
+  ForensicLogBufferSize 10
+</Global>
+<VirtualHost 127.0.0.2>
+  ForensicLogEngine off
+  ForensicLogCriteria FailedLogin
+</VirtualHost>",
+    );
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn version_says_rust() {
+    let out = std::process::Command::new(support::proftpd())
+        .args(["-vv", "-c"])
+        .arg(support::Server::config_only(ModSet::Ours, &[], ""))
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains(&format!(
+            "mod_log_forensic/{}-rs",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{text}"
+    );
+}
