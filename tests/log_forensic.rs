@@ -414,6 +414,87 @@ ForensicLogFile {dir}/open/forensic.log
 }
 
 #[test]
+fn host_command_switches_to_the_virtual_host_settings() {
+    let s = Server::start(
+        ModSet::Ours,
+        &[],
+        "
+ForensicLogEngine on
+ForensicLogFile {dir}/forensic.log
+<VirtualHost 127.0.0.1>
+  Port {port}
+  ServerName \"other\"
+  ServerAlias other.test
+  AuthUserFile {dir}/passwd
+  AuthGroupFile {dir}/group
+  AuthOrder mod_auth_file.c
+  ForensicLogEngine on
+  ForensicLogFile {dir}/other.log
+  ForensicLogBufferSize 3
+</VirtualHost>
+",
+    );
+    let mut ftp = Ftp::connect(s.port);
+    let r = ftp.cmd("HOST other.test");
+    assert_eq!(r.0, 220, "{r:?}\n{}", s.logs());
+    ftp.cmd(&format!("USER {}", support::USER));
+    assert_eq!(ftp.cmd(&format!("PASS {WRONG}")).0, 530);
+    ftp.quit();
+    let other = s.path("other.log");
+    assert!(
+        wait_until(|| read(&other).contains("-----END FAILED LOGIN")),
+        "{}",
+        s.logs()
+    );
+    let b = blocks(&read(&other));
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].messages.len(), 3, "{:?}", b[0].messages);
+    s.wait_sessions_gone();
+    assert!(read(&s.path("forensic.log")).is_empty());
+}
+
+/// write(2)-family calls the process has made so far (/proc/PID/io).
+fn write_syscalls(pid: u32) -> u64 {
+    let io = fs::read_to_string(format!("/proc/{pid}/io")).unwrap();
+    io.lines()
+        .find_map(|l| l.strip_prefix("syscw: "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Write syscalls the session makes for one failed PASS (block included).
+fn writes_for_failed_pass(s: &Server) -> (u64, usize) {
+    let mut ftp = Ftp::connect(s.port);
+    ftp.cmd(&format!("USER {}", support::USER));
+    let pid = s.session_pids()[0];
+    let before = write_syscalls(pid);
+    assert_eq!(ftp.cmd(&format!("PASS {WRONG}")).0, 530);
+    let b = wait_blocks(s, 1);
+    let after = write_syscalls(pid);
+    ftp.quit();
+    (after - before, b[0].messages.len())
+}
+
+/// Fix 3: the C module makes three to five write(2) calls per message; ours
+/// writes the block at once.
+#[test]
+fn block_written_with_few_syscalls() {
+    let ours = Server::start(ModSet::Ours, &[], ENGINE);
+    let theirs = Server::start(ModSet::Debian, &[], ENGINE);
+    let (ours_writes, ours_msgs) = writes_for_failed_pass(&ours);
+    let (c_writes, c_msgs) = writes_for_failed_pass(&theirs);
+    eprintln!(
+        "write syscalls for a failed PASS: ours {ours_writes} ({ours_msgs} messages), C {c_writes} ({c_msgs} messages)"
+    );
+    assert!(ours_msgs > 100);
+    // The reply to the client, a few SystemLog lines, and one block write.
+    assert!(ours_writes <= 12, "{ours_writes}");
+    assert!(c_writes > 3 * c_msgs as u64, "{c_writes}");
+}
+
+#[test]
 fn engine_off_by_default() {
     let s = Server::start(ModSet::Ours, &[], "ForensicLogFile {dir}/forensic.log\n");
     failed_login(&s);

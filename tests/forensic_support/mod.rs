@@ -171,7 +171,9 @@ RequireValidShell off
 {conf}
 ",
         mp = module_path.display(),
-        conf = conf.replace("{dir}", &d.to_string()),
+        conf = conf
+            .replace("{dir}", &d.to_string())
+            .replace("{port}", &port.to_string()),
     );
     let path = dir.join("proftpd.conf");
     std::fs::write(&path, text).unwrap();
