@@ -337,6 +337,28 @@ fn module_config_block_when_a_module_policy_ends_the_session() {
 }
 
 #[test]
+fn module_config_block_when_max_login_attempts_ends_the_session() {
+    let s = Server::start(
+        ModSet::Ours,
+        &[],
+        &format!("{ENGINE}\nMaxLoginAttempts 1\nForensicLogCriteria ModuleConfig\n"),
+    );
+    let mut ftp = Ftp::connect(s.port);
+    ftp.cmd(&format!("USER {}", support::USER));
+    ftp.cmd(&format!("PASS {WRONG}"));
+    let b = wait_blocks(&s, 1);
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].title, "MODULE CONFIG");
+    assert!(
+        b[0].messages
+            .iter()
+            .any(|m| m.contains("Maximum login attempts (1) exceeded")),
+        "{:?}",
+        b[0].messages
+    );
+}
+
+#[test]
 fn write_errors_give_one_notice_and_the_session_goes_on() {
     // /dev/full: every write fails with ENOSPC (the C module spins forever).
     let s = Server::start(
