@@ -546,6 +546,32 @@ fn block_written_with_few_syscalls() {
     assert!(c_writes > 3 * c_msgs as u64, "{c_writes}");
 }
 
+/// A panic in our PASS handler (debug-build test hook) is caught and
+/// logged; the session carries on.
+#[cfg(debug_assertions)]
+#[test]
+fn panic_in_the_pass_handler_leaves_the_session_alive() {
+    let s = Server::start_env(
+        ModSet::Ours,
+        &[],
+        ENGINE,
+        &[("PROFTPD_RS_TEST_PANIC", ": LOG_CMD_ERR PASS")],
+    );
+    let mut ftp = Ftp::connect(s.port);
+    ftp.cmd(&format!("USER {}", support::USER));
+    assert_eq!(ftp.cmd(&format!("PASS {WRONG}")).0, 530);
+    ftp.login();
+    assert_eq!(ftp.cmd("PWD").0, 257);
+    ftp.quit();
+    s.wait_sessions_gone();
+    assert!(
+        s.system_log().contains("internal error (panic caught)"),
+        "{}",
+        s.logs()
+    );
+    assert_eq!(forensic_blocks(&s).len(), 0);
+}
+
 #[test]
 fn engine_off_by_default() {
     let s = Server::start(ModSet::Ours, &[], "ForensicLogFile {dir}/forensic.log\n");

@@ -33,7 +33,13 @@ use ring::Ring;
 use std::fs::File;
 use std::sync::{Mutex, TryLockError};
 
-pub const VERSION: &str = concat!("mod_log_forensic/", env!("CARGO_PKG_VERSION"), "-rs");
+macro_rules! version {
+    () => {
+        concat!("mod_log_forensic/", env!("CARGO_PKG_VERSION"), "-rs")
+    };
+}
+
+pub const VERSION: &str = version!();
 const LOG: Logger = Logger::new(VERSION, c"log_forensic");
 
 const ENGINE: &str = "ForensicLogEngine";
@@ -60,7 +66,7 @@ static CMDTAB: CmdTable<2> = CmdTable::new([
     command(
         Phase::LogCmdErr,
         c"PASS",
-        cmd_handler!(VERSION, on_pass_failed),
+        cmd_handler!(concat!(version!(), ": LOG_CMD_ERR PASS"), on_pass_failed),
     ),
     CMD_END,
 ]);
@@ -70,7 +76,7 @@ pub const fn record() -> ModuleRecord {
     ModuleRecord::new(ModuleSpec {
         name: c"log_forensic",
         version: {
-            const V: &str = concat!("mod_log_forensic/", env!("CARGO_PKG_VERSION"), "-rs\0");
+            const V: &str = concat!(version!(), "\0");
             match std::ffi::CStr::from_bytes_with_nul(V.as_bytes()) {
                 Ok(c) => c,
                 Err(_) => panic!("bad version string"),
@@ -84,8 +90,8 @@ pub const fn record() -> ModuleRecord {
 }
 
 // Event trampolines, made once so they can be unregistered again.
-const ON_LOG: EventFn = event::event_handler!(VERSION, on_log);
-const ON_EXIT: EventFn = event::event_handler!(VERSION, on_exit);
+const ON_LOG: EventFn = event::event_handler!(concat!(version!(), ": core.log"), on_log);
+const ON_EXIT: EventFn = event::event_handler!(concat!(version!(), ": core.exit"), on_exit);
 const ON_REINIT: EventFn = event::event_handler!(VERSION, on_session_reinit);
 
 /// The session's capture state (per process: sessions are forked).

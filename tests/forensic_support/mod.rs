@@ -46,8 +46,18 @@ pub enum ModSet {
 fn our_library() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap();
-    let so = dir.join("libproftpd_rs.so");
-    assert!(so.exists(), "{} not built", so.display());
+    // `cargo test` refreshes deps/libproftpd_rs.so; `cargo build` the copy
+    // one level up.  Use whichever is newer.
+    let newest = [
+        dir.join("deps/libproftpd_rs.so"),
+        dir.join("libproftpd_rs.so"),
+    ]
+    .into_iter()
+    .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
+    .max();
+    let Some((_, so)) = newest else {
+        panic!("libproftpd_rs.so not built in {}", dir.display());
+    };
     so
 }
 
@@ -211,6 +221,16 @@ impl Server {
 
     /// Start proftpd with `conf` (where `{dir}` is this server's directory).
     pub fn start(mods: ModSet, extra_modules: &[&str], conf: &str) -> Server {
+        Self::start_env(mods, extra_modules, conf, &[])
+    }
+
+    /// As `start`, with extra environment variables for proftpd.
+    pub fn start_env(
+        mods: ModSet,
+        extra_modules: &[&str],
+        conf: &str,
+        env: &[(&str, &str)],
+    ) -> Server {
         for _attempt in 0..3 {
             let dir = temp_dir();
             let port = free_port();
@@ -220,6 +240,7 @@ impl Server {
                 .arg("-n")
                 .arg("-c")
                 .arg(&path)
+                .envs(env.iter().copied())
                 .stdin(Stdio::null())
                 .stdout(err.try_clone().unwrap())
                 .stderr(err)
