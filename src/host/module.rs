@@ -18,6 +18,15 @@ pub type HandlerFn = unsafe extern "C" fn(*mut ffi::cmd_rec) -> *mut ffi::modret
 /// The C signature of `init` and `sess_init`.
 pub type InitFn = unsafe extern "C" fn() -> c_int;
 
+/// A `'static` C string from a literal that ends in `\0` (for strings built
+/// with `concat!`, which `c"..."` literals cannot be).
+pub const fn cstr(s: &'static str) -> &'static CStr {
+    match CStr::from_bytes_with_nul(s.as_bytes()) {
+        Ok(c) => c,
+        Err(_) => panic!("C string literal must end in \\0 and contain no other NUL"),
+    }
+}
+
 /// An exported `module` record (`unique_id_module`, ...).
 #[repr(transparent)]
 pub struct ModuleRecord(UnsafeCell<ffi::module>);

@@ -11,7 +11,7 @@ pub use id::{ALPHABET, ID_LEN, encode_id};
 use crate::host::conf::{self, Directive, Scope};
 use crate::host::event::{self, EventData};
 use crate::host::log::Logger;
-use crate::host::module::{CONF_END, ConfTable, ModuleRecord, ModuleSpec, directive};
+use crate::host::module::{CONF_END, ConfTable, ModuleRecord, ModuleSpec, cstr, directive};
 use crate::host::{context, session, sys};
 use crate::unique_id_module as MODULE;
 use std::sync::Mutex;
@@ -33,13 +33,11 @@ static CONFTAB: ConfTable<2> = ConfTable::new([
 pub const fn record() -> ModuleRecord {
     ModuleRecord::new(ModuleSpec {
         name: c"unique_id",
-        version: {
-            const V: &str = concat!("mod_unique_id/", env!("CARGO_PKG_VERSION"), "-rs\0");
-            match std::ffi::CStr::from_bytes_with_nul(V.as_bytes()) {
-                Ok(c) => c,
-                Err(_) => panic!("bad version string"),
-            }
-        },
+        version: cstr(concat!(
+            "mod_unique_id/",
+            env!("CARGO_PKG_VERSION"),
+            "-rs\0"
+        )),
         conftable: CONFTAB.as_ptr(),
         cmdtable: std::ptr::null_mut(),
         init: crate::host::module::init_fn!(VERSION, init),

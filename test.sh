@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, the release build and its
+# installation, unit tests and integration tests against the real
+# /usr/sbin/proftpd and redis-server.  Run as root (the integration tests
+# start proftpd, which binds and switches users).
+#
+#   ./test.sh                 everything
+#   ./test.sh unique_id       ... with the `cargo test` filter "unique_id"
+#
+# Arguments are passed to `cargo test --all-targets`.
+set -euo pipefail
+shopt -s inherit_errexit
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+if ! command -v cargo >/dev/null 2>&1 && [[ -f $HOME/.cargo/env ]]; then
+  # shellcheck disable=SC1091
+  . "$HOME/.cargo/env"
+fi
+command -v cargo >/dev/null 2>&1 || {
+  echo "test.sh: cargo not found: install Rust stable (https://rustup.rs)" >&2
+  exit 1
+}
+export RUST_BACKTRACE=${RUST_BACKTRACE:-1}
+
+step() { printf '\n==== test.sh: %s ====\n' "$*"; }
+
+step "shell scripts: syntax"
+for f in prxs-install.sh demo.sh test.sh .ci/run; do
+  bash -n "$f"
+done
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --all-targets -- -D warnings
+
+step "release build and prxs-install.sh"
+cargo build --release --lib
+dest=$(mktemp -d)
+trap 'rm -rf -- "$dest"' EXIT
+./prxs-install.sh --no-build --dest "$dest/modules" >/dev/null
+[[ -L $dest/modules/mod_unique_id.so && -f $dest/modules/proftpd_rs.so ]] || {
+  echo "test.sh: prxs-install.sh did not install mod_unique_id.so" >&2
+  ls -la "$dest/modules" >&2
+  exit 1
+}
+./prxs-install.sh --uninstall --dest "$dest/modules" >/dev/null
+[[ -z $(ls -A "$dest/modules") ]] || {
+  echo "test.sh: prxs-install.sh --uninstall left files behind" >&2
+  ls -la "$dest/modules" >&2
+  exit 1
+}
+echo "ok"
+
+step "cargo test"
+cargo test --all-targets "$@"
+
+step "all passed"

@@ -1,0 +1,340 @@
+//! A throwaway `redis-server` per test and a tiny RESP2 client to inspect it.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use super::util::{self, DEFAULT_TIMEOUT, TestDir};
+
+/// How long [`RedisBuilder::start`] waits for `PING` to answer.
+pub const REDIS_START_TIMEOUT: Duration = Duration::from_secs(20);
+
+fn redis_bin() -> PathBuf {
+    std::env::var_os("REDIS_SERVER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("redis-server"))
+}
+
+/// Builder for a [`RedisServer`].
+pub struct RedisBuilder {
+    unix_socket: bool,
+    config: Vec<String>,
+}
+
+impl RedisBuilder {
+    /// Also listen on a unix socket `<dir>/redis.sock` (mode 0777).
+    pub fn unix_socket(mut self) -> Self {
+        self.unix_socket = true;
+        self
+    }
+
+    /// Adds a redis.conf line, e.g. `"requirepass hunter2"`.
+    pub fn config(mut self, line: &str) -> Self {
+        self.config.push(line.to_owned());
+        self
+    }
+
+    /// Starts redis-server and waits until it answers `PING`.
+    pub fn start(self) -> RedisServer {
+        let dir = TestDir::new("proftpd-rs-redis-");
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let port = util::free_port();
+            let socket = self.unix_socket.then(|| dir.path().join("redis.sock"));
+            let mut conf = String::new();
+            let _ = writeln!(conf, "port {port}");
+            let _ = writeln!(conf, "bind 127.0.0.1");
+            let _ = writeln!(conf, "save \"\"");
+            let _ = writeln!(conf, "appendonly no");
+            let _ = writeln!(conf, "daemonize no");
+            let _ = writeln!(conf, "dir {}", dir.path().display());
+            let _ = writeln!(conf, "logfile {}", dir.path().join("redis.log").display());
+            if let Some(s) = &socket {
+                let _ = writeln!(conf, "unixsocket {}", s.display());
+                let _ = writeln!(conf, "unixsocketperm 777");
+            }
+            for line in &self.config {
+                let _ = writeln!(conf, "{line}");
+            }
+            let conf_path = dir.path().join("redis.conf");
+            fs::write(&conf_path, conf).expect("write redis.conf");
+            let _ = fs::remove_file(dir.path().join("redis.log"));
+            let child = Command::new(redis_bin())
+                .arg(&conf_path)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot run {}: {e}", redis_bin().display()));
+            let mut server = RedisServer {
+                child: Some(child),
+                port,
+                socket,
+                dir: None,
+            };
+            let mut exited = false;
+            let up = util::wait_until(REDIS_START_TIMEOUT, || {
+                if server
+                    .child
+                    .as_mut()
+                    .is_some_and(|c| c.try_wait().ok().flatten().is_some())
+                {
+                    exited = true;
+                    return true;
+                }
+                ping(port)
+            });
+            if up && !exited {
+                server.dir = Some(dir);
+                return server;
+            }
+            server.kill();
+            let log = util::read_tail(&dir.path().join("redis.log"), 16 * 1024);
+            if log.contains("Address already in use") && attempt < 5 {
+                continue;
+            }
+            panic!("redis-server did not start (exited: {exited}); redis.log:\n{log}");
+        }
+    }
+}
+
+fn ping(port: u16) -> bool {
+    RedisClient::try_connect(port)
+        .and_then(|mut c| c.try_cmd(&[b"PING".as_slice()]))
+        .is_ok_and(|r| r == Resp::Simple("PONG".into()))
+}
+
+/// A running `redis-server` on 127.0.0.1 (no persistence). Killed on drop; if the test
+/// is panicking, its log is printed first.
+pub struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    socket: Option<PathBuf>,
+    dir: Option<TestDir>,
+}
+
+impl RedisServer {
+    /// Starts a default server (TCP only).
+    pub fn start() -> RedisServer {
+        RedisServer::builder().start()
+    }
+
+    pub fn builder() -> RedisBuilder {
+        RedisBuilder {
+            unix_socket: false,
+            config: Vec::new(),
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The unix socket path, if the builder asked for one.
+    pub fn unix_socket(&self) -> Option<&Path> {
+        self.socket.as_deref()
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.as_ref().expect("dir").path()
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir().join("redis.log")
+    }
+
+    /// A new client connection (TCP).
+    pub fn client(&self) -> RedisClient {
+        RedisClient::connect(self.port)
+    }
+
+    /// Stops the server (SIGTERM, then SIGKILL after 5 s).
+    pub fn stop(&mut self) {
+        self.kill();
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take()
+            && let Err(e) = util::terminate_child(&mut child, Duration::from_secs(5))
+        {
+            eprintln!("[harness] stopping redis-server: {e}");
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() && self.dir.is_some() {
+            eprintln!(
+                "==== redis.log ({}) ====\n{}",
+                self.log_path().display(),
+                util::read_tail(&self.log_path(), 16 * 1024)
+            );
+        }
+    }
+}
+
+/// A RESP2 value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Resp {
+    Simple(String),
+    Error(String),
+    Integer(i64),
+    Bulk(Option<Vec<u8>>),
+    Array(Option<Vec<Resp>>),
+}
+
+impl Resp {
+    /// Bulk or simple string as (lossy) UTF-8.
+    pub fn as_string(&self) -> Option<String> {
+        match self {
+            Resp::Simple(s) => Some(s.clone()),
+            Resp::Bulk(Some(b)) => Some(String::from_utf8_lossy(b).into_owned()),
+            _ => None,
+        }
+    }
+
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Resp::Integer(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// The elements of an array reply as strings (non-strings are skipped).
+    pub fn into_strings(self) -> Vec<String> {
+        match self {
+            Resp::Array(Some(items)) => items.iter().filter_map(Resp::as_string).collect(),
+            other => panic!("expected an array reply, got {other:?}"),
+        }
+    }
+}
+
+/// A minimal synchronous Redis client (RESP2 over TCP, 10 s timeouts).
+pub struct RedisClient {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl RedisClient {
+    pub fn connect(port: u16) -> RedisClient {
+        RedisClient::try_connect(port)
+            .unwrap_or_else(|e| panic!("redis connect to 127.0.0.1:{port}: {e}"))
+    }
+
+    pub fn try_connect(port: u16) -> io::Result<RedisClient> {
+        let stream = TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        stream.set_write_timeout(Some(Duration::from_secs(10)))?;
+        Ok(RedisClient {
+            writer: stream.try_clone()?,
+            reader: BufReader::new(stream),
+        })
+    }
+
+    /// Runs a command, e.g. `cmd(&["RPUSH", "k", "v"])`. Panics on I/O errors and on
+    /// error replies.
+    pub fn cmd(&mut self, args: &[&str]) -> Resp {
+        let raw: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        match self.try_cmd(&raw) {
+            Ok(Resp::Error(e)) => panic!("redis {args:?}: error reply {e}"),
+            Ok(r) => r,
+            Err(e) => panic!("redis {args:?}: {e}"),
+        }
+    }
+
+    /// Runs a command with binary arguments; error replies are returned as `Resp::Error`.
+    pub fn try_cmd(&mut self, args: &[&[u8]]) -> io::Result<Resp> {
+        let mut buf = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            buf.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            buf.extend_from_slice(a);
+            buf.extend_from_slice(b"\r\n");
+        }
+        self.writer.write_all(&buf)?;
+        read_resp(&mut self.reader)
+    }
+
+    /// `LRANGE key 0 -1`
+    pub fn lrange(&mut self, key: &str) -> Vec<String> {
+        self.cmd(&["LRANGE", key, "0", "-1"]).into_strings()
+    }
+
+    /// `LLEN key`
+    pub fn llen(&mut self, key: &str) -> i64 {
+        self.cmd(&["LLEN", key]).as_int().expect("LLEN reply")
+    }
+
+    /// `KEYS pattern`, sorted.
+    pub fn keys(&mut self, pattern: &str) -> Vec<String> {
+        let mut keys = self.cmd(&["KEYS", pattern]).into_strings();
+        keys.sort();
+        keys
+    }
+
+    /// `GET key`
+    pub fn get(&mut self, key: &str) -> Option<String> {
+        self.cmd(&["GET", key]).as_string()
+    }
+
+    /// `FLUSHALL`
+    pub fn flushall(&mut self) {
+        self.cmd(&["FLUSHALL"]);
+    }
+
+    /// Waits ([`DEFAULT_TIMEOUT`]) until list `key` has at least `n` items and returns
+    /// them; panics on timeout, showing what the list held.
+    pub fn wait_for_list(&mut self, key: &str, n: usize) -> Vec<String> {
+        let mut items = Vec::new();
+        if !util::wait_until(DEFAULT_TIMEOUT, || {
+            items = self.lrange(key);
+            items.len() >= n
+        }) {
+            panic!("timed out waiting for {n} items in redis list {key:?}; it has: {items:#?}");
+        }
+        items
+    }
+}
+
+fn read_resp(r: &mut impl BufRead) -> io::Result<Resp> {
+    let mut line = Vec::new();
+    r.read_until(b'\n', &mut line)?;
+    if !line.ends_with(b"\r\n") {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "redis connection closed",
+        ));
+    }
+    line.truncate(line.len() - 2);
+    let bad = || io::Error::new(io::ErrorKind::InvalidData, "bad RESP");
+    let (&kind, rest) = line.split_first().ok_or_else(bad)?;
+    let rest = String::from_utf8_lossy(rest).into_owned();
+    let num = || rest.parse::<i64>().map_err(|_| bad());
+    Ok(match kind {
+        b'+' => Resp::Simple(rest),
+        b'-' => Resp::Error(rest),
+        b':' => Resp::Integer(num()?),
+        b'$' => match num()? {
+            n if n < 0 => Resp::Bulk(None),
+            n => {
+                let mut buf = vec![0; n as usize + 2];
+                r.read_exact(&mut buf)?;
+                buf.truncate(n as usize);
+                Resp::Bulk(Some(buf))
+            }
+        },
+        b'*' => match num()? {
+            n if n < 0 => Resp::Array(None),
+            n => Resp::Array(Some(
+                (0..n).map(|_| read_resp(r)).collect::<io::Result<_>>()?,
+            )),
+        },
+        _ => return Err(bad()),
+    })
+}
