@@ -3,14 +3,60 @@
 //! capture selection; the fixes over the C module; side by side with
 //! Debian's C mod_log_forensic; bad configuration.
 
-mod forensic_support;
-use forensic_support as support;
+mod harness;
 
+use harness::{DEFAULT_TIMEOUT, Ftp, Modules, Proftpd, check_config, wait_until};
 use std::fs;
-use support::{Ftp, ModSet, Server, wait_until};
+use std::path::Path;
 
-const PASSWORD: &str = support::PASSWORD;
+/// A user with a password distinctive enough to grep every file for.
+const USER: &str = "carol";
+const PASSWORD: &str = "S3cretPassQ";
 const WRONG: &str = "Wr0ngPassZ";
+const FORENSIC: &str = "mod_log_forensic.c";
+
+/// Start proftpd with `load` (add FORENSIC where it should load) and `conf`.
+fn start(modules: Modules, load: &[&str], conf: &str) -> Proftpd {
+    start_env(modules, load, conf, &[])
+}
+
+fn start_env(modules: Modules, load: &[&str], conf: &str, env: &[(&str, &str)]) -> Proftpd {
+    let mut b = Proftpd::builder(modules)
+        .user(USER, PASSWORD)
+        .load_modules(load)
+        .config(conf);
+    for (k, v) in env {
+        b = b.env(k, v);
+    }
+    b.start()
+}
+
+fn wait_no_sessions(s: &mut Proftpd) {
+    assert!(
+        s.wait_for_no_sessions(DEFAULT_TIMEOUT),
+        "sessions still running:\n{}",
+        s.logs()
+    );
+}
+
+/// No file in the server's directory (but the config) contains `text`.
+fn assert_no_text_anywhere(s: &Proftpd, text: &str) {
+    fn walk(p: &Path, text: &str) {
+        for e in fs::read_dir(p).unwrap().flatten() {
+            let path = e.path();
+            let ft = e.file_type().unwrap();
+            if ft.is_dir() {
+                walk(&path, text);
+            } else if ft.is_file() {
+                let bytes = fs::read(&path).unwrap_or_default();
+                let found = bytes.windows(text.len()).any(|w| w == text.as_bytes());
+                let is_conf = path.file_name().is_some_and(|n| n == "proftpd.conf");
+                assert!(!found || is_conf, "{text:?} found in {}", path.display());
+            }
+        }
+    }
+    walk(s.dir(), text);
+}
 
 /// The blocks in a forensic log: (criterion title, header lines, message lines).
 #[derive(Debug)]
@@ -55,34 +101,36 @@ fn blocks(text: &str) -> Vec<Block> {
     out
 }
 
-fn read(path: &std::path::Path) -> String {
+fn read(path: &Path) -> String {
     String::from_utf8_lossy(&fs::read(path).unwrap_or_default()).into_owned()
 }
 
-fn forensic_blocks(s: &Server) -> Vec<Block> {
+fn forensic_blocks(s: &Proftpd) -> Vec<Block> {
     blocks(&read(&s.path("forensic.log")))
 }
 
 /// Wait until the forensic log holds `n` complete blocks.
-fn wait_blocks(s: &Server, n: usize) -> Vec<Block> {
+fn wait_blocks(s: &Proftpd, n: usize) -> Vec<Block> {
     let path = s.path("forensic.log");
-    let ok = wait_until(|| read(&path).matches("-----END ").count() >= n);
+    let ok = wait_until(DEFAULT_TIMEOUT, || {
+        read(&path).matches("-----END ").count() >= n
+    });
     assert!(ok, "no {n} forensic block(s) in time:\n{}", s.logs());
     forensic_blocks(s)
 }
 
-fn failed_login(s: &Server) {
-    let mut ftp = Ftp::connect(s.port);
-    assert_eq!(ftp.cmd(&format!("USER {}", support::USER)).0, 331);
-    assert_eq!(ftp.cmd(&format!("PASS {WRONG}")).0, 530);
+fn failed_login(s: &Proftpd) {
+    let mut ftp = s.connect();
+    assert_eq!(ftp.cmd(&format!("USER {}", USER)).code, 331);
+    assert_eq!(ftp.cmd(&format!("PASS {WRONG}")).code, 530);
     ftp.quit();
 }
 
 const ENGINE: &str = "
-TraceLog {dir}/trace.log
+TraceLog @DIR@/trace.log
 Trace DEFAULT:0
 ForensicLogEngine on
-ForensicLogFile {dir}/forensic.log
+ForensicLogFile @DIR@/forensic.log
 ";
 
 fn header_keys(b: &Block) -> Vec<&str> {
@@ -91,7 +139,7 @@ fn header_keys(b: &Block) -> Vec<&str> {
 
 #[test]
 fn failed_login_writes_one_block_with_headers_and_filtered_trace_messages() {
-    let s = Server::start(ModSet::Ours, &["mod_unique_id.c"], ENGINE);
+    let mut s = start(Modules::Ours, &[FORENSIC, "mod_unique_id.c"], ENGINE);
     failed_login(&s);
     let b = wait_blocks(&s, 1);
     assert_eq!(b.len(), 1);
@@ -118,7 +166,7 @@ fn failed_login_writes_one_block_with_headers_and_filtered_trace_messages() {
     let h = |k: &str| b.header.iter().find(|(x, _)| x == k).unwrap().1.clone();
     assert_eq!(h("Client-Address"), "127.0.0.1");
     assert!(
-        h("Server-Address").ends_with(&format!("127.0.0.1:{}", s.port)),
+        h("Server-Address").ends_with(&format!("127.0.0.1:{}", s.port())),
         "{}",
         h("Server-Address")
     );
@@ -130,8 +178,10 @@ fn failed_login_writes_one_block_with_headers_and_filtered_trace_messages() {
     // Trace messages are captured although `Trace DEFAULT:0` filters them
     // all out of the TraceLog.
     assert!(b.messages.iter().any(|m| m.starts_with("[TraceLog:")));
-    assert!(b.messages.iter().any(|m| m.starts_with("[SystemLog:5] ")
-        && m.contains(&format!("USER {} (Login failed)", support::USER))));
+    assert!(
+        b.messages.iter().any(|m| m.starts_with("[SystemLog:5] ")
+            && m.contains(&format!("USER {} (Login failed)", USER)))
+    );
     // (Some messages span lines: a trace of a file line read keeps its LF.)
     assert!(
         b.messages.iter().filter(|m| m.starts_with('[')).all(|m| [
@@ -154,16 +204,16 @@ fn failed_login_writes_one_block_with_headers_and_filtered_trace_messages() {
     );
 
     // A successful login writes nothing more.
-    let mut ftp = Ftp::connect(s.port);
-    ftp.login();
-    assert_eq!(ftp.cmd("PWD").0, 257);
+    let mut ftp = s.connect();
+    ftp.login(USER, PASSWORD);
+    assert_eq!(ftp.cmd("PWD").code, 257);
     ftp.quit();
-    s.wait_sessions_gone();
+    wait_no_sessions(&mut s);
     assert_eq!(forensic_blocks(&s).len(), 1);
 
     // Never a password, in any file.
-    s.assert_no_text_anywhere(WRONG);
-    s.assert_no_text_anywhere(PASSWORD);
+    assert_no_text_anywhere(&s, WRONG);
+    assert_no_text_anywhere(&s, PASSWORD);
 
     // Opened as root before chroot, mode 0640.
     use std::os::unix::fs::PermissionsExt;
@@ -176,18 +226,18 @@ fn failed_login_writes_one_block_with_headers_and_filtered_trace_messages() {
 
 #[test]
 fn each_failed_attempt_gets_its_own_block() {
-    let s = Server::start(ModSet::Ours, &[], ENGINE);
-    let mut ftp = Ftp::connect(s.port);
-    ftp.cmd(&format!("USER {}", support::USER));
-    assert_eq!(ftp.cmd(&format!("PASS {WRONG}")).0, 530);
-    ftp.cmd(&format!("USER {}", support::USER));
-    assert_eq!(ftp.cmd(&format!("PASS {WRONG}")).0, 530);
+    let s = start(Modules::Ours, &[FORENSIC], ENGINE);
+    let mut ftp = s.connect();
+    ftp.cmd(&format!("USER {}", USER));
+    assert_eq!(ftp.cmd(&format!("PASS {WRONG}")).code, 530);
+    ftp.cmd(&format!("USER {}", USER));
+    assert_eq!(ftp.cmd(&format!("PASS {WRONG}")).code, 530);
     ftp.quit();
     let b = wait_blocks(&s, 2);
     assert_eq!(b.len(), 2);
     // The second block holds only what happened since the first.
     assert!(b[1].messages.len() < b[0].messages.len());
-    let user_cmd = format!("'USER {}'", support::USER);
+    let user_cmd = format!("'USER {}'", USER);
     assert!(
         b[1].messages.iter().any(|m| m.contains(&user_cmd)),
         "{:?}",
@@ -199,14 +249,14 @@ fn each_failed_attempt_gets_its_own_block() {
 fn buffer_size_keeps_exactly_the_last_messages_including_the_newest() {
     // Trace everything to the TraceLog too: its lines are the very bytes the
     // core hands to the capture, so they tell which were the last five.
-    let s = Server::start(
-        ModSet::Ours,
-        &[],
+    let s = start(
+        Modules::Ours,
+        &[FORENSIC],
         "
-TraceLog {dir}/trace.log
+TraceLog @DIR@/trace.log
 Trace DEFAULT:20
 ForensicLogEngine on
-ForensicLogFile {dir}/forensic.log
+ForensicLogFile @DIR@/forensic.log
 ForensicLogBufferSize 5
 ForensicLogCapture TraceLog
 ",
@@ -236,14 +286,14 @@ ForensicLogCapture TraceLog
 
 #[test]
 fn capture_systemlog_only() {
-    let s = Server::start(
-        ModSet::Ours,
-        &[],
+    let s = start(
+        Modules::Ours,
+        &[FORENSIC],
         "
-TraceLog {dir}/trace.log
+TraceLog @DIR@/trace.log
 Trace DEFAULT:0
 ForensicLogEngine on
-ForensicLogFile {dir}/forensic.log
+ForensicLogFile @DIR@/forensic.log
 ForensicLogCapture SystemLog
 ",
     );
@@ -259,14 +309,14 @@ ForensicLogCapture SystemLog
 /// name the core never raises, `core.log.extlog`, and so never sees them).
 #[test]
 fn capture_extendedlog() {
-    let s = Server::start(
-        ModSet::Ours,
-        &[],
+    let mut s = start(
+        Modules::Ours,
+        &[FORENSIC],
         "
 LogFormat forensic \"%u %r\"
-ExtendedLog {dir}/ext.log ALL forensic
+ExtendedLog @DIR@/ext.log ALL forensic
 ForensicLogEngine on
-ForensicLogFile {dir}/forensic.log
+ForensicLogFile @DIR@/forensic.log
 ForensicLogCapture ExtendedLog
 ",
     );
@@ -281,13 +331,13 @@ ForensicLogCapture ExtendedLog
         "{:?}",
         b[0].messages
     );
-    s.wait_sessions_gone();
-    s.assert_no_text_anywhere(WRONG);
+    wait_no_sessions(&mut s);
+    assert_no_text_anywhere(&s, WRONG);
 }
 
-fn kill_session(s: &Server, sig: i32, title: &str) {
-    let mut ftp = Ftp::connect(s.port);
-    ftp.login();
+fn kill_session(s: &mut Proftpd, sig: i32, title: &str) {
+    let mut ftp = s.connect();
+    ftp.login(USER, PASSWORD);
     let pid = s.session_pids();
     assert_eq!(pid.len(), 1, "{pid:?}");
     // SAFETY: signalling a process we started.
@@ -298,39 +348,39 @@ fn kill_session(s: &Server, sig: i32, title: &str) {
     assert_eq!(b.len(), 1);
     assert_eq!(b[0].title, title);
     let user = b[0].header.iter().find(|(k, _)| k == "User");
-    assert_eq!(user.map(|(_, v)| v.as_str()), Some(support::USER));
+    assert_eq!(user.map(|(_, v)| v.as_str()), Some(USER));
     drop(ftp);
 }
 
 #[test]
 fn untimely_death_on_sigterm() {
-    let s = Server::start(ModSet::Ours, &[], ENGINE);
-    kill_session(&s, libc::SIGTERM, "UNTIMELY DEATH");
+    let mut s = start(Modules::Ours, &[FORENSIC], ENGINE);
+    kill_session(&mut s, libc::SIGTERM, "UNTIMELY DEATH");
 }
 
 #[test]
 fn untimely_death_on_sigsegv() {
     // The C module misses this one: the core reports SIGSEGV as its own
     // disconnect reason.
-    let s = Server::start(ModSet::Ours, &[], ENGINE);
-    kill_session(&s, libc::SIGSEGV, "UNTIMELY DEATH");
+    let mut s = start(Modules::Ours, &[FORENSIC], ENGINE);
+    kill_session(&mut s, libc::SIGSEGV, "UNTIMELY DEATH");
 }
 
 #[test]
 fn untimely_death_not_written_when_not_a_criterion() {
-    let s = Server::start(
-        ModSet::Ours,
-        &[],
+    let mut s = start(
+        Modules::Ours,
+        &[FORENSIC],
         &format!("{ENGINE}\nForensicLogCriteria FailedLogin\n"),
     );
-    let mut ftp = Ftp::connect(s.port);
-    ftp.login();
+    let mut ftp = s.connect();
+    ftp.login(USER, PASSWORD);
     let pids = s.session_pids();
     // SAFETY: signalling a process we started.
     unsafe {
         libc::kill(pids[0] as i32, libc::SIGTERM);
     }
-    s.wait_sessions_gone();
+    wait_no_sessions(&mut s);
     drop(ftp);
     assert_eq!(forensic_blocks(&s).len(), 0);
 }
@@ -342,9 +392,9 @@ fn module_config_block_when_a_module_policy_ends_the_session() {
     // Modules loaded later start their sessions first: load mod_log_forensic
     // after mod_load so that it is capturing when mod_load ends the session
     // (as with the C module).
-    let s = Server::start(ModSet::Ours, &["mod_load.c", "mod_log_forensic.c"], &conf);
-    let mut ftp = Ftp::connect_any(s.port);
-    assert_eq!(ftp.last.0, 421, "{:?}", ftp.last);
+    let s = start(Modules::Ours, &["mod_load.c", FORENSIC], &conf);
+    let mut ftp = Ftp::try_connect(s.port()).unwrap();
+    assert_eq!(ftp.banner.code, 421, "{:?}", ftp.banner);
     let b = wait_blocks(&s, 1);
     assert_eq!(b[0].title, "MODULE CONFIG");
     assert!(
@@ -352,30 +402,30 @@ fn module_config_block_when_a_module_policy_ends_the_session() {
             .iter()
             .any(|m| m.contains("MaxLoad (0.00) reached: connection denied"))
     );
-    let _ = ftp.cmd("QUIT");
+    let _ = ftp.try_cmd("QUIT");
 
     // Not a criterion by default.
-    let s = Server::start(
-        ModSet::Ours,
-        &["mod_load.c", "mod_log_forensic.c"],
+    let mut s = start(
+        Modules::Ours,
+        &["mod_load.c", FORENSIC],
         &format!("{ENGINE}\nMaxLoad 0\n"),
     );
-    let ftp = Ftp::connect_any(s.port);
-    assert_eq!(ftp.last.0, 421);
-    s.wait_sessions_gone();
+    let ftp = Ftp::try_connect(s.port()).unwrap();
+    assert_eq!(ftp.banner.code, 421);
+    wait_no_sessions(&mut s);
     assert_eq!(forensic_blocks(&s).len(), 0);
 }
 
 #[test]
 fn module_config_block_when_max_login_attempts_ends_the_session() {
-    let s = Server::start(
-        ModSet::Ours,
-        &[],
+    let s = start(
+        Modules::Ours,
+        &[FORENSIC],
         &format!("{ENGINE}\nMaxLoginAttempts 1\nForensicLogCriteria ModuleConfig\n"),
     );
-    let mut ftp = Ftp::connect(s.port);
-    ftp.cmd(&format!("USER {}", support::USER));
-    ftp.cmd(&format!("PASS {WRONG}"));
+    let mut ftp = s.connect();
+    ftp.cmd(&format!("USER {}", USER));
+    let _ = ftp.try_cmd(&format!("PASS {WRONG}"));
     let b = wait_blocks(&s, 1);
     assert_eq!(b.len(), 1);
     assert_eq!(b[0].title, "MODULE CONFIG");
@@ -391,23 +441,23 @@ fn module_config_block_when_max_login_attempts_ends_the_session() {
 #[test]
 fn write_errors_give_one_notice_and_the_session_goes_on() {
     // /dev/full: every write fails with ENOSPC (the C module spins forever).
-    let s = Server::start(
-        ModSet::Ours,
-        &[],
+    let s = start(
+        Modules::Ours,
+        &[FORENSIC],
         "
 ForensicLogEngine on
 ForensicLogFile /dev/full
 ",
     );
-    let mut ftp = Ftp::connect(s.port);
+    let mut ftp = s.connect();
     for _ in 0..2 {
-        ftp.cmd(&format!("USER {}", support::USER));
-        assert_eq!(ftp.cmd(&format!("PASS {WRONG}")).0, 530);
+        ftp.cmd(&format!("USER {}", USER));
+        assert_eq!(ftp.cmd(&format!("PASS {WRONG}")).code, 530);
     }
-    ftp.login();
-    assert_eq!(ftp.cmd("PWD").0, 257);
+    ftp.login(USER, PASSWORD);
+    assert_eq!(ftp.cmd("PWD").code, 257);
     ftp.quit();
-    let log = s.system_log();
+    let log = s.logs();
     assert_eq!(
         log.matches("error writing to ForensicLogFile '/dev/full'")
             .count(),
@@ -421,18 +471,18 @@ ForensicLogFile /dev/full
 fn unsafe_log_file_locations_are_refused_with_a_notice() {
     use std::os::unix::fs::PermissionsExt;
     // A symlink.
-    let s = Server::start(
-        ModSet::Ours,
-        &[],
+    let mut s = start(
+        Modules::Ours,
+        &[FORENSIC],
         "
 ForensicLogEngine on
-ForensicLogFile {dir}/link.log
+ForensicLogFile @DIR@/link.log
 ",
     );
     std::os::unix::fs::symlink(s.path("target.log"), s.path("link.log")).unwrap();
     failed_login(&s);
-    s.wait_sessions_gone();
-    let log = s.system_log();
+    wait_no_sessions(&mut s);
+    let log = s.logs();
     assert!(
         log.contains("unable to open ForensicLogFile") && log.contains("cannot log to a symlink"),
         "{log}"
@@ -440,68 +490,69 @@ ForensicLogFile {dir}/link.log
     assert!(!s.path("target.log").exists());
 
     // A world-writable directory.
-    let s = Server::start(
-        ModSet::Ours,
-        &[],
+    let mut s = start(
+        Modules::Ours,
+        &[FORENSIC],
         "
 ForensicLogEngine on
-ForensicLogFile {dir}/open/forensic.log
+ForensicLogFile @DIR@/open/forensic.log
 ",
     );
     fs::create_dir(s.path("open")).unwrap();
     fs::set_permissions(s.path("open"), fs::Permissions::from_mode(0o777)).unwrap();
     failed_login(&s);
-    s.wait_sessions_gone();
-    let log = s.system_log();
+    wait_no_sessions(&mut s);
+    let log = s.logs();
     assert!(log.contains("parent directory is world-writable"), "{log}");
     assert!(!s.path("open/forensic.log").exists());
 
     // No ForensicLogFile at all: disabled with a notice, sessions fine.
-    let s = Server::start(ModSet::Ours, &[], "ForensicLogEngine on\n");
-    let mut ftp = Ftp::connect(s.port);
-    ftp.login();
+    let mut s = start(Modules::Ours, &[FORENSIC], "ForensicLogEngine on\n");
+    let mut ftp = s.connect();
+    ftp.login(USER, PASSWORD);
     ftp.quit();
-    s.wait_sessions_gone();
-    assert!(s.system_log().contains("missing required ForensicLogFile"));
+    wait_no_sessions(&mut s);
+    assert!(s.logs().contains("missing required ForensicLogFile"));
 }
 
 #[test]
 fn host_command_switches_to_the_virtual_host_settings() {
-    let s = Server::start(
-        ModSet::Ours,
-        &[],
+    let mut s = start(
+        Modules::Ours,
+        &[FORENSIC],
         "
 ForensicLogEngine on
-ForensicLogFile {dir}/forensic.log
+ForensicLogFile @DIR@/forensic.log
 <VirtualHost 127.0.0.1>
-  Port {port}
+  Port @PORT@
   ServerName \"other\"
   ServerAlias other.test
-  AuthUserFile {dir}/passwd
-  AuthGroupFile {dir}/group
+  AuthUserFile @DIR@/ftpd.passwd
+  AuthGroupFile @DIR@/ftpd.group
   AuthOrder mod_auth_file.c
   ForensicLogEngine on
-  ForensicLogFile {dir}/other.log
+  ForensicLogFile @DIR@/other.log
   ForensicLogBufferSize 3
 </VirtualHost>
 ",
     );
-    let mut ftp = Ftp::connect(s.port);
+    let mut ftp = s.connect();
     let r = ftp.cmd("HOST other.test");
-    assert_eq!(r.0, 220, "{r:?}\n{}", s.logs());
-    ftp.cmd(&format!("USER {}", support::USER));
-    assert_eq!(ftp.cmd(&format!("PASS {WRONG}")).0, 530);
+    assert_eq!(r.code, 220, "{r:?}\n{}", s.logs());
+    ftp.cmd(&format!("USER {}", USER));
+    assert_eq!(ftp.cmd(&format!("PASS {WRONG}")).code, 530);
     ftp.quit();
     let other = s.path("other.log");
     assert!(
-        wait_until(|| read(&other).contains("-----END FAILED LOGIN")),
+        wait_until(DEFAULT_TIMEOUT, || read(&other)
+            .contains("-----END FAILED LOGIN")),
         "{}",
         s.logs()
     );
     let b = blocks(&read(&other));
     assert_eq!(b.len(), 1);
     assert_eq!(b[0].messages.len(), 3, "{:?}", b[0].messages);
-    s.wait_sessions_gone();
+    wait_no_sessions(&mut s);
     assert!(read(&s.path("forensic.log")).is_empty());
 }
 
@@ -517,12 +568,12 @@ fn write_syscalls(pid: u32) -> u64 {
 }
 
 /// Write syscalls the session makes for one failed PASS (block included).
-fn writes_for_failed_pass(s: &Server) -> (u64, usize) {
-    let mut ftp = Ftp::connect(s.port);
-    ftp.cmd(&format!("USER {}", support::USER));
+fn writes_for_failed_pass(s: &mut Proftpd) -> (u64, usize) {
+    let mut ftp = s.connect();
+    ftp.cmd(&format!("USER {}", USER));
     let pid = s.session_pids()[0];
     let before = write_syscalls(pid);
-    assert_eq!(ftp.cmd(&format!("PASS {WRONG}")).0, 530);
+    assert_eq!(ftp.cmd(&format!("PASS {WRONG}")).code, 530);
     let b = wait_blocks(s, 1);
     let after = write_syscalls(pid);
     ftp.quit();
@@ -533,10 +584,10 @@ fn writes_for_failed_pass(s: &Server) -> (u64, usize) {
 /// writes the block at once.
 #[test]
 fn block_written_with_few_syscalls() {
-    let ours = Server::start(ModSet::Ours, &[], ENGINE);
-    let theirs = Server::start(ModSet::Debian, &[], ENGINE);
-    let (ours_writes, ours_msgs) = writes_for_failed_pass(&ours);
-    let (c_writes, c_msgs) = writes_for_failed_pass(&theirs);
+    let mut ours = start(Modules::Ours, &[FORENSIC], ENGINE);
+    let mut theirs = start(Modules::DebianC, &[FORENSIC], ENGINE);
+    let (ours_writes, ours_msgs) = writes_for_failed_pass(&mut ours);
+    let (c_writes, c_msgs) = writes_for_failed_pass(&mut theirs);
     eprintln!(
         "write syscalls for a failed PASS: ours {ours_writes} ({ours_msgs} messages), C {c_writes} ({c_msgs} messages)"
     );
@@ -551,21 +602,21 @@ fn block_written_with_few_syscalls() {
 #[cfg(debug_assertions)]
 #[test]
 fn panic_in_the_pass_handler_leaves_the_session_alive() {
-    let s = Server::start_env(
-        ModSet::Ours,
-        &[],
+    let mut s = start_env(
+        Modules::Ours,
+        &[FORENSIC],
         ENGINE,
         &[("PROFTPD_RS_TEST_PANIC", ": LOG_CMD_ERR PASS")],
     );
-    let mut ftp = Ftp::connect(s.port);
-    ftp.cmd(&format!("USER {}", support::USER));
-    assert_eq!(ftp.cmd(&format!("PASS {WRONG}")).0, 530);
-    ftp.login();
-    assert_eq!(ftp.cmd("PWD").0, 257);
+    let mut ftp = s.connect();
+    ftp.cmd(&format!("USER {}", USER));
+    assert_eq!(ftp.cmd(&format!("PASS {WRONG}")).code, 530);
+    ftp.login(USER, PASSWORD);
+    assert_eq!(ftp.cmd("PWD").code, 257);
     ftp.quit();
-    s.wait_sessions_gone();
+    wait_no_sessions(&mut s);
     assert!(
-        s.system_log().contains("internal error (panic caught)"),
+        s.logs().contains("internal error (panic caught)"),
         "{}",
         s.logs()
     );
@@ -574,9 +625,13 @@ fn panic_in_the_pass_handler_leaves_the_session_alive() {
 
 #[test]
 fn engine_off_by_default() {
-    let s = Server::start(ModSet::Ours, &[], "ForensicLogFile {dir}/forensic.log\n");
+    let mut s = start(
+        Modules::Ours,
+        &[FORENSIC],
+        "ForensicLogFile @DIR@/forensic.log\n",
+    );
     failed_login(&s);
-    s.wait_sessions_gone();
+    wait_no_sessions(&mut s);
     assert!(!s.path("forensic.log").exists());
 }
 
@@ -606,8 +661,8 @@ fn normalize(m: &str) -> String {
 
 #[test]
 fn side_by_side_with_the_c_module() {
-    let ours = Server::start(ModSet::Ours, &[], ENGINE);
-    let theirs = Server::start(ModSet::Debian, &[], ENGINE);
+    let ours = start(Modules::Ours, &[FORENSIC], ENGINE);
+    let theirs = start(Modules::DebianC, &[FORENSIC], ENGINE);
     failed_login(&ours);
     failed_login(&theirs);
     let a = wait_blocks(&ours, 1);
@@ -616,11 +671,18 @@ fn side_by_side_with_the_c_module() {
     let (a, b) = (&a[0], &b[0]);
     assert_eq!(a.title, b.title);
     assert_eq!(header_keys(a), header_keys(b));
-    let na: Vec<String> = a.messages.iter().map(|m| normalize(m)).collect();
-    let nb: Vec<String> = b.messages.iter().map(|m| normalize(m)).collect();
+    let norm =
+        |s: &Proftpd, m: &str| normalize(&m.replace(&s.dir().display().to_string(), "<DIR>"));
+    let na: Vec<String> = a.messages.iter().map(|m| norm(&ours, m)).collect();
+    let nb: Vec<String> = b.messages.iter().map(|m| norm(&theirs, m)).collect();
     // Ours has the newest message too; everything before it is the same.
-    assert_eq!(na.len(), nb.len() + 1, "ours:\n{na:#?}\nC:\n{nb:#?}");
-    assert_eq!(na[..nb.len()], nb[..]);
+    if let Some(i) = (0..nb.len().min(na.len())).find(|&i| na[i] != nb[i]) {
+        panic!(
+            "message {i} differs:\n ours: {}\n C:    {}",
+            a.messages[i], b.messages[i]
+        );
+    }
+    assert_eq!(na.len(), nb.len() + 1, "ours: {:?}", na.last());
     assert!(
         a.messages.last().unwrap().contains("to mod_log_forensic.c"),
         "{:?}",
@@ -662,7 +724,7 @@ fn bad_values_for_every_directive_are_refused() {
         ("ForensicLogCriteria", &["ForensicLogCriteria"]),
     ];
     for (line, words) in cases {
-        let (ok, out) = support::check_config(line);
+        let (ok, out) = check_config(Modules::Ours, &[FORENSIC], line);
         assert!(!ok, "accepted: {line}\n{out}");
         for w in *words {
             assert!(
@@ -680,14 +742,16 @@ fn bad_values_for_every_directive_are_refused() {
         "ForensicLogCriteria FailedLogin",
     ] {
         let conf = format!("<Directory /tmp>\n  {d}\n</Directory>");
-        let (ok, out) = support::check_config(&conf);
+        let (ok, out) = check_config(Modules::Ours, &[FORENSIC], &conf);
         let name = d.split(' ').next().unwrap();
         assert!(!ok, "accepted in <Directory>: {d}\n{out}");
         assert!(out.contains(name) && out.contains("not allowed"), "{out}");
     }
     // And the good values are accepted (case-insensitively), in <Global>
     // and <VirtualHost> too.
-    let (ok, out) = support::check_config(
+    let (ok, out) = check_config(
+        Modules::Ours,
+        &[FORENSIC],
         "ForensicLogEngine on
 ForensicLogFile /var/log/forensic.log
 ForensicLogBufferSize 5
@@ -706,9 +770,10 @@ ForensicLogCriteria failedlogin ModuleConfig UntimelyDeath
 
 #[test]
 fn version_says_rust() {
-    let out = std::process::Command::new(support::proftpd())
+    let s = start(Modules::Ours, &[FORENSIC], "");
+    let out = std::process::Command::new("/usr/sbin/proftpd")
         .args(["-vv", "-c"])
-        .arg(support::Server::config_only(ModSet::Ours, &[], ""))
+        .arg(s.config_path())
         .output()
         .unwrap();
     let text =
