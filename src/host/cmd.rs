@@ -87,11 +87,12 @@ impl Cmd {
 #[doc(hidden)]
 pub unsafe fn dispatch(
     cmd: *mut ffi::cmd_rec,
-    what: &str,
+    module: &str,
+    name: &str,
     f: fn(&mut Cmd) -> CmdResult,
 ) -> *mut ffi::modret_t {
     let mut c = Cmd { cmd };
-    let r = super::guard::run(what, |_| CmdResult::Declined, || f(&mut c));
+    let r = super::guard::run(module, name, |_| CmdResult::Declined, || f(&mut c));
     // SAFETY: mod_create_ret allocates in cmd->tmp_pool.
     unsafe {
         match r {

@@ -189,14 +189,16 @@ pub fn parse_bool(s: &str) -> Option<bool> {
 #[doc(hidden)]
 pub unsafe fn dispatch(
     cmd: *mut ffi::cmd_rec,
-    what: &str,
+    module: &str,
+    handler: &str,
     f: fn(&mut Directive) -> Result<(), String>,
 ) -> *mut ffi::modret_t {
     // SAFETY: per this function's contract.
     let mut d = unsafe { Directive::new(cmd) };
     let name = d.name().to_string();
     let result = super::guard::run(
-        &format!("{what}: {name}"),
+        module,
+        handler,
         |msg| Err(format!("internal error: {msg}")),
         || f(&mut d),
     );

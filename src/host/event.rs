@@ -61,9 +61,9 @@ pub fn unregister_all(module: &'static ModuleRecord) {
 }
 
 #[doc(hidden)]
-pub fn dispatch(data: *const c_void, what: &str, f: fn(&EventData)) {
+pub fn dispatch(data: *const c_void, module: &str, name: &str, f: fn(&EventData)) {
     let ev = EventData { data };
-    super::guard::run(what, |_| (), || f(&ev));
+    super::guard::run(module, name, |_| (), || f(&ev));
 }
 
 /// A trampoline for an event handler `fn(&EventData)`.
@@ -73,7 +73,7 @@ macro_rules! event_handler {
             data: *const ::std::ffi::c_void,
             _user: *mut ::std::ffi::c_void,
         ) {
-            $crate::host::event::dispatch(data, $what, $f)
+            $crate::host::event::dispatch(data, $what, stringify!($f), $f)
         }
         trampoline as $crate::host::event::EventFn
     }};

@@ -4,17 +4,25 @@ use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// Run `f`, catching any panic.  A panic is logged through proftpd's SystemLog
-/// (naming `what`, e.g. `mod_unique_id/0.1.0-rs: sess_init`) and `on_panic` is
-/// returned instead, so the daemon and the session carry on.
-pub fn run<R>(what: &str, on_panic: impl FnOnce(&str) -> R, f: impl FnOnce() -> R) -> R {
+/// (naming the module and the entry point, e.g. `mod_unique_id/0.1.0-rs:
+/// sess_init`) and `on_panic` is returned instead, so the daemon and the
+/// session carry on.  Nothing is allocated unless a panic happens.
+pub fn run<R>(
+    module: &str,
+    name: &str,
+    on_panic: impl FnOnce(&str) -> R,
+    f: impl FnOnce() -> R,
+) -> R {
     match catch_unwind(AssertUnwindSafe(|| {
-        test_panic_hook(what);
+        test_panic_hook(module, name);
         f()
     })) {
         Ok(r) => r,
         Err(payload) => {
             let msg = panic_message(payload.as_ref());
-            crate::host::log::error(&format!("{what}: internal error (panic caught): {msg}"));
+            crate::host::log::error(&format!(
+                "{module}: {name}: internal error (panic caught): {msg}"
+            ));
             on_panic(&msg)
         }
     }
@@ -32,19 +40,26 @@ pub fn panic_message(payload: &(dyn Any + Send)) -> String {
 }
 
 /// Debug builds only: panic on purpose when `PROFTPD_RS_TEST_PANIC` names this
-/// entry point, so the integration tests can prove that a panicking handler
+/// entry point (`sess_init`, `set_engine`, or `mod_unique_id:sess_init` to pick
+/// one module), so the integration tests can prove that a panicking handler
 /// leaves the session and the daemon alive.  Release builds have no such hook.
 #[cfg(debug_assertions)]
-fn test_panic_hook(what: &str) {
+fn test_panic_hook(module: &str, name: &str) {
     if let Some(v) = std::env::var_os("PROFTPD_RS_TEST_PANIC")
-        && v.to_str().is_some_and(|v| what.ends_with(v))
+        && let Some(v) = v.to_str()
     {
-        panic!("test panic requested by PROFTPD_RS_TEST_PANIC for {what}");
+        let hit = match v.split_once(':') {
+            Some((m, n)) => module.starts_with(m) && n == name,
+            None => v == name,
+        };
+        if hit {
+            panic!("test panic requested by PROFTPD_RS_TEST_PANIC for {module}: {name}");
+        }
     }
 }
 
 #[cfg(not(debug_assertions))]
-fn test_panic_hook(_what: &str) {}
+fn test_panic_hook(_module: &str, _name: &str) {}
 
 #[cfg(test)]
 mod tests {

@@ -198,7 +198,7 @@ macro_rules! conf_handler {
             cmd: *mut $crate::host::ffi::cmd_rec,
         ) -> *mut $crate::host::ffi::modret_t {
             // SAFETY: proftpd passes a valid cmd_rec for the directive.
-            unsafe { $crate::host::conf::dispatch(cmd, $what, $f) }
+            unsafe { $crate::host::conf::dispatch(cmd, $what, stringify!($f), $f) }
         }
         trampoline as $crate::host::module::HandlerFn
     }};
@@ -213,7 +213,7 @@ macro_rules! cmd_handler {
             cmd: *mut $crate::host::ffi::cmd_rec,
         ) -> *mut $crate::host::ffi::modret_t {
             // SAFETY: proftpd passes a valid cmd_rec for the command.
-            unsafe { $crate::host::cmd::dispatch(cmd, $what, $f) }
+            unsafe { $crate::host::cmd::dispatch(cmd, $what, stringify!($f), $f) }
         }
         trampoline as $crate::host::module::HandlerFn
     }};
@@ -227,7 +227,7 @@ pub(crate) use cmd_handler;
 macro_rules! init_fn {
     ($what:expr, $f:path) => {{
         unsafe extern "C" fn trampoline() -> ::std::ffi::c_int {
-            $crate::host::module::run_init($what, $f)
+            $crate::host::module::run_init($what, stringify!($f), $f)
         }
         Some(trampoline as $crate::host::module::InitFn)
     }};
@@ -235,14 +235,15 @@ macro_rules! init_fn {
 pub(crate) use init_fn;
 
 #[doc(hidden)]
-pub fn run_init(what: &str, f: fn() -> Result<(), String>) -> c_int {
+pub fn run_init(module: &str, name: &str, f: fn() -> Result<(), String>) -> c_int {
     super::guard::run(
-        what,
+        module,
+        name,
         |_| 0,
         || match f() {
             Ok(()) => 0,
             Err(e) => {
-                super::log::error(&format!("{what}: {e}"));
+                super::log::error(&format!("{module}: {name}: {e}"));
                 -1
             }
         },
