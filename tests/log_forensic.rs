@@ -606,7 +606,7 @@ fn panic_in_the_pass_handler_leaves_the_session_alive() {
         Modules::Ours,
         &[FORENSIC],
         ENGINE,
-        &[("PROFTPD_RS_TEST_PANIC", ": LOG_CMD_ERR PASS")],
+        &[("PROFTPD_RS_TEST_PANIC", "mod_log_forensic:on_pass_failed")],
     );
     let mut ftp = s.connect();
     ftp.cmd(&format!("USER {}", USER));

@@ -66,7 +66,7 @@ static CMDTAB: CmdTable<2> = CmdTable::new([
     command(
         Phase::LogCmdErr,
         c"PASS",
-        cmd_handler!(concat!(version!(), ": LOG_CMD_ERR PASS"), on_pass_failed),
+        cmd_handler!(VERSION, on_pass_failed),
     ),
     CMD_END,
 ]);
@@ -75,13 +75,7 @@ static CMDTAB: CmdTable<2> = CmdTable::new([
 pub const fn record() -> ModuleRecord {
     ModuleRecord::new(ModuleSpec {
         name: c"log_forensic",
-        version: {
-            const V: &str = concat!(version!(), "\0");
-            match std::ffi::CStr::from_bytes_with_nul(V.as_bytes()) {
-                Ok(c) => c,
-                Err(_) => panic!("bad version string"),
-            }
-        },
+        version: crate::host::module::cstr(concat!(version!(), "\0")),
         conftable: CONFTAB.as_ptr(),
         cmdtable: CMDTAB.as_ptr(),
         init: crate::host::module::init_fn!(VERSION, init),
@@ -90,8 +84,8 @@ pub const fn record() -> ModuleRecord {
 }
 
 // Event trampolines, made once so they can be unregistered again.
-const ON_LOG: EventFn = event::event_handler!(concat!(version!(), ": core.log"), on_log);
-const ON_EXIT: EventFn = event::event_handler!(concat!(version!(), ": core.exit"), on_exit);
+const ON_LOG: EventFn = event::event_handler!(VERSION, on_log);
+const ON_EXIT: EventFn = event::event_handler!(VERSION, on_exit);
 const ON_REINIT: EventFn = event::event_handler!(VERSION, on_session_reinit);
 
 /// The session's capture state (per process: sessions are forked).
