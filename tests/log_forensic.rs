@@ -335,11 +335,16 @@ ForensicLogCapture ExtendedLog
     assert_no_text_anywhere(&s, WRONG);
 }
 
-fn kill_session(s: &mut Proftpd, sig: i32, title: &str) {
+fn kill_session(s: &mut Proftpd, sig: i32, title: &str) -> Block {
     let mut ftp = s.connect();
     ftp.login(USER, PASSWORD);
     let pid = s.session_pids();
     assert_eq!(pid.len(), 1, "{pid:?}");
+    // Signal the session when it waits for the next command, so that what
+    // it logged is the same from run to run.
+    assert!(wait_until(DEFAULT_TIMEOUT, || {
+        harness::util::in_poll_or_select(pid[0])
+    }));
     // SAFETY: signalling a process we started.
     unsafe {
         libc::kill(pid[0] as i32, sig);
@@ -350,12 +355,22 @@ fn kill_session(s: &mut Proftpd, sig: i32, title: &str) {
     let user = b[0].header.iter().find(|(k, _)| k == "User");
     assert_eq!(user.map(|(_, v)| v.as_str()), Some(USER));
     drop(ftp);
+    b.into_iter().next().unwrap()
 }
 
 #[test]
 fn untimely_death_on_sigterm() {
     let mut s = start(Modules::Ours, &[FORENSIC], ENGINE);
     kill_session(&mut s, libc::SIGTERM, "UNTIMELY DEATH");
+}
+
+#[test]
+fn untimely_death_side_by_side_with_the_c_module() {
+    let mut ours = start(Modules::Ours, &[FORENSIC], ENGINE);
+    let mut theirs = start(Modules::DebianC, &[FORENSIC], ENGINE);
+    let a = kill_session(&mut ours, libc::SIGTERM, "UNTIMELY DEATH");
+    let b = kill_session(&mut theirs, libc::SIGTERM, "UNTIMELY DEATH");
+    compare_with_c(&ours, &a, &theirs, &b);
 }
 
 #[test]
@@ -659,6 +674,24 @@ fn normalize(m: &str) -> String {
     out
 }
 
+/// The same messages, but for the newest one, which only ours writes.
+fn compare_with_c(ours: &Proftpd, a: &Block, theirs: &Proftpd, b: &Block) {
+    assert_eq!(a.title, b.title);
+    assert_eq!(header_keys(a), header_keys(b));
+    let norm =
+        |s: &Proftpd, m: &str| normalize(&m.replace(&s.dir().display().to_string(), "<DIR>"));
+    let na: Vec<String> = a.messages.iter().map(|m| norm(ours, m)).collect();
+    let nb: Vec<String> = b.messages.iter().map(|m| norm(theirs, m)).collect();
+    // Ours has the newest message too; everything before it is the same.
+    if let Some(i) = (0..nb.len().min(na.len())).find(|&i| na[i] != nb[i]) {
+        panic!(
+            "message {i} differs:\n ours: {}\n C:    {}",
+            a.messages[i], b.messages[i]
+        );
+    }
+    assert_eq!(na.len(), nb.len() + 1, "ours: {:?}", na.last());
+}
+
 #[test]
 fn side_by_side_with_the_c_module() {
     let ours = start(Modules::Ours, &[FORENSIC], ENGINE);
@@ -669,20 +702,7 @@ fn side_by_side_with_the_c_module() {
     let b = wait_blocks(&theirs, 1);
     assert_eq!((a.len(), b.len()), (1, 1));
     let (a, b) = (&a[0], &b[0]);
-    assert_eq!(a.title, b.title);
-    assert_eq!(header_keys(a), header_keys(b));
-    let norm =
-        |s: &Proftpd, m: &str| normalize(&m.replace(&s.dir().display().to_string(), "<DIR>"));
-    let na: Vec<String> = a.messages.iter().map(|m| norm(&ours, m)).collect();
-    let nb: Vec<String> = b.messages.iter().map(|m| norm(&theirs, m)).collect();
-    // Ours has the newest message too; everything before it is the same.
-    if let Some(i) = (0..nb.len().min(na.len())).find(|&i| na[i] != nb[i]) {
-        panic!(
-            "message {i} differs:\n ours: {}\n C:    {}",
-            a.messages[i], b.messages[i]
-        );
-    }
-    assert_eq!(na.len(), nb.len() + 1, "ours: {:?}", na.last());
+    compare_with_c(&ours, a, &theirs, b);
     assert!(
         a.messages.last().unwrap().contains("to mod_log_forensic.c"),
         "{:?}",
