@@ -364,6 +364,51 @@ fn untimely_death_on_sigterm() {
     kill_session(&mut s, libc::SIGTERM, "UNTIMELY DEATH");
 }
 
+/// The file is opened as root before the chroot: a root-only directory
+/// outside the user's chroot works, and the block still gets written after
+/// login (from inside the chroot, as the user).
+#[test]
+fn log_file_opened_as_root_before_chroot() {
+    use std::os::unix::fs::PermissionsExt;
+    let b = Proftpd::builder(Modules::Ours)
+        .user(USER, PASSWORD)
+        .load_module(FORENSIC)
+        .config(
+            "ForensicLogEngine on
+ForensicLogFile @DIR@/private/forensic.log
+DefaultRoot ~
+",
+        );
+    let private = b.dir().join("private");
+    fs::create_dir(&private).unwrap();
+    fs::set_permissions(&private, fs::Permissions::from_mode(0o700)).unwrap();
+    let mut s = b.start();
+    let mut ftp = s.connect();
+    ftp.login(USER, PASSWORD);
+    assert_eq!(ftp.cmd("PWD").text, "\"/\" is the current directory");
+    let pid = s.session_pids()[0];
+    assert!(wait_until(DEFAULT_TIMEOUT, || {
+        harness::util::in_poll_or_select(pid)
+    }));
+    // SAFETY: signalling a process we started.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGTERM);
+    }
+    let path = s.path("private/forensic.log");
+    assert!(
+        wait_until(DEFAULT_TIMEOUT, || read(&path)
+            .contains("-----END UNTIMELY DEATH")),
+        "{}",
+        s.logs()
+    );
+    let meta = fs::metadata(&path).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o640);
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(meta.uid(), 0);
+    drop(ftp);
+    wait_no_sessions(&mut s);
+}
+
 #[test]
 fn untimely_death_side_by_side_with_the_c_module() {
     let mut ours = start(Modules::Ours, &[FORENSIC], ENGINE);
