@@ -358,6 +358,39 @@ fn kill_session(s: &mut Proftpd, sig: i32, title: &str) -> Block {
     b.into_iter().next().unwrap()
 }
 
+/// TransferLog lines are captured (seen in the block of a killed session).
+#[test]
+fn capture_transferlog() {
+    let mut s = start(
+        Modules::Ours,
+        &[FORENSIC],
+        "
+ForensicLogEngine on
+ForensicLogFile @DIR@/forensic.log
+ForensicLogCapture TransferLog
+",
+    );
+    let mut ftp = s.connect();
+    ftp.login(USER, PASSWORD);
+    ftp.type_i();
+    ftp.stor("upload.bin", b"forensic payload");
+    let pid = s.session_pids()[0];
+    assert!(wait_until(DEFAULT_TIMEOUT, || {
+        harness::util::in_poll_or_select(pid)
+    }));
+    // SAFETY: signalling a process we started.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGTERM);
+    }
+    let b = wait_blocks(&s, 1);
+    let xfer = s.read_file("xferlog");
+    let want = format!("[TransferLog:0] {}", xfer.lines().next().unwrap());
+    assert_eq!(b[0].messages, [want]);
+    assert!(xfer.contains("upload.bin") && xfer.contains(USER), "{xfer}");
+    drop(ftp);
+    wait_no_sessions(&mut s);
+}
+
 #[test]
 fn untimely_death_on_sigterm() {
     let mut s = start(Modules::Ours, &[FORENSIC], ENGINE);
