@@ -8,6 +8,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod host;
+pub mod log_forensic;
 pub mod unique_id;
 pub mod xferlog;
 
@@ -17,6 +18,9 @@ use host::ModuleRecord;
 #[unsafe(no_mangle)]
 pub static unique_id_module: ModuleRecord = unique_id::record();
 
+/// mod_log_forensic.
+#[unsafe(no_mangle)]
+pub static log_forensic_module: ModuleRecord = log_forensic::record();
 /// mod_xferlog.
 #[unsafe(no_mangle)]
 pub static xferlog_module: ModuleRecord = xferlog::record();
