@@ -632,3 +632,28 @@ fn host_command_switches_to_the_vhost_logs() {
     assert_eq!(ext(&e[0]).filename_arg, "v.txt");
     assert!(s.try_read_file(ORIG).unwrap_or_default().is_empty());
 }
+
+/// A panic in our log handler is caught: the transfer, the session, the
+/// daemon and ProFTPD's own TransferLog are unaffected.
+#[test]
+fn panic_in_log_handler_is_caught() {
+    let s = Proftpd::builder(Modules::Ours)
+        .load_module("mod_xferlog.c")
+        .env("PROFTPD_RS_TEST_PANIC", "mod_xferlog:log_complete")
+        .config(&both_logs())
+        .start();
+    let mut ftp = s.login(ALICE.0, ALICE.1);
+    ftp.stor("p.txt", b"panic");
+    assert_eq!(ftp.retr("p.txt"), b"panic");
+    assert_eq!(ftp.quit().code, 221);
+    assert_eq!(s.wait_for_lines("xferlog", 2).len(), 2);
+    let log = s.wait_for_log("internal error (panic caught)");
+    assert!(
+        log.contains("mod_xferlog/") && log.contains("log_complete"),
+        "{log}"
+    );
+    assert!(s.try_read_file(ORIG).unwrap_or_default().is_empty());
+    let mut ftp = s.login(ALICE.0, ALICE.1);
+    assert_eq!(ftp.cmd("PWD").code, 257);
+    ftp.quit();
+}
