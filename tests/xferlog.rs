@@ -657,3 +657,41 @@ fn panic_in_log_handler_is_caught() {
     assert_eq!(ftp.cmd("PWD").code, 257);
     ftp.quit();
 }
+
+/// ABOR during an upload: completion status i, the bytes received so far.
+#[test]
+fn abor_during_upload_is_incomplete() {
+    use std::io::Write;
+    let s = server(&both_logs());
+    let mut ftp = s.login(ALICE.0, ALICE.1);
+    ftp.type_i();
+    let addr = ftp.pasv();
+    let data = TcpStream::connect(addr).unwrap();
+    let start = ftp.cmd("STOR aborted.bin");
+    assert!(start.is_preliminary(), "{start}");
+    let mut writer = data.try_clone().unwrap();
+    let feeder = std::thread::spawn(move || {
+        let chunk = vec![b'z'; 64 * 1024];
+        let mut sent = 0u64;
+        while writer.write_all(&chunk).is_ok() {
+            sent += chunk.len() as u64;
+            if sent > 2 * 1024 * 1024 * 1024 {
+                break;
+            }
+        }
+    });
+    ftp.send_raw(b"ABOR\r\n");
+    let mut codes = vec![ftp.read_reply().code];
+    if codes[0] != 226 {
+        codes.push(ftp.read_reply().code);
+    }
+    data.shutdown(std::net::Shutdown::Both).ok();
+    feeder.join().unwrap();
+    assert!(codes.contains(&226), "{codes:?}");
+    ftp.quit();
+    let e = records(&s, EXT, 1);
+    assert_eq!(e[0].direction, Direction::Incoming);
+    assert_eq!(e[0].completion, Some(Completion::Incomplete));
+    let theirs = s.wait_for_lines("xferlog", 1);
+    assert!(theirs[0].ends_with(" i"), "{}", theirs[0]);
+}
