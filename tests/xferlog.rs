@@ -695,3 +695,36 @@ fn abor_during_upload_is_incomplete() {
     let theirs = s.wait_for_lines("xferlog", 1);
     assert!(theirs[0].ends_with(" i"), "{}", theirs[0]);
 }
+
+/// Files are created by root with TransferLog's mode 0644; a log in a
+/// world-writable directory or through a symlink is refused with a notice,
+/// and the session goes on.
+#[test]
+fn log_file_mode_and_unsafe_locations() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let b = Proftpd::builder(Modules::Ours).load_module("mod_xferlog.c");
+    let ww = b.dir().join("ww");
+    std::fs::create_dir(&ww).unwrap();
+    std::fs::set_permissions(&ww, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::os::unix::fs::symlink(b.dir().join("target.log"), b.dir().join("link.log")).unwrap();
+    let s = b
+        .config(&format!(
+            "XferLog @DIR@/{ORIG}\nXferLog @DIR@/ww/x.log\nXferLog @DIR@/link.log\n"
+        ))
+        .start();
+    let mut ftp = s.login(ALICE.0, ALICE.1);
+    ftp.stor("m.txt", b"mode");
+    ftp.quit();
+    records(&s, ORIG, 1);
+    let meta = std::fs::metadata(s.path(ORIG)).unwrap();
+    assert_eq!(meta.mode() & 0o777, 0o644);
+    assert_eq!(meta.uid(), 0);
+    let log = s.wait_for_log("unable to open XferLog");
+    assert!(
+        log.contains("ww/x.log") && log.contains("world-writable"),
+        "{log}"
+    );
+    s.wait_for_log("link.log': is a symbolic link");
+    assert!(!ww.join("x.log").exists());
+    assert!(!s.path("target.log").exists());
+}
