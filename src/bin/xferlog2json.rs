@@ -9,57 +9,76 @@
 //! file cannot be read).
 
 use proftpd_rs::xferlog::format::{Record, parse_line};
-use serde_json::{Map, Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::ExitCode;
 
-fn to_json(r: &Record) -> Value {
+/// One JSON object, keys in a fixed order (strings escaped by serde_json).
+fn to_json(r: &Record) -> String {
+    struct Obj(String);
+    impl Obj {
+        fn key(&mut self, k: &str) {
+            self.0.push(if self.0.is_empty() { '{' } else { ',' });
+            self.0.push('"');
+            self.0.push_str(k);
+            self.0.push_str("\":");
+        }
+        fn str(&mut self, k: &str, v: &str) {
+            self.key(k);
+            self.0
+                .push_str(&serde_json::to_string(v).unwrap_or_else(|_| "null".into()));
+        }
+        fn num(&mut self, k: &str, v: u64) {
+            self.key(k);
+            self.0.push_str(&v.to_string());
+        }
+        fn chr(&mut self, k: &str, c: char) {
+            self.str(k, c.encode_utf8(&mut [0u8; 4]));
+        }
+    }
+    let mut o = Obj(String::with_capacity(512));
     let t = r.time;
-    let mut m = Map::new();
-    m.insert("format".into(), json!(r.format.name()));
-    m.insert(
-        "time".into(),
-        json!(format!(
+    o.str("format", r.format.name());
+    o.str(
+        "time",
+        &format!(
             "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
             t.year, t.month, t.day, t.hour, t.minute, t.second
-        )),
+        ),
     );
-    m.insert("transfer_time".into(), json!(r.transfer_time));
-    m.insert("remote_host".into(), json!(r.remote_host));
-    m.insert("bytes".into(), json!(r.bytes));
-    m.insert("filename".into(), json!(r.filename));
+    o.num("transfer_time", r.transfer_time);
+    o.str("remote_host", &r.remote_host);
+    o.num("bytes", r.bytes);
+    o.str("filename", &r.filename);
     if let Some(tt) = r.transfer_type {
-        m.insert("transfer_type".into(), json!(tt.code().to_string()));
+        o.chr("transfer_type", tt.code());
     }
     if let Some(s) = &r.special_action {
-        m.insert("special_action".into(), json!(s));
+        o.str("special_action", s);
     }
-    m.insert("direction".into(), json!(r.direction.code().to_string()));
-    m.insert(
-        "access_mode".into(),
-        json!(r.access_mode.code().to_string()),
-    );
-    m.insert("username".into(), json!(r.username));
+    o.chr("direction", r.direction.code());
+    o.chr("access_mode", r.access_mode.code());
+    o.str("username", &r.username);
     if let Some(s) = &r.service {
-        m.insert("service".into(), json!(s));
+        o.str("service", s);
     }
     if let Some(a) = r.auth_method {
-        m.insert("auth_method".into(), json!(a));
+        o.num("auth_method", u64::from(a));
     }
     if let Some(s) = &r.auth_user_id {
-        m.insert("auth_user_id".into(), json!(s));
+        o.str("auth_user_id", s);
     }
     if let Some(c) = r.completion {
-        m.insert("completion".into(), json!(c.code().to_string()));
+        o.chr("completion", c.code());
     }
     if let Some(e) = &r.ext {
-        m.insert("restart_point".into(), json!(e.restart_point));
-        m.insert("file_size".into(), json!(e.file_size));
-        m.insert("cwd".into(), json!(e.cwd));
-        m.insert("filename_arg".into(), json!(e.filename_arg));
-        m.insert("protection".into(), json!(e.protection.to_string()));
+        o.num("restart_point", e.restart_point);
+        o.num("file_size", e.file_size);
+        o.str("cwd", &e.cwd);
+        o.str("filename_arg", &e.filename_arg);
+        o.chr("protection", e.protection);
     }
-    Value::Object(m)
+    o.0.push('}');
+    o.0
 }
 
 /// Convert one input; returns the number of bad lines.
