@@ -728,3 +728,18 @@ fn log_file_mode_and_unsafe_locations() {
     assert!(!ww.join("x.log").exists());
     assert!(!s.path("target.log").exists());
 }
+
+/// With HiddenStores the upload goes to a hidden name and is renamed at the
+/// end: the log names the final file, with its final size.
+#[test]
+fn hidden_stores_log_the_final_name() {
+    let s = server(&format!("HiddenStores on\n{}", both_logs()));
+    let home = s.home("alice");
+    let mut ftp = s.login(ALICE.0, ALICE.1);
+    ftp.stor("h.txt", b"hidden store");
+    ftp.quit();
+    let e = records(&s, EXT, 1);
+    assert_eq!(e[0].filename, format!("{}/h.txt", home.display()));
+    assert_eq!(ext(&e[0]).file_size, 12);
+    compare_with_transferlog(&s, ORIG, 1);
+}
