@@ -260,12 +260,10 @@ fn open_outputs() {
     } else {
         None
     };
+    // Replacing the map closes the previous server's files (after HOST).
     with_session(|s| {
-        *s = Session {
-            files,
-            syslog,
-            ..Session::default()
-        }
+        s.files = files;
+        s.syslog = syslog;
     });
 }
 
