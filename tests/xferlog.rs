@@ -743,3 +743,38 @@ fn hidden_stores_log_the_final_name() {
     assert_eq!(ext(&e[0]).file_size, 12);
     compare_with_transferlog(&s, ORIG, 1);
 }
+
+/// `AnonRequirePassword on`: the password is a real one, so it is never
+/// logged; the login name is (as ProFTPD's TransferLog does).
+#[test]
+fn anonymous_with_real_password_never_logs_it() {
+    let b = Proftpd::builder(Modules::Ours).load_module("mod_xferlog.c");
+    let root = b.dir().join("anon");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("f"), b"f").unwrap();
+    let s = b
+        .config(&format!(
+            r#"
+<Anonymous @DIR@/anon>
+  User alice
+  Group alice
+  UserAlias anonymous alice
+  AnonRequirePassword on
+  XferLogPaths real
+  XferLog @DIR@/{ORIG}
+  XferLog @DIR@/{EXT} wu-ext
+  XferLog @DIR@/anon.log anon
+</Anonymous>
+"#
+        ))
+        .start();
+    let mut ftp = s.login("anonymous", ALICE.1);
+    ftp.retr("f");
+    ftp.quit();
+    for name in [ORIG, EXT, "anon.log"] {
+        let lines = s.wait_for_lines(name, 1);
+        assert!(!lines[0].contains(ALICE.1), "{name}: {}", lines[0]);
+        assert!(lines[0].contains("anonymous"), "{name}: {}", lines[0]);
+    }
+    compare_with_transferlog(&s, ORIG, 1);
+}
