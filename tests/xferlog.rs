@@ -778,3 +778,30 @@ fn anonymous_with_real_password_never_logs_it() {
     }
     compare_with_transferlog(&s, ORIG, 1);
 }
+
+/// SIGHUP: the re-read configuration applies (a new format, a new file).
+#[test]
+fn reload_applies_the_new_configuration() {
+    let mut s = server(&format!("XferLog @DIR@/{ORIG}\n"));
+    let mut ftp = s.login(ALICE.0, ALICE.1);
+    ftp.stor("before", b"1");
+    ftp.quit();
+    records(&s, ORIG, 1);
+    let conf = std::fs::read_to_string(s.config_path()).unwrap();
+    let dir = s.dir().display().to_string();
+    std::fs::write(
+        s.config_path(),
+        conf.replace(
+            &format!("XferLog {dir}/{ORIG}\n"),
+            &format!("XferLog {dir}/{EXT} wu-ext\n"),
+        ),
+    )
+    .unwrap();
+    s.reload();
+    let mut ftp = s.login(ALICE.0, ALICE.1);
+    ftp.stor("after", b"22");
+    ftp.quit();
+    let e = records(&s, EXT, 1);
+    assert_eq!(ext(&e[0]).filename_arg, "after");
+    assert_eq!(s.read_file(ORIG).lines().count(), 1);
+}
