@@ -163,11 +163,7 @@ fn set_file(cmd: &mut Directive) -> Result<(), String> {
 // ---- module and session initialisation -------------------------------------
 
 fn init() -> Result<(), String> {
-    event::register(
-        &MODULE,
-        c"core.module-unload",
-        event::event_handler!(VERSION, on_module_unload),
-    );
+    event::register_module_lifecycle(&MODULE);
     event::register(
         &MODULE,
         c"core.restart",
@@ -176,15 +172,10 @@ fn init() -> Result<(), String> {
     Ok(())
 }
 
-fn on_module_unload(ev: &EventData) {
-    if ev.as_str().as_deref() == Some("mod_log_forensic.c") {
-        event::unregister_all(&MODULE);
-    }
-}
-
+/// The configuration is re-read: drop the session state (the stored
+/// directive values are reset by the host, see `register_module_lifecycle`).
 fn on_restart(_ev: &EventData) {
     *state() = None;
-    conf::reset_registry();
 }
 
 fn sess_init() -> Result<(), String> {
