@@ -805,3 +805,126 @@ fn reload_applies_the_new_configuration() {
     assert_eq!(ext(&e[0]).filename_arg, "after");
     assert_eq!(s.read_file(ORIG).lines().count(), 1);
 }
+
+/// A minimal FTPS download with Python's ssl module: `auth-ssl` sends
+/// `AUTH SSL` and no PROT (mod_tls then protects data), `implicit` speaks
+/// TLS from the first byte (implicit FTPS).  Prints the file's bytes.
+const PY_FTPS: &str = r#"
+import socket, ssl, sys
+port, mode, name = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+s = socket.create_connection(("127.0.0.1", port), timeout=20)
+if mode == "implicit":
+    s = ctx.wrap_socket(s)
+f = s.makefile("rb")
+def reply(expect):
+    global f
+    line = f.readline().decode()
+    code = line[:3]
+    if line[3:4] == "-":
+        while not line.startswith(code + " "):
+            line = f.readline().decode()
+    if not code.startswith(expect):
+        sys.exit("unexpected reply: " + line)
+    return line
+def cmd(c, expect):
+    s.sendall((c + "\r\n").encode())
+    return reply(expect)
+reply("220")
+if mode == "auth-ssl":
+    cmd("AUTH SSL", "234")
+    s = ctx.wrap_socket(s)
+    f = s.makefile("rb")
+cmd("USER alice", "331")
+cmd("PASS secret", "230")
+# ASCII after AUTH SSL: proftpd 1.3.8's mod_xfer would use sendfile() for a
+# binary RETR (it only disables it on PROT or implicit TLS), bypassing TLS.
+cmd("TYPE A" if mode == "auth-ssl" else "TYPE I", "200")
+p = cmd("PASV", "227")
+nums = [int(x) for x in p[p.index("(") + 1:p.index(")")].split(",")]
+d = socket.create_connection(("127.0.0.1", nums[4] * 256 + nums[5]), timeout=20)
+cmd("RETR " + name, "150")
+d = ctx.wrap_socket(d)
+data = b""
+while True:
+    try:
+        chunk = d.recv(65536)
+    except (ssl.SSLError, OSError) as e:
+        # proftpd may end the data stream without a clean TLS shutdown.
+        if not data:
+            sys.exit("data connection: " + repr(e))
+        break
+    if not chunk:
+        break
+    data += chunk
+d.close()
+reply("226")
+cmd("QUIT", "221")
+sys.stdout.write(data.decode())
+"#;
+
+fn tls_server(implicit: bool) -> Proftpd {
+    use std::process::Command;
+    let b = Proftpd::builder(Modules::Ours).load_modules(&["mod_tls.c", "mod_xferlog.c"]);
+    let dir = b.dir().to_path_buf();
+    let out = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=localhost", "-keyout"])
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(dir.join("cert.pem"))
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let implicit = if implicit { " UseImplicitSSL" } else { "" };
+    b.config(&format!(
+        r#"
+TLSEngine on
+TLSRSACertificateFile @DIR@/cert.pem
+TLSRSACertificateKeyFile @DIR@/key.pem
+TLSProtocol TLSv1.2 TLSv1.3
+TLSOptions NoSessionReuseRequired{implicit}
+TLSVerifyClient off
+TLSLog @DIR@/tls.log
+{}"#,
+        both_logs()
+    ))
+    .start()
+}
+
+fn py_ftps(s: &Proftpd, mode: &str, name: &str) -> String {
+    let out = std::process::Command::new("python3")
+        .args(["-c", PY_FTPS, &s.port().to_string(), mode, name])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "python FTPS client ({mode}): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn protection_level_after_auth_ssl_and_implicit_ftps() {
+    // AUTH SSL protects the data channel without PROT; so does implicit
+    // FTPS (TLSOptions UseImplicitSSL) from the start.
+    for implicit in [false, true] {
+        let s = tls_server(implicit);
+        std::fs::write(s.home("alice").join("f.txt"), b"protected").unwrap();
+        let mode = if implicit { "implicit" } else { "auth-ssl" };
+        assert_eq!(py_ftps(&s, mode, "f.txt"), "protected");
+        let e = records(&s, EXT, 1);
+        assert_eq!(ext(&e[0]).protection, 'P', "{mode}");
+        assert_eq!(e[0].bytes, 9);
+    }
+}

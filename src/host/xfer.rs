@@ -109,3 +109,11 @@ pub fn local_time(secs: i64) -> (i32, u8, u8, u8, u8, u8) {
         tm.tm_sec as u8,
     )
 }
+
+/// `session.rfc2228_mech`: the security mechanism on the control channel
+/// (mod_tls sets "TLS" after AUTH or an implicit FTPS handshake).
+pub fn rfc2228_mech() -> Option<String> {
+    // SAFETY: reading the session global; the value is NULL or a static
+    // string of mod_tls.
+    unsafe { string(ffi::session.rfc2228_mech) }
+}

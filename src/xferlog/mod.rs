@@ -55,7 +55,7 @@ static CONFTAB: ConfTable<4> = ConfTable::new([
     CONF_END,
 ]);
 
-static CMDTAB: CmdTable<14> = CmdTable::new([
+static CMDTAB: CmdTable<15> = CmdTable::new([
     command(Phase::PreCmd, c"RETR", cmd_handler!(VERSION, pre_xfer)),
     command(Phase::PreCmd, c"STOR", cmd_handler!(VERSION, pre_xfer)),
     command(Phase::PreCmd, c"STOU", cmd_handler!(VERSION, pre_xfer)),
@@ -69,6 +69,7 @@ static CMDTAB: CmdTable<14> = CmdTable::new([
     command(Phase::LogCmdErr, c"STOU", cmd_handler!(VERSION, log_failed)),
     command(Phase::LogCmdErr, c"APPE", cmd_handler!(VERSION, log_failed)),
     command(Phase::LogCmd, c"PROT", cmd_handler!(VERSION, log_prot)),
+    command(Phase::LogCmd, c"AUTH", cmd_handler!(VERSION, log_auth)),
     CMD_END,
 ]);
 
@@ -175,8 +176,10 @@ struct Session {
     files: HashMap<String, std::fs::File>,
     /// REST offset seen in PRE_CMD of the current transfer command.
     restart: u64,
-    /// PROT P in force.
-    protected: bool,
+    /// Data-channel protection chosen by the client: PROT P/C, or AUTH
+    /// SSL/TLS-P (protected) and AUTH TLS/TLS-C (clear); `None` until it
+    /// sent either (see [`protection`]).
+    protected: Option<bool>,
     /// The syslog socket, when an `XferLog syslog` applies.
     syslog: Option<std::os::unix::net::UnixDatagram>,
     /// The argument of the current transfer command as the client sent it
@@ -270,8 +273,32 @@ fn log_prot(cmd: &mut Cmd) -> CmdResult {
     let arg = String::from_utf8_lossy(&cmd.arg_bytes())
         .trim()
         .to_ascii_uppercase();
-    with_session(|s| s.protected = arg == "P");
+    with_session(|s| s.protected = Some(arg == "P"));
     CmdResult::Declined
+}
+
+/// mod_tls protects the data channel after `AUTH SSL` and `AUTH TLS-P`
+/// without any PROT command; `AUTH TLS` and `AUTH TLS-C` leave it clear.
+fn log_auth(cmd: &mut Cmd) -> CmdResult {
+    let arg = String::from_utf8_lossy(&cmd.arg_bytes())
+        .trim()
+        .to_ascii_uppercase();
+    match arg.as_str() {
+        "SSL" | "TLS-P" => with_session(|s| s.protected = Some(true)),
+        "TLS" | "TLS-C" => with_session(|s| s.protected = Some(false)),
+        _ => {}
+    }
+    CmdResult::Declined
+}
+
+/// The protection level: `C` without TLS on the control channel
+/// (`session.rfc2228_mech` unset); else what AUTH/PROT chose; TLS without
+/// any AUTH is implicit FTPS, where mod_tls protects data from the start.
+pub fn protection(rfc2228_mech: Option<&str>, chosen: Option<bool>) -> char {
+    match (rfc2228_mech, chosen) {
+        (None, _) | (Some(_), Some(false)) => 'C',
+        (Some(_), _) => 'P',
+    }
 }
 
 fn log_complete(cmd: &mut Cmd) -> CmdResult {
@@ -429,7 +456,7 @@ fn log_transfer(cmd: &mut Cmd, completion: Completion) {
             file_size,
             cwd,
             filename_arg,
-            protection: if protected { 'P' } else { 'C' },
+            protection: protection(xfer::rfc2228_mech().as_deref(), protected),
         }),
     };
     with_session(|s| {
@@ -467,6 +494,16 @@ fn log_transfer(cmd: &mut Cmd, completion: Completion) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn protection_levels() {
+        assert_eq!(protection(None, None), 'C');
+        assert_eq!(protection(None, Some(true)), 'C');
+        assert_eq!(protection(Some("TLS"), Some(false)), 'C');
+        assert_eq!(protection(Some("TLS"), Some(true)), 'P');
+        // Implicit FTPS: TLS from the start, no AUTH or PROT.
+        assert_eq!(protection(Some("TLS"), None), 'P');
+    }
 
     fn args(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()
