@@ -11,13 +11,14 @@
 # Adding a module: append its name to SECTIONS and define any of
 #   setup_<name>    before proftpd starts (e.g. start a private redis-server)
 #   conf_<name>     prints the module's proftpd.conf lines
+#   session_<name>  runs after the common FTP session (e.g. a failed login)
 #   report_<name>   prints what the module produced (after proftpd stopped)
 #
 # shellcheck disable=SC2317  # functions called indirectly (trap, "conf_$s")
 set -euo pipefail
 shopt -s inherit_errexit
 
-SECTIONS=(unique_id redis)
+SECTIONS=(unique_id log_forensic xferlog redis)
 
 PROFTPD=${PROFTPD:-/usr/sbin/proftpd}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -145,8 +146,10 @@ report_unique_id() {
   echo
   sed 's/^/  /' "$tmp/ext.log"
   echo
+  # Other demo sections may add sessions of their own (e.g. a failed login):
+  # look at the lines of the logged-in curl session.
   local ids
-  ids=$(awk '{ print $1 }' "$tmp/ext.log" | sort -u)
+  ids=$(awk -v u="$DEMO_USER" '$2 == u { print $1 }' "$tmp/ext.log" | sort -u)
   if [[ $(wc -l <<<"$ids") != 1 ]]; then
     echo "expected one UNIQUE_ID for the session, got:"$'\n'"$ids" >&2
     return 1
@@ -155,7 +158,7 @@ report_unique_id() {
     echo "UNIQUE_ID '$ids' is not 24 characters of A-Z a-z 0-9 + /" >&2
     return 1
   }
-  echo "UNIQUE_ID of this session: $ids (the same on all $(wc -l <"$tmp/ext.log") lines)"
+  echo "UNIQUE_ID of this session: $ids (the same on all $(grep -c "^$ids " "$tmp/ext.log") lines)"
   # The first 7 bytes are the session's start time: 4 bytes of seconds and
   # 3 bytes of microseconds, big-endian.
   python3 - "$ids" <<'EOF'
@@ -172,6 +175,88 @@ EOF
     echo
     echo "proftpd's log (-d 8) of the session process $pid, lines of mod_unique_id:"
     grep -F "proftpd[$pid]" "$tmp/proftpd.out" | grep -F 'mod_unique_id/' | sed 's/^/  /'
+  fi
+}
+
+# --- mod_log_forensic ------------------------------------------------------------
+
+conf_log_forensic() {
+  cat <<EOF
+LoadModule mod_log_forensic.c
+# Trace everything into the forensic buffer, but write nothing to the TraceLog.
+TraceLog $tmp/trace.log
+Trace DEFAULT:0
+ForensicLogEngine on
+ForensicLogFile $tmp/forensic.log
+ForensicLogBufferSize 1024
+EOF
+}
+
+FORENSIC_WRONG_PASS=wrong-$RANDOM$RANDOM
+
+session_log_forensic() {
+  echo "failed login (wrong password) with curl:"
+  curl -sS --max-time 30 -u "$DEMO_USER:$FORENSIC_WRONG_PASS" "ftp://127.0.0.1:$port/" 2>&1 |
+    sed 's/^/  /' || true
+  wait_for 10 grep -q -- '-----END FAILED LOGIN FORENSICS-----' "$tmp/forensic.log" 2>/dev/null || true
+}
+
+report_log_forensic() {
+  local f=$tmp/forensic.log
+  [[ -s $f ]] || {
+    echo "no forensic block in $f" >&2
+    return 1
+  }
+  local blocks
+  blocks=$(grep -c -- '-----BEGIN FAILED LOGIN FORENSICS-----' "$f")
+  echo "ForensicLogFile $f: $blocks FAILED LOGIN block(s), $(wc -l <"$f") lines; header and the last messages:"
+  echo
+  sed -n '1,/^$/p' "$f" | sed 's/^/  /'
+  echo "  ... ($(grep -c '^\[' "$f") captured messages)"
+  tail -n 6 "$f" | cut -c1-160 | sed 's/^/  /'
+  echo
+  echo "TraceLog $tmp/trace.log has $(wc -l <"$tmp/trace.log") lines (Trace DEFAULT:0);"
+  echo "the forensic block holds $(grep -c '^\[TraceLog:' "$f") trace messages all the same."
+  if grep -qF -e "$DEMO_PASS" -e "$FORENSIC_WRONG_PASS" "$f"; then
+    echo "a password appears in $f" >&2
+    return 1
+  fi
+  echo "no password in the forensic log (the core logs 'PASS (hidden)')."
+  [[ $blocks == 1 ]] || {
+    echo "expected exactly one block (the successful session writes none)" >&2
+    return 1
+  }
+}
+
+# --- mod_xferlog ----------------------------------------------------------------
+
+conf_xferlog() {
+  cat <<EOF
+LoadModule mod_xferlog.c
+XferLog $tmp/xferlog.orig
+XferLog $tmp/xferlog.ext wu-ext
+XferLogPaths chroot
+EOF
+}
+
+report_xferlog() {
+  local f
+  for f in orig ext; do
+    echo "XferLog $tmp/xferlog.$f:"
+    sed 's/^/  /' "$tmp/xferlog.$f"
+    echo
+  done
+  [[ $(wc -l <"$tmp/xferlog.orig") == 2 && $(wc -l <"$tmp/xferlog.ext") == 2 ]] || {
+    echo "expected 2 transfers (upload, download) in each XferLog" >&2
+    return 1
+  }
+  local tool=$here/target/release/xferlog2json
+  if [[ ! -x $tool ]]; then
+    (cd "$here" && cargo build --release --bin xferlog2json >/dev/null 2>&1) || true
+  fi
+  if [[ -x $tool ]]; then
+    echo "xferlog2json $tmp/xferlog.ext:"
+    "$tool" "$tmp/xferlog.ext" | sed 's/^/  /'
   fi
 }
 
@@ -298,6 +383,13 @@ echo "listing of /:"
 sed 's/^/  /' "$tmp/listing.txt"
 cmp -s "$tmp/hello.txt" "$tmp/download.txt" || die "downloaded file differs from the upload"
 echo "uploaded and downloaded hello.txt: identical"
+
+for s in "${ACTIVE[@]}"; do
+  if declare -F "session_$s" >/dev/null; then
+    heading "FTP session for mod_$s"
+    "session_$s"
+  fi
+done
 
 # curl has sent QUIT; let the session log it, then stop proftpd.
 wait_for 10 grep -q ' QUIT ' "$tmp/ext.log" 2>/dev/null || true

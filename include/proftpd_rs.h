@@ -14,6 +14,16 @@
 extern module unique_id_module;
 
 /**
+ * mod_log_forensic.
+ */
+extern module log_forensic_module;
+
+/**
+ * mod_xferlog.
+ */
+extern module xferlog_module;
+
+/**
  * mod_redis.
  */
 extern module redis_module;

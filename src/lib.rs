@@ -8,8 +8,10 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod host;
+pub mod log_forensic;
 pub mod redis;
 pub mod unique_id;
+pub mod xferlog;
 
 use host::ModuleRecord;
 
@@ -17,6 +19,12 @@ use host::ModuleRecord;
 #[unsafe(no_mangle)]
 pub static unique_id_module: ModuleRecord = unique_id::record();
 
+/// mod_log_forensic.
+#[unsafe(no_mangle)]
+pub static log_forensic_module: ModuleRecord = log_forensic::record();
+/// mod_xferlog.
+#[unsafe(no_mangle)]
+pub static xferlog_module: ModuleRecord = xferlog::record();
 /// mod_redis.
 #[unsafe(no_mangle)]
 pub static redis_module: ModuleRecord = redis::record();

@@ -384,3 +384,24 @@ fn install_script_installs_a_loadable_module() {
     assert!(st.status.success());
     assert!(!dest.join("mod_unique_id.so").exists());
 }
+
+/// SIGHUP re-reads the configuration (module state reset): sessions still get IDs.
+#[test]
+fn reload_keeps_working() {
+    let mut server = Proftpd::builder(Modules::Ours)
+        .load_module("mod_unique_id.c")
+        .config(SESSION_FORMAT)
+        .start();
+    let before = one_session(&server, 4)[0]
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    server.reload();
+    server.reload();
+    let lines = one_session(&server, 8);
+    let after = lines[4].split(' ').next().unwrap();
+    assert_id(after);
+    assert_ne!(before, after);
+    assert!(server.is_running());
+}

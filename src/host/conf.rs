@@ -312,6 +312,38 @@ pub fn lookup_all<T: Any + Clone>(scope: Scope, name: &str, recurse: bool) -> Ve
     out
 }
 
+/// Every value stored for `name` directly in the session's `<Anonymous>`
+/// section (`session.anon_config`); empty outside anonymous sessions.
+pub fn lookup_all_anon<T: Any + Clone>(name: &str) -> Vec<T> {
+    // SAFETY: reading proftpd's session global on its one thread.
+    let set = unsafe {
+        let s = &raw const ffi::session;
+        if (*s).anon_config.is_null() {
+            return Vec::new();
+        }
+        (*(*s).anon_config).subset
+    };
+    let mut out = Vec::new();
+    let Ok(cname) = CString::new(name) else {
+        return out;
+    };
+    if set.is_null() {
+        return out;
+    }
+    // SAFETY: find_config/find_config_next walk proftpd's config tree.
+    unsafe {
+        let ty = ffi::CONF_PARAM as i32;
+        let mut c = ffi::find_config(set, ty, cname.as_ptr(), 0);
+        while !c.is_null() {
+            if let Some(v) = value_of::<T>(c) {
+                out.push(v);
+            }
+            c = ffi::find_config_next(c, (*c).next, ty, cname.as_ptr(), 0);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_bool;

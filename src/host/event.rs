@@ -79,3 +79,52 @@ macro_rules! event_handler {
     }};
 }
 pub(crate) use event_handler;
+
+/// What every module registers in its `init`: on `core.module-unload` of
+/// this module, unregister all of its event handlers; on `core.restart`,
+/// forget the stored directive values (the configuration is re-read).
+/// Modules with more to reset on restart register their own handler too.
+pub fn register_module_lifecycle(module: &'static ModuleRecord) {
+    // SAFETY: the module record is 'static; it is passed back to us as the
+    // user data of the two host-internal handlers below.
+    unsafe {
+        let user = module.as_ptr() as *mut c_void;
+        ffi::pr_event_register(
+            module.as_ptr(),
+            c"core.module-unload".as_ptr(),
+            Some(on_module_unload),
+            user,
+        );
+        ffi::pr_event_register(
+            module.as_ptr(),
+            c"core.restart".as_ptr(),
+            Some(on_restart),
+            user,
+        );
+    }
+}
+
+unsafe extern "C" fn on_module_unload(data: *const c_void, user: *mut c_void) {
+    super::guard::run(
+        "proftpd-rs",
+        "core.module-unload",
+        |_| (),
+        || {
+            let unloaded = EventData { data }.as_str();
+            // SAFETY: `user` is the 'static module record registered above.
+            let module = unsafe { &*(user as *const ModuleRecord) };
+            if unloaded.as_deref() == Some(module.file_name().as_str()) {
+                unregister_all(module);
+            }
+        },
+    );
+}
+
+unsafe extern "C" fn on_restart(_data: *const c_void, _user: *mut c_void) {
+    super::guard::run(
+        "proftpd-rs",
+        "core.restart",
+        |_| (),
+        super::conf::reset_registry,
+    );
+}

@@ -21,10 +21,13 @@ pub mod fs;
 pub mod guard;
 pub mod jot;
 pub mod log;
+pub mod logevent;
 pub mod module;
 pub mod privs;
+pub mod sessinfo;
 pub mod session;
 pub mod sys;
+pub mod xfer;
 
 pub use module::{CmdTable, ConfTable, ModuleRecord};
 

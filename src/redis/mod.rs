@@ -309,11 +309,8 @@ struct Session {
 static SESSION: Mutex<Option<Session>> = Mutex::new(None);
 
 fn init() -> Result<(), String> {
-    event::register(
-        &MODULE,
-        c"core.module-unload",
-        event::event_handler!(VERSION, on_module_unload),
-    );
+    event::register_module_lifecycle(&MODULE);
+    // Also forget the jot filters (in a pool of ours) on restart.
     event::register(
         &MODULE,
         c"core.restart",
@@ -322,14 +319,7 @@ fn init() -> Result<(), String> {
     Ok(())
 }
 
-fn on_module_unload(ev: &EventData) {
-    if ev.as_str().as_deref() == Some("mod_redis.c") {
-        event::unregister_all(&MODULE);
-    }
-}
-
 fn on_restart(_ev: &EventData) {
-    conf::reset_registry();
     jot::reset();
 }
 

@@ -58,27 +58,8 @@ fn set_engine(cmd: &mut Directive) -> Result<(), String> {
 }
 
 fn init() -> Result<(), String> {
-    event::register(
-        &MODULE,
-        c"core.module-unload",
-        event::event_handler!(VERSION, on_module_unload),
-    );
-    event::register(
-        &MODULE,
-        c"core.restart",
-        event::event_handler!(VERSION, on_restart),
-    );
+    event::register_module_lifecycle(&MODULE);
     Ok(())
-}
-
-fn on_module_unload(ev: &EventData) {
-    if ev.as_str().as_deref() == Some("mod_unique_id.c") {
-        event::unregister_all(&MODULE);
-    }
-}
-
-fn on_restart(_ev: &EventData) {
-    conf::reset_registry();
 }
 
 fn sess_init() -> Result<(), String> {

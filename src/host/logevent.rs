@@ -1,0 +1,150 @@
+//! The core's log events (`core.log.*`): every message proftpd formats for a
+//! log destination -- SystemLog, syslog, TraceLog, TransferLog, ExtendedLog
+//! and module log files -- is raised as an event carrying a
+//! `pr_log_event_t`, even when DebugLevel/Trace levels filter it out, as long
+//! as someone listens for it.
+//!
+//! A handler of these events must not itself log or trace (that would raise
+//! another log event from inside the handler: a loop).
+
+use super::event::EventData;
+use super::ffi;
+use std::ffi::{CStr, c_char, c_int, c_uint};
+
+/// The log types (`PR_LOG_TYPE_*`) and the event raised for each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LogType {
+    /// Module-specific log files written with `pr_log_writefile`
+    /// (`core.log.unspec`).
+    Unspec,
+    /// TransferLog (`core.log.xferlog`).
+    TransferLog,
+    /// syslog, when no SystemLog is configured (`core.log.syslog`).
+    Syslog,
+    /// SystemLog (`core.log.systemlog`).
+    SystemLog,
+    /// ExtendedLog (`core.log.extendedlog`).
+    ExtendedLog,
+    /// TraceLog (`core.log.tracelog`).
+    TraceLog,
+}
+
+impl LogType {
+    pub const ALL: [LogType; 6] = [
+        LogType::Unspec,
+        LogType::TransferLog,
+        LogType::Syslog,
+        LogType::SystemLog,
+        LogType::ExtendedLog,
+        LogType::TraceLog,
+    ];
+
+    /// The `PR_LOG_TYPE_*` code.
+    pub fn code(self) -> u32 {
+        match self {
+            LogType::Unspec => ffi::PR_LOG_TYPE_UNSPEC,
+            LogType::TransferLog => ffi::PR_LOG_TYPE_XFERLOG,
+            LogType::Syslog => ffi::PR_LOG_TYPE_SYSLOG,
+            LogType::SystemLog => ffi::PR_LOG_TYPE_SYSTEMLOG,
+            LogType::ExtendedLog => ffi::PR_LOG_TYPE_EXTLOG,
+            LogType::TraceLog => ffi::PR_LOG_TYPE_TRACELOG,
+        }
+    }
+
+    pub fn from_code(code: u32) -> Option<LogType> {
+        LogType::ALL.into_iter().find(|t| t.code() == code)
+    }
+
+    /// The name of the event the core raises for this type (the
+    /// `PR_LOG_NAME_*` constants of log.h).
+    pub fn event_name(self) -> &'static CStr {
+        match self {
+            LogType::Unspec => c"core.log.unspec",
+            LogType::TransferLog => c"core.log.xferlog",
+            LogType::Syslog => c"core.log.syslog",
+            LogType::SystemLog => c"core.log.systemlog",
+            LogType::ExtendedLog => c"core.log.extendedlog",
+            LogType::TraceLog => c"core.log.tracelog",
+        }
+    }
+}
+
+/// The C `pr_log_event_t` (log.h), field for field.
+#[repr(C)]
+struct RawLogEvent {
+    log_type: c_uint,
+    log_fd: c_int,
+    log_level: c_int,
+    log_msg: *const c_char,
+    log_msglen: usize,
+}
+
+/// One log event, borrowed from the core for the duration of the handler.
+#[derive(Debug)]
+pub struct LogEvent<'a> {
+    /// `None` for a type code this build does not know.
+    pub log_type: Option<LogType>,
+    /// The raw `PR_LOG_TYPE_*` code.
+    pub log_type_code: u32,
+    /// The descriptor the message goes to (-1 or a socket for syslog).
+    pub log_fd: i32,
+    /// The level: a syslog priority, a trace level, or -1.
+    pub log_level: i32,
+    /// The formatted message (SystemLog/TraceLog lines end in `\n`,
+    /// syslog messages do not).
+    pub message: &'a [u8],
+}
+
+/// The log event carried by a `core.log.*` event, or `None` when the data
+/// is missing.  Only call this from a handler registered for one of the
+/// [`LogType::event_name`] events.
+pub fn from_event(ev: &EventData) -> Option<LogEvent<'_>> {
+    let p = ev.raw() as *const RawLogEvent;
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: the core raises core.log.* events with a pointer to a live
+    // pr_log_event_t on its stack; the message is log_msglen bytes long and
+    // stays valid until the event handlers return, which bounds 'a (the
+    // borrow of `ev`, which lives only as long as the handler call).
+    unsafe {
+        let raw = &*p;
+        let message = if raw.log_msg.is_null() || raw.log_msglen == 0 {
+            &[][..]
+        } else {
+            std::slice::from_raw_parts(raw.log_msg as *const u8, raw.log_msglen)
+        };
+        Some(LogEvent {
+            log_type: LogType::from_code(raw.log_type),
+            log_type_code: raw.log_type,
+            log_fd: raw.log_fd,
+            log_level: raw.log_level,
+            message,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip() {
+        for t in LogType::ALL {
+            assert_eq!(LogType::from_code(t.code()), Some(t));
+        }
+        assert_eq!(LogType::from_code(99), None);
+    }
+
+    #[test]
+    fn event_names_match_log_h() {
+        assert_eq!(
+            LogType::ExtendedLog.event_name().to_bytes(),
+            ffi::PR_LOG_NAME_EXTLOG.strip_suffix(b"\0").unwrap()
+        );
+        assert_eq!(
+            LogType::TraceLog.event_name().to_bytes(),
+            ffi::PR_LOG_NAME_TRACELOG.strip_suffix(b"\0").unwrap()
+        );
+    }
+}

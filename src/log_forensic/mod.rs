@@ -1,0 +1,398 @@
+//! mod_log_forensic: captures every log message the core raises (even those
+//! DebugLevel and Trace levels filter out) into a ring buffer, and writes
+//! the buffer to the ForensicLogFile when a login fails, a session dies by
+//! a signal, or a module's policy ends it.
+//!
+//! Directives (server config, `<VirtualHost>`, `<Global>`):
+//! `ForensicLogEngine on|off` (off), `ForensicLogFile /path` (required),
+//! `ForensicLogBufferSize count` (1024), `ForensicLogCapture type ...` (all),
+//! `ForensicLogCriteria criterion ...` (FailedLogin UntimelyDeath).
+//!
+//! The capture handler runs for every log message, so it neither logs nor
+//! traces (that would raise a log event from inside the handler) and does
+//! not allocate once the ring has filled.
+
+pub mod block;
+pub mod config;
+pub mod ring;
+
+use crate::host::cmd::{Cmd, CmdResult};
+use crate::host::conf::{self, Directive, Scope};
+use crate::host::event::{self, EventData, EventFn};
+use crate::host::log::Logger;
+use crate::host::logevent;
+use crate::host::module::{
+    CMD_END, CONF_END, CmdTable, ConfTable, ModuleRecord, ModuleSpec, Phase, command, directive,
+};
+use crate::host::sessinfo::{self, EndReason};
+use crate::host::{context, fs, session};
+use crate::log_forensic_module as MODULE;
+use block::{Criterion, Header};
+use config::{Capture, Criteria};
+use ring::Ring;
+use std::fs::File;
+use std::sync::{Mutex, TryLockError};
+
+macro_rules! version {
+    () => {
+        concat!("mod_log_forensic/", env!("CARGO_PKG_VERSION"), "-rs")
+    };
+}
+
+pub const VERSION: &str = version!();
+const LOG: Logger = Logger::new(VERSION, c"log_forensic");
+
+const ENGINE: &str = "ForensicLogEngine";
+const FILE: &str = "ForensicLogFile";
+const BUFFER_SIZE: &str = "ForensicLogBufferSize";
+const CAPTURE: &str = "ForensicLogCapture";
+const CRITERIA: &str = "ForensicLogCriteria";
+
+use crate::host::module::{cmd_handler, conf_handler};
+
+static CONFTAB: ConfTable<6> = ConfTable::new([
+    directive(
+        c"ForensicLogBufferSize",
+        conf_handler!(VERSION, set_buffer_size),
+    ),
+    directive(c"ForensicLogCapture", conf_handler!(VERSION, set_capture)),
+    directive(c"ForensicLogCriteria", conf_handler!(VERSION, set_criteria)),
+    directive(c"ForensicLogEngine", conf_handler!(VERSION, set_engine)),
+    directive(c"ForensicLogFile", conf_handler!(VERSION, set_file)),
+    CONF_END,
+]);
+
+static CMDTAB: CmdTable<2> = CmdTable::new([
+    command(
+        Phase::LogCmdErr,
+        c"PASS",
+        cmd_handler!(VERSION, on_pass_failed),
+    ),
+    CMD_END,
+]);
+
+/// The module record exported as `log_forensic_module`.
+pub const fn record() -> ModuleRecord {
+    ModuleRecord::new(ModuleSpec {
+        name: c"log_forensic",
+        version: crate::host::module::cstr(concat!(version!(), "\0")),
+        conftable: CONFTAB.as_ptr(),
+        cmdtable: CMDTAB.as_ptr(),
+        init: crate::host::module::init_fn!(VERSION, init),
+        sess_init: crate::host::module::init_fn!(VERSION, sess_init),
+    })
+}
+
+// Event trampolines, made once so they can be unregistered again.
+const ON_LOG: EventFn = event::event_handler!(VERSION, on_log);
+const ON_EXIT: EventFn = event::event_handler!(VERSION, on_exit);
+const ON_REINIT: EventFn = event::event_handler!(VERSION, on_session_reinit);
+
+/// The session's capture state (per process: sessions are forked).
+struct State {
+    file: File,
+    path: String,
+    ring: Ring,
+    criteria: Criteria,
+    capture: Capture,
+}
+
+static STATE: Mutex<Option<State>> = Mutex::new(None);
+
+fn state() -> std::sync::MutexGuard<'static, Option<State>> {
+    STATE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+// ---- directives ----------------------------------------------------------
+
+const CONTEXTS: u32 = context::ROOT | context::VIRTUAL | context::GLOBAL;
+
+/// usage: ForensicLogBufferSize count
+fn set_buffer_size(cmd: &mut Directive) -> Result<(), String> {
+    cmd.check_args(1)?;
+    cmd.check_context(CONTEXTS)?;
+    let n = config::parse_buffer_size(cmd.arg(0))?;
+    cmd.add_param(n, false);
+    Ok(())
+}
+
+/// usage: ForensicLogCapture type ...
+fn set_capture(cmd: &mut Directive) -> Result<(), String> {
+    if cmd.argc() < 1 {
+        return Err("wrong number of parameters".into());
+    }
+    cmd.check_context(CONTEXTS)?;
+    let c = config::parse_capture(cmd.args())?;
+    cmd.add_param(c, false);
+    Ok(())
+}
+
+/// usage: ForensicLogCriteria criterion ...
+fn set_criteria(cmd: &mut Directive) -> Result<(), String> {
+    if cmd.argc() < 1 {
+        return Err("wrong number of parameters".into());
+    }
+    cmd.check_context(CONTEXTS)?;
+    let c = config::parse_criteria(cmd.args())?;
+    cmd.add_param(c, false);
+    Ok(())
+}
+
+/// usage: ForensicLogEngine on|off
+fn set_engine(cmd: &mut Directive) -> Result<(), String> {
+    cmd.check_args(1)?;
+    cmd.check_context(CONTEXTS)?;
+    let on = conf::parse_bool(cmd.arg(0))
+        .ok_or_else(|| format!("expected Boolean parameter: {}", cmd.arg(0)))?;
+    cmd.add_param(on, false);
+    Ok(())
+}
+
+/// usage: ForensicLogFile path
+fn set_file(cmd: &mut Directive) -> Result<(), String> {
+    cmd.check_args(1)?;
+    cmd.check_context(CONTEXTS)?;
+    let path = cmd.arg(0).to_string();
+    if !path.starts_with('/') {
+        return Err(format!("must be an absolute path: {path}"));
+    }
+    cmd.add_param(path, false);
+    Ok(())
+}
+
+// ---- module and session initialisation -------------------------------------
+
+fn init() -> Result<(), String> {
+    event::register_module_lifecycle(&MODULE);
+    event::register(
+        &MODULE,
+        c"core.restart",
+        event::event_handler!(VERSION, on_restart),
+    );
+    Ok(())
+}
+
+/// The configuration is re-read: drop the session state (the stored
+/// directive values are reset by the host, see `register_module_lifecycle`).
+fn on_restart(_ev: &EventData) {
+    *state() = None;
+}
+
+fn sess_init() -> Result<(), String> {
+    event::register(&MODULE, c"core.session-reinit", ON_REINIT);
+    start();
+    Ok(())
+}
+
+/// Read this server's configuration, open the file and start capturing.
+fn start() {
+    if !conf::lookup::<bool>(Scope::Server, ENGINE, false).unwrap_or(false) {
+        return;
+    }
+    let Some(path) = conf::lookup::<String>(Scope::Server, FILE, false) else {
+        LOG.notice("missing required ForensicLogFile setting, disabling module");
+        return;
+    };
+    let file = match fs::open_log_file(&path, 0o640) {
+        Ok(f) => f,
+        Err(e) => {
+            let why = match e {
+                fs::OpenLogError::WorldWritableDir => "parent directory is world-writable".into(),
+                fs::OpenLogError::Symlink => "cannot log to a symlink".into(),
+                fs::OpenLogError::NotAbsolute => "not an absolute path".into(),
+                fs::OpenLogError::Os(e) => e,
+            };
+            LOG.notice(&format!(
+                "notice: unable to open ForensicLogFile '{path}': {why}, disabling module"
+            ));
+            return;
+        }
+    };
+    let capture = conf::lookup::<Capture>(Scope::Server, CAPTURE, false).unwrap_or(Capture::ALL);
+    let criteria =
+        conf::lookup::<Criteria>(Scope::Server, CRITERIA, false).unwrap_or(Criteria::DEFAULT);
+    let size = conf::lookup::<u32>(Scope::Server, BUFFER_SIZE, false)
+        .unwrap_or(config::DEFAULT_BUFFER_SIZE);
+
+    *state() = Some(State {
+        file,
+        path,
+        ring: Ring::new(size as usize),
+        criteria,
+        capture,
+    });
+
+    // Listeners last, as the C module does.
+    if criteria.module_config || criteria.untimely_death {
+        event::register(&MODULE, c"core.exit", ON_EXIT);
+    }
+    for t in capture.types() {
+        event::register(&MODULE, t.event_name(), ON_LOG);
+    }
+}
+
+/// Stop capturing; close the file.
+fn stop() {
+    let capture = state().take().map(|s| s.capture);
+    event::unregister(&MODULE, c"core.exit", ON_EXIT);
+    if let Some(capture) = capture {
+        for t in capture.types() {
+            event::unregister(&MODULE, t.event_name(), ON_LOG);
+        }
+    }
+}
+
+/// HOST switched the virtual host: start over with that server's settings.
+fn on_session_reinit(_ev: &EventData) {
+    stop();
+    start();
+}
+
+// ---- capture -----------------------------------------------------------------
+
+/// A `core.log.*` event: keep the message.  No logging in here (loop), and
+/// no waiting: if the state is busy (we are writing a block, and writing
+/// raised a log message) the message is dropped.
+fn on_log(ev: &EventData) {
+    let Some(le) = logevent::from_event(ev) else {
+        return;
+    };
+    if le.message.is_empty() {
+        return;
+    }
+    match STATE.try_lock() {
+        Ok(mut g) => {
+            if let Some(s) = g.as_mut() {
+                s.ring.push(le.log_type_code, le.log_level, le.message);
+            }
+        }
+        // Busy, or a previous capture panicked: drop the message rather
+        // than risk a loop.
+        Err(TryLockError::WouldBlock) | Err(TryLockError::Poisoned(_)) => {}
+    }
+}
+
+// ---- writing blocks ------------------------------------------------------------
+
+fn on_pass_failed(_cmd: &mut Cmd) -> CmdResult {
+    if state().as_ref().is_some_and(|s| s.criteria.failed_login) {
+        write_forensics(Criterion::FailedLogin);
+    }
+    CmdResult::Declined
+}
+
+/// Which criterion, if any, a session end meets.
+fn exit_criterion(reason: EndReason, by_module: bool, c: Criteria) -> Option<Criterion> {
+    match reason {
+        EndReason::Signal | EndReason::Segfault if c.untimely_death => {
+            Some(Criterion::UntimelyDeath)
+        }
+        EndReason::ModuleAcl if c.module_config => Some(Criterion::ModuleConfig),
+        EndReason::Banned | EndReason::ConfigAcl if by_module && c.module_config => {
+            Some(Criterion::ModuleConfig)
+        }
+        _ => None,
+    }
+}
+
+fn on_exit(_ev: &EventData) {
+    let Some(criteria) = state().as_ref().map(|s| s.criteria) else {
+        return;
+    };
+    let (reason, by_module) = sessinfo::end_reason();
+    if let Some(c) = exit_criterion(reason, by_module, criteria) {
+        write_forensics(c);
+    }
+}
+
+/// Write one block with everything captured so far, then start afresh.  A
+/// write error is reported once (after the state is released, so the
+/// notice itself can be captured) and the block is given up.
+fn write_forensics(criterion: Criterion) {
+    // Gather the session facts before taking the state: these calls may
+    // log, and their messages are captured like any other.
+    let info = sessinfo::snapshot();
+    let unique_id = session::note_get("UNIQUE_ID");
+    let header = Header {
+        client_addr: info.client_addr,
+        server_addr: info.server_addr,
+        server_port: info.server_port,
+        elapsed_ms: info.elapsed_ms,
+        protocol: info.protocol,
+        user: info.user,
+        uid: info.euid,
+        gid: info.egid,
+        unique_id,
+        raw_bytes_in: info.raw_bytes_in,
+        raw_bytes_out: info.raw_bytes_out,
+        total_bytes_in: info.total_bytes_in,
+        total_bytes_out: info.total_bytes_out,
+        total_files_in: info.total_files_in,
+        total_files_out: info.total_files_out,
+        pid: info.pid,
+    };
+    let failure = {
+        let mut g = state();
+        let Some(s) = g.as_mut() else {
+            return;
+        };
+        let out = block::render(criterion, &header, &s.ring);
+        s.ring.clear();
+        block::write_block(&mut s.file, &out)
+            .err()
+            .map(|e| (s.path.clone(), e))
+    };
+    if let Some((path, e)) = failure {
+        LOG.notice(&format!(
+            "error writing to ForensicLogFile '{path}': {e}; forensic block dropped"
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_criteria() {
+        let all = Criteria {
+            failed_login: true,
+            module_config: true,
+            untimely_death: true,
+        };
+        let none = Criteria {
+            failed_login: true,
+            module_config: false,
+            untimely_death: false,
+        };
+        use EndReason::*;
+        assert_eq!(
+            exit_criterion(Signal, false, all),
+            Some(Criterion::UntimelyDeath)
+        );
+        assert_eq!(
+            exit_criterion(Segfault, false, all),
+            Some(Criterion::UntimelyDeath)
+        );
+        assert_eq!(
+            exit_criterion(ModuleAcl, true, all),
+            Some(Criterion::ModuleConfig)
+        );
+        assert_eq!(
+            exit_criterion(Banned, true, all),
+            Some(Criterion::ModuleConfig)
+        );
+        assert_eq!(exit_criterion(ConfigAcl, false, all), None);
+        for r in [ClientQuit, ClientEof, Timeout, ServerShutdown, Unspecified] {
+            assert_eq!(exit_criterion(r, true, all), None, "{r:?}");
+        }
+        for r in [Signal, Segfault, ModuleAcl, Banned] {
+            assert_eq!(exit_criterion(r, true, none), None, "{r:?}");
+        }
+        assert_eq!(
+            exit_criterion(Signal, false, Criteria::DEFAULT),
+            Some(Criterion::UntimelyDeath)
+        );
+        assert_eq!(exit_criterion(ModuleAcl, true, Criteria::DEFAULT), None);
+    }
+}

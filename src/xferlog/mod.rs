@@ -1,0 +1,567 @@
+//! mod_xferlog: transfer logs in the wu-orig, wu-ext and anon formats
+//! (xferlog(5)), to files or to syslog (facility LOG_FTP).
+//!
+//! Directives (server config, `<VirtualHost>`, `<Global>`, `<Anonymous>`):
+//! - `XferLog path|syslog [wu-orig|wu-ext|anon]` — repeatable; default
+//!   wu-orig; `anon` is file-only and logs anonymous downloads only.
+//! - `XferLogPaths chroot|real` — filename and cwd as seen inside a chrooted
+//!   session (default) or as real file-system paths.
+//! - `XferLogEngine on|off` (default on).
+//!
+//! Anonymous sessions use the `XferLog` lines of their `<Anonymous>`
+//! section when it has any, else the server's.  Every file is opened in
+//! `sess_init`, as root and before the chroot, with mode 0644 (ProFTPD's
+//! TransferLog mode).
+
+pub mod format;
+pub mod syslog;
+
+use crate::host::cmd::{Cmd, CmdResult};
+use crate::host::conf::{self, Directive, Scope};
+use crate::host::event::{self, EventData};
+use crate::host::log::Logger;
+use crate::host::module::{
+    CMD_END, CONF_END, CmdTable, ConfTable, ModuleRecord, ModuleSpec, Phase, cmd_handler, command,
+    cstr, directive,
+};
+use crate::host::{context, fs, session, sys, xfer};
+use crate::xferlog_module as MODULE;
+use format::{AccessMode, Completion, Direction, Extended, Format, LocalTime, Operation, Record};
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::Mutex;
+
+pub const VERSION: &str = concat!("mod_xferlog/", env!("CARGO_PKG_VERSION"), "-rs");
+const LOG: Logger = Logger::new(VERSION, c"xferlog");
+const XFERLOG: &str = "XferLog";
+const PATHS: &str = "XferLogPaths";
+const ENGINE: &str = "XferLogEngine";
+/// ProFTPD's PR_TUNABLE_XFER_LOG_MODE, used for TransferLog.
+const LOG_MODE: u32 = 0o644;
+
+static CONFTAB: ConfTable<4> = ConfTable::new([
+    directive(
+        c"XferLog",
+        crate::host::module::conf_handler!(VERSION, set_xferlog),
+    ),
+    directive(
+        c"XferLogEngine",
+        crate::host::module::conf_handler!(VERSION, set_engine),
+    ),
+    directive(
+        c"XferLogPaths",
+        crate::host::module::conf_handler!(VERSION, set_paths),
+    ),
+    CONF_END,
+]);
+
+static CMDTAB: CmdTable<15> = CmdTable::new([
+    command(Phase::PreCmd, c"RETR", cmd_handler!(VERSION, pre_xfer)),
+    command(Phase::PreCmd, c"STOR", cmd_handler!(VERSION, pre_xfer)),
+    command(Phase::PreCmd, c"STOU", cmd_handler!(VERSION, pre_xfer)),
+    command(Phase::PreCmd, c"APPE", cmd_handler!(VERSION, pre_xfer)),
+    command(Phase::LogCmd, c"RETR", cmd_handler!(VERSION, log_complete)),
+    command(Phase::LogCmd, c"STOR", cmd_handler!(VERSION, log_complete)),
+    command(Phase::LogCmd, c"STOU", cmd_handler!(VERSION, log_complete)),
+    command(Phase::LogCmd, c"APPE", cmd_handler!(VERSION, log_complete)),
+    command(Phase::LogCmdErr, c"RETR", cmd_handler!(VERSION, log_failed)),
+    command(Phase::LogCmdErr, c"STOR", cmd_handler!(VERSION, log_failed)),
+    command(Phase::LogCmdErr, c"STOU", cmd_handler!(VERSION, log_failed)),
+    command(Phase::LogCmdErr, c"APPE", cmd_handler!(VERSION, log_failed)),
+    command(Phase::LogCmd, c"PROT", cmd_handler!(VERSION, log_prot)),
+    command(Phase::LogCmd, c"AUTH", cmd_handler!(VERSION, log_auth)),
+    CMD_END,
+]);
+
+/// The module record exported as `xferlog_module`.
+pub const fn record() -> ModuleRecord {
+    ModuleRecord::new(ModuleSpec {
+        name: c"xferlog",
+        version: cstr(concat!("mod_xferlog/", env!("CARGO_PKG_VERSION"), "-rs\0")),
+        conftable: CONFTAB.as_ptr(),
+        cmdtable: CMDTAB.as_ptr(),
+        init: crate::host::module::init_fn!(VERSION, init),
+        sess_init: crate::host::module::init_fn!(VERSION, sess_init),
+    })
+}
+
+/// Where one `XferLog` line writes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    File(String),
+    Syslog,
+}
+
+/// One `XferLog` directive.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Output {
+    pub target: Target,
+    pub format: Format,
+}
+
+/// `XferLogPaths`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PathView {
+    Chroot,
+    Real,
+}
+
+const CONTEXTS: u32 = context::ROOT | context::VIRTUAL | context::GLOBAL | context::ANON;
+
+/// Parse the arguments of `XferLog`.
+pub fn parse_xferlog(args: &[String]) -> Result<Output, String> {
+    if args.is_empty() || args.len() > 2 {
+        return Err("usage: XferLog path|syslog [wu-orig|wu-ext|anon]".into());
+    }
+    let format = match args.get(1) {
+        None => Format::WuOrig,
+        Some(f) => Format::from_config(f)
+            .ok_or_else(|| format!("unknown format '{f}' (expected wu-orig, wu-ext or anon)"))?,
+    };
+    let target = if args[0].eq_ignore_ascii_case("syslog") {
+        if format == Format::Anon {
+            return Err("the anon format can only be written to a file, not to syslog".into());
+        }
+        Target::Syslog
+    } else if args[0].starts_with('/') {
+        Target::File(args[0].clone())
+    } else {
+        return Err(format!(
+            "'{}' is not an absolute path (or 'syslog')",
+            args[0]
+        ));
+    };
+    Ok(Output { target, format })
+}
+
+/// usage: XferLog path|syslog [wu-orig|wu-ext|anon]
+fn set_xferlog(cmd: &mut Directive) -> Result<(), String> {
+    cmd.check_args_range(1, 2)?;
+    cmd.check_context(CONTEXTS)?;
+    let out = parse_xferlog(cmd.args())?;
+    cmd.add_param(out, false);
+    Ok(())
+}
+
+/// usage: XferLogEngine on|off
+fn set_engine(cmd: &mut Directive) -> Result<(), String> {
+    cmd.check_args(1)?;
+    cmd.check_context(CONTEXTS)?;
+    let on = cmd.bool_arg(0)?;
+    cmd.add_param(on, false);
+    Ok(())
+}
+
+/// usage: XferLogPaths chroot|real
+fn set_paths(cmd: &mut Directive) -> Result<(), String> {
+    cmd.check_args(1)?;
+    cmd.check_context(CONTEXTS)?;
+    let v = match cmd.arg(0).to_ascii_lowercase().as_str() {
+        "chroot" => PathView::Chroot,
+        "real" => PathView::Real,
+        other => return Err(format!("expected 'chroot' or 'real', not '{other}'")),
+    };
+    cmd.add_param(v, false);
+    Ok(())
+}
+
+fn init() -> Result<(), String> {
+    event::register_module_lifecycle(&MODULE);
+    Ok(())
+}
+
+/// Per-session state (sessions are forked processes).
+#[derive(Default)]
+struct Session {
+    files: HashMap<String, std::fs::File>,
+    /// REST offset seen in PRE_CMD of the current transfer command.
+    restart: u64,
+    /// Data-channel protection chosen by the client: PROT P/C, or AUTH
+    /// SSL/TLS-P (protected) and AUTH TLS/TLS-C (clear); `None` until it
+    /// sent either (see [`protection`]).
+    protected: Option<bool>,
+    /// The syslog socket, when an `XferLog syslog` applies.
+    syslog: Option<std::os::unix::net::UnixDatagram>,
+    /// The argument of the current transfer command as the client sent it
+    /// (mod_xfer replaces STOU's with the name it chose).
+    arg: Option<String>,
+}
+
+static SESSION: Mutex<Option<Session>> = Mutex::new(None);
+
+fn with_session<R>(f: impl FnOnce(&mut Session) -> R) -> R {
+    let mut g = SESSION.lock().unwrap_or_else(|e| e.into_inner());
+    f(g.get_or_insert_with(Session::default))
+}
+
+fn sess_init() -> Result<(), String> {
+    event::register(
+        &MODULE,
+        c"core.session-reinit",
+        event::event_handler!(VERSION, on_session_reinit),
+    );
+    open_outputs();
+    Ok(())
+}
+
+/// HOST switched the virtual host (before login): open that server's logs.
+fn on_session_reinit(_ev: &EventData) {
+    open_outputs();
+}
+
+/// Open every XferLog of the current server, including those in
+/// `<Anonymous>` sections: as root, before any chroot.
+fn open_outputs() {
+    let outputs: Vec<Output> = conf::lookup_all(Scope::Server, XFERLOG, true);
+    let mut files = HashMap::new();
+    let mut syslog = false;
+    for o in outputs {
+        match o.target {
+            Target::Syslog => syslog = true,
+            Target::File(path) => {
+                if files.contains_key(&path) {
+                    continue;
+                }
+                LOG.debug(6, &format!("opening XferLog '{path}'"));
+                match fs::open_log_file(&path, LOG_MODE) {
+                    Ok(f) => {
+                        files.insert(path, f);
+                    }
+                    Err(e) => LOG.notice(&format!("unable to open XferLog '{path}': {e}")),
+                }
+            }
+        }
+    }
+    let syslog = if syslog {
+        let path = syslog::socket_path();
+        match syslog::connect(&path) {
+            Ok(sock) => Some(sock),
+            Err(e) => {
+                LOG.notice(&format!("unable to connect to syslog socket '{path}': {e}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    // Replacing the map closes the previous server's files (after HOST).
+    with_session(|s| {
+        s.files = files;
+        s.syslog = syslog;
+    });
+}
+
+/// A setting for this session: the `<Anonymous>` section's, else the server's.
+fn setting<T: std::any::Any + Clone>(name: &str) -> Option<T> {
+    conf::lookup_all_anon::<T>(name)
+        .into_iter()
+        .next()
+        .or_else(|| conf::lookup::<T>(Scope::Server, name, false))
+}
+
+fn pre_xfer(cmd: &mut Cmd) -> CmdResult {
+    let pos = xfer::restart_pos();
+    let arg = String::from_utf8_lossy(&cmd.arg_bytes()).into_owned();
+    with_session(|s| {
+        s.restart = pos;
+        s.arg = Some(arg);
+    });
+    CmdResult::Declined
+}
+
+fn log_prot(cmd: &mut Cmd) -> CmdResult {
+    let arg = String::from_utf8_lossy(&cmd.arg_bytes())
+        .trim()
+        .to_ascii_uppercase();
+    with_session(|s| s.protected = Some(arg == "P"));
+    CmdResult::Declined
+}
+
+/// mod_tls protects the data channel after `AUTH SSL` and `AUTH TLS-P`
+/// without any PROT command; `AUTH TLS` and `AUTH TLS-C` leave it clear.
+fn log_auth(cmd: &mut Cmd) -> CmdResult {
+    let arg = String::from_utf8_lossy(&cmd.arg_bytes())
+        .trim()
+        .to_ascii_uppercase();
+    match arg.as_str() {
+        "SSL" | "TLS-P" => with_session(|s| s.protected = Some(true)),
+        "TLS" | "TLS-C" => with_session(|s| s.protected = Some(false)),
+        _ => {}
+    }
+    CmdResult::Declined
+}
+
+/// The protection level: `C` without TLS on the control channel
+/// (`session.rfc2228_mech` unset); else what AUTH/PROT chose; TLS without
+/// any AUTH is implicit FTPS, where mod_tls protects data from the start.
+pub fn protection(rfc2228_mech: Option<&str>, chosen: Option<bool>) -> char {
+    match (rfc2228_mech, chosen) {
+        (None, _) | (Some(_), Some(false)) => 'C',
+        (Some(_), _) => 'P',
+    }
+}
+
+fn log_complete(cmd: &mut Cmd) -> CmdResult {
+    log_transfer(cmd, Completion::Complete);
+    CmdResult::Declined
+}
+
+fn log_failed(cmd: &mut Cmd) -> CmdResult {
+    log_transfer(cmd, Completion::Incomplete);
+    CmdResult::Declined
+}
+
+/// The real file-system path of `path` as a chrooted session sees it
+/// (ProFTPD's `dir_abs_path`: a path already under the chroot stays).
+pub fn real_path(chroot: Option<&str>, cwd: &str, path: &str) -> String {
+    let join = |a: &str, b: &str| {
+        let a = a.trim_end_matches('/');
+        let b = b.trim_start_matches('/');
+        if b.is_empty() {
+            if a.is_empty() {
+                "/".to_string()
+            } else {
+                a.to_string()
+            }
+        } else {
+            format!("{a}/{b}")
+        }
+    };
+    match chroot {
+        None if path.starts_with('/') => path.to_string(),
+        None => join(cwd, path),
+        Some(root) if path.starts_with('/') => {
+            if path.starts_with(root) {
+                path.to_string()
+            } else {
+                join(root, path)
+            }
+        }
+        Some(root) => join(root, &join(cwd, path)),
+    }
+}
+
+/// Seconds between `start` and `now` (whole seconds, as ProFTPD counts).
+pub fn elapsed(start: Option<(i64, i64)>, now: (i64, i64)) -> u64 {
+    match start {
+        None => 0,
+        Some((s, us)) => {
+            let mut secs = now.0 - s;
+            if now.1 < us {
+                secs -= 1;
+            }
+            secs.max(0) as u64
+        }
+    }
+}
+
+fn log_transfer(cmd: &mut Cmd, completion: Completion) {
+    let engine: bool = setting(ENGINE).unwrap_or(true);
+    if !engine {
+        return;
+    }
+    let st = xfer::state();
+    let Some(path) = st.path.clone().filter(|_| st.active) else {
+        // No transfer was set up (e.g. "550 no such file"): nothing to log.
+        LOG.trace(9, "no transfer to log");
+        return;
+    };
+    let mut outputs: Vec<Output> = conf::lookup_all_anon(XFERLOG);
+    if outputs.is_empty() {
+        outputs = conf::lookup_all(Scope::Server, XFERLOG, false);
+    }
+    if outputs.is_empty() {
+        return;
+    }
+    let name = cmd.name();
+    let (direction, op) = match name.as_str() {
+        "RETR" => (Direction::Outgoing, Operation::Get),
+        "APPE" => (Direction::Incoming, Operation::Append),
+        _ => (Direction::Incoming, Operation::Put),
+    };
+    let view: PathView = setting(PATHS).unwrap_or(PathView::Chroot);
+    let (now_s, now_us) = sys::now();
+    let now = (now_s as i64, i64::from(now_us));
+    let (year, month, day, hour, minute, second) = xfer::local_time(now.0);
+    let access_mode = if st.anonymous {
+        AccessMode::Anonymous
+    } else if st.chroot_path.is_some() {
+        AccessMode::Guest
+    } else {
+        AccessMode::Real
+    };
+    let username = if st.anonymous {
+        st.anon_user.clone().or(st.user.clone())
+    } else {
+        st.user.clone()
+    }
+    .unwrap_or_default();
+    let file_size = match direction {
+        Direction::Outgoing => st.file_size,
+        Direction::Incoming => std::fs::metadata(&path)
+            .map(|m| m.len())
+            .unwrap_or(st.file_size + st.total_bytes),
+    };
+    let (filename, cwd) = match view {
+        PathView::Chroot => (path.clone(), st.cwd.clone()),
+        PathView::Real => {
+            let root = st.chroot_path.as_deref();
+            (
+                real_path(root, &st.cwd, &path),
+                real_path(root, "/", &st.cwd),
+            )
+        }
+    };
+    // mod_ident's RFC 1413 answer, as ProFTPD's TransferLog uses it.
+    let ident = session::note_get("mod_ident.rfc1413-ident");
+    let (restart, protected, arg) = with_session(|s| {
+        let r = (s.restart, s.protected, s.arg.take());
+        s.restart = 0;
+        r
+    });
+    let filename_arg =
+        arg.unwrap_or_else(|| String::from_utf8_lossy(&cmd.arg_bytes()).into_owned());
+    let mut rec = Record {
+        format: Format::WuOrig,
+        time: LocalTime {
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+        },
+        transfer_time: elapsed(st.start, now),
+        remote_host: st.remote_name.clone(),
+        bytes: st.total_bytes,
+        filename,
+        transfer_type: Some(if st.ascii {
+            format::TransferType::Ascii
+        } else {
+            format::TransferType::Binary
+        }),
+        special_action: Some("_".into()),
+        direction,
+        access_mode,
+        username,
+        service: Some("ftp".into()),
+        auth_method: Some(u8::from(ident.is_some())),
+        auth_user_id: Some(match ident.as_deref() {
+            None | Some("UNKNOWN") => "*".into(),
+            Some(i) => i.to_string(),
+        }),
+        completion: Some(completion),
+        ext: Some(Extended {
+            restart_point: restart,
+            file_size,
+            cwd,
+            filename_arg,
+            protection: protection(xfer::rfc2228_mech().as_deref(), protected),
+        }),
+    };
+    with_session(|s| {
+        for o in &outputs {
+            if o.format == Format::Anon && !(st.anonymous && direction == Direction::Outgoing) {
+                continue;
+            }
+            rec.format = o.format;
+            match &o.target {
+                Target::Syslog => {
+                    if let Some(sock) = &s.syslog {
+                        let msg = rec.to_syslog(o.format, op);
+                        let d = syslog::datagram(&rec.time, std::process::id(), &msg);
+                        if let Err(e) = sock.send(d.as_bytes()) {
+                            LOG.debug(3, &format!("error sending to syslog: {e}"));
+                        }
+                    }
+                }
+                Target::File(p) => {
+                    let Some(f) = s.files.get_mut(p) else {
+                        LOG.debug(3, &format!("XferLog '{p}' is not open"));
+                        continue;
+                    };
+                    let mut line = rec.to_line(o.format);
+                    line.push('\n');
+                    if let Err(e) = f.write_all(line.as_bytes()) {
+                        LOG.notice(&format!("error writing XferLog '{p}': {e}"));
+                    }
+                }
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protection_levels() {
+        assert_eq!(protection(None, None), 'C');
+        assert_eq!(protection(None, Some(true)), 'C');
+        assert_eq!(protection(Some("TLS"), Some(false)), 'C');
+        assert_eq!(protection(Some("TLS"), Some(true)), 'P');
+        // Implicit FTPS: TLS from the start, no AUTH or PROT.
+        assert_eq!(protection(Some("TLS"), None), 'P');
+    }
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn xferlog_arguments() {
+        assert_eq!(
+            parse_xferlog(&args(&["/var/log/x"])).unwrap(),
+            Output {
+                target: Target::File("/var/log/x".into()),
+                format: Format::WuOrig
+            }
+        );
+        assert_eq!(
+            parse_xferlog(&args(&["syslog", "wu-ext"])).unwrap(),
+            Output {
+                target: Target::Syslog,
+                format: Format::WuExt
+            }
+        );
+        assert_eq!(
+            parse_xferlog(&args(&["/a", "ANON"])).unwrap().format,
+            Format::Anon
+        );
+        assert!(
+            parse_xferlog(&args(&["syslog", "anon"]))
+                .unwrap_err()
+                .contains("file")
+        );
+        assert!(
+            parse_xferlog(&args(&["rel/path"]))
+                .unwrap_err()
+                .contains("absolute")
+        );
+        assert!(
+            parse_xferlog(&args(&["/a", "proftpd"]))
+                .unwrap_err()
+                .contains("unknown format")
+        );
+        assert!(parse_xferlog(&args(&[])).is_err());
+    }
+
+    #[test]
+    fn real_paths() {
+        assert_eq!(real_path(None, "/", "/a/b"), "/a/b");
+        assert_eq!(real_path(None, "/home", "b"), "/home/b");
+        assert_eq!(real_path(Some("/home/al"), "/", "/x.txt"), "/home/al/x.txt");
+        assert_eq!(real_path(Some("/home/al"), "/d", "x"), "/home/al/d/x");
+        assert_eq!(real_path(Some("/home/al"), "/", "/home/al/x"), "/home/al/x");
+        assert_eq!(real_path(Some("/home/al"), "/", "/"), "/home/al");
+    }
+
+    #[test]
+    fn elapsed_seconds() {
+        assert_eq!(elapsed(None, (10, 0)), 0);
+        assert_eq!(elapsed(Some((10, 500)), (12, 400)), 1);
+        assert_eq!(elapsed(Some((10, 500)), (12, 600)), 2);
+        assert_eq!(elapsed(Some((10, 500)), (10, 400)), 0);
+    }
+}

@@ -1,0 +1,930 @@
+//! mod_xferlog against the real proftpd: wu-orig, wu-ext and anon lines for
+//! RETR/STOR/APPE/STOU, restarts, aborts, anonymous and chrooted sessions,
+//! bad configuration, and side by side with ProFTPD's own TransferLog.
+
+mod harness;
+
+use harness::{ALICE, BOB, Modules, Proftpd};
+use proftpd_rs::xferlog::format::{
+    AccessMode, Completion, Direction, Format, Record, TransferType, parse_line,
+};
+use std::io::Read;
+use std::net::TcpStream;
+
+const ORIG: &str = "xfer-orig.log";
+const EXT: &str = "xfer-ext.log";
+
+fn server(extra: &str) -> Proftpd {
+    Proftpd::builder(Modules::Ours)
+        .load_module("mod_xferlog.c")
+        .config(extra)
+        .start()
+}
+
+fn both_logs() -> String {
+    format!("XferLog @DIR@/{ORIG}\nXferLog @DIR@/{EXT} wu-ext\n")
+}
+
+fn records(server: &Proftpd, name: &str, n: usize) -> Vec<Record> {
+    server
+        .wait_for_lines(name, n)
+        .iter()
+        .enumerate()
+        .map(|(i, l)| parse_line(l, i + 1).unwrap_or_else(|e| panic!("{name}: {e}: {l}")))
+        .collect()
+}
+
+#[test]
+fn binary_and_ascii_retr_stor() {
+    let s = server(&both_logs());
+    let mut ftp = s.login(ALICE.0, ALICE.1);
+    let home = s.home("alice");
+    ftp.type_i();
+    ftp.stor("b.bin", b"0123456789");
+    assert_eq!(ftp.retr("b.bin"), b"0123456789");
+    ftp.type_a();
+    ftp.stor("a.txt", b"line1\r\nline2\r\n");
+    ftp.retr("a.txt");
+    ftp.quit();
+    let o = records(&s, ORIG, 4);
+    let e = records(&s, EXT, 4);
+    let bin = format!("{}/b.bin", home.display());
+    let txt = format!("{}/a.txt", home.display());
+    for r in o.iter().chain(&e) {
+        assert_eq!(r.username, "alice");
+        assert_eq!(r.access_mode, AccessMode::Real);
+        assert_eq!(r.remote_host, "127.0.0.1");
+        assert_eq!(r.service.as_deref(), Some("ftp"));
+        assert_eq!(r.auth_user_id.as_deref(), Some("*"));
+    }
+    assert!(o.iter().all(|r| r.format == Format::WuOrig));
+    assert!(e.iter().all(|r| r.format == Format::WuExt));
+    let expect = [
+        (&bin, TransferType::Binary, Direction::Incoming, 10),
+        (&bin, TransferType::Binary, Direction::Outgoing, 10),
+        (&txt, TransferType::Ascii, Direction::Incoming, 14),
+        (&txt, TransferType::Ascii, Direction::Outgoing, 14),
+    ];
+    for (i, (f, t, d, _)) in expect.iter().enumerate() {
+        for r in [&o[i], &e[i]] {
+            assert_eq!(&r.filename, *f, "{i}");
+            assert_eq!(r.transfer_type, Some(*t), "{i}");
+            assert_eq!(r.direction, *d, "{i}");
+        }
+        let x = e[i].ext.as_ref().unwrap();
+        assert_eq!(e[i].completion, Some(Completion::Complete));
+        assert_eq!(x.restart_point, 0);
+        assert_eq!(x.cwd, home.display().to_string());
+        assert_eq!(x.protection, 'C');
+    }
+    assert_eq!(o[0].bytes, 10);
+    assert_eq!(o[1].bytes, 10);
+    assert_eq!(e[0].ext.as_ref().unwrap().filename_arg, "b.bin");
+    assert_eq!(e[0].ext.as_ref().unwrap().file_size, 10);
+    assert_eq!(e[1].ext.as_ref().unwrap().file_size, 10);
+}
+
+fn ext(r: &Record) -> &proftpd_rs::xferlog::format::Extended {
+    r.ext.as_ref().expect("wu-ext fields")
+}
+
+#[test]
+fn appe_stou_and_restarts() {
+    let s = server(&both_logs());
+    let home = s.home("alice");
+    let mut ftp = s.login(ALICE.0, ALICE.1);
+    ftp.type_i();
+    ftp.stor("f", b"abc");
+    ftp.appe("f", b"de");
+    let name = ftp.stou(b"unique");
+    ftp.stor("r", b"0123456789");
+    ftp.rest(4);
+    assert_eq!(ftp.transfer_in("RETR r").data, b"456789");
+    ftp.rest(3);
+    let t = ftp.transfer_out("STOR f", b"XYZ");
+    assert!(t.ok(), "{:?}", t.end);
+    ftp.quit();
+    assert_eq!(std::fs::read(home.join("f")).unwrap(), b"abcXYZ");
+    let e = records(&s, EXT, 6);
+    let o = records(&s, ORIG, 6);
+    // APPE: 2 bytes, file now 5 bytes.
+    assert_eq!((e[1].bytes, ext(&e[1]).file_size), (2, 5));
+    assert_eq!(ext(&e[1]).filename_arg, "f");
+    assert_eq!(e[1].direction, Direction::Incoming);
+    // STOU: the server's name; no argument.
+    assert_eq!(e[2].filename, format!("{}/{name}", home.display()));
+    assert_eq!(o[2].filename, e[2].filename);
+    assert_eq!(ext(&e[2]).filename_arg, "-");
+    assert_eq!(e[2].bytes, 6);
+    // REST 4 + RETR: 6 bytes of a 10-byte file.
+    assert_eq!(e[4].direction, Direction::Outgoing);
+    assert_eq!(
+        (e[4].bytes, ext(&e[4]).restart_point, ext(&e[4]).file_size),
+        (6, 4, 10)
+    );
+    // REST 3 + STOR: 3 bytes, file now 6 bytes.
+    assert_eq!(
+        (e[5].bytes, ext(&e[5]).restart_point, ext(&e[5]).file_size),
+        (3, 3, 6)
+    );
+    // The restart point does not stick to later transfers.
+    assert_eq!(ext(&e[3]).restart_point, 0);
+    assert!(e.iter().all(|r| r.completion == Some(Completion::Complete)));
+}
+
+/// Starts `RETR name` on a fresh data connection, reads a little, then
+/// breaks the data connection; returns the final reply code.
+fn broken_retr(ftp: &mut harness::Ftp, name: &str) -> u16 {
+    let addr = ftp.pasv();
+    let mut data = TcpStream::connect(addr).unwrap();
+    let start = ftp.cmd(&format!("RETR {name}"));
+    assert!(start.is_preliminary(), "{start}");
+    let mut buf = [0u8; 4096];
+    data.read_exact(&mut buf).unwrap();
+    // Reset instead of a clean close: the server's next write fails.
+    let sock = socket2_reset(data);
+    drop(sock);
+    ftp.read_reply().code
+}
+
+/// Close `s` with SO_LINGER 0 (an RST).
+fn socket2_reset(s: TcpStream) -> TcpStream {
+    s.set_linger_zero();
+    s
+}
+
+trait LingerZero {
+    fn set_linger_zero(&self);
+}
+
+impl LingerZero for TcpStream {
+    fn set_linger_zero(&self) {
+        use std::os::fd::AsRawFd;
+        let l = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: setsockopt on our own socket with a valid linger struct.
+        let rc = unsafe {
+            libc::setsockopt(
+                self.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                &l as *const libc::linger as *const libc::c_void,
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(rc, 0);
+    }
+}
+
+#[test]
+fn broken_download_is_incomplete() {
+    let s = server(&both_logs());
+    let home = s.home("alice");
+    let big = vec![b'x'; 32 * 1024 * 1024];
+    std::fs::write(home.join("big"), &big).unwrap();
+    std::os::unix::fs::chown(home.join("big"), Some(2001), Some(2001)).unwrap();
+    let mut ftp = s.login(ALICE.0, ALICE.1);
+    ftp.type_i();
+    let code = broken_retr(&mut ftp, "big");
+    assert!((400..500).contains(&code), "reply {code}");
+    ftp.stor("after", b"ok");
+    ftp.quit();
+    let e = records(&s, EXT, 2);
+    assert_eq!(e[0].completion, Some(Completion::Incomplete));
+    assert!(e[0].bytes < big.len() as u64, "{}", e[0].bytes);
+    assert_eq!(ext(&e[0]).file_size, big.len() as u64);
+    assert_eq!(e[0].filename, format!("{}/big", home.display()));
+    assert_eq!(e[1].completion, Some(Completion::Complete));
+    // ProFTPD's TransferLog also says incomplete.
+    let theirs = s.wait_for_lines("xferlog", 2);
+    assert!(theirs[0].ends_with(" i"), "{}", theirs[0]);
+}
+
+#[test]
+fn file_name_with_spaces_and_failed_commands() {
+    let s = server(&both_logs());
+    let home = s.home("alice");
+    let mut ftp = s.login(ALICE.0, ALICE.1);
+    ftp.stor("my file.txt", b"spaces");
+    // Failures before any data flowed are not transfers.
+    let t = ftp.transfer_in("RETR does-not-exist");
+    assert!(!t.ok());
+    ftp.retr("my file.txt");
+    ftp.quit();
+    let e = records(&s, EXT, 2);
+    assert_eq!(e[0].filename, format!("{}/my_file.txt", home.display()));
+    assert_eq!(ext(&e[0]).filename_arg, "my_file.txt");
+    assert_eq!(e[1].direction, Direction::Outgoing);
+    let o = s.wait_for_lines(ORIG, 2);
+    assert!(
+        o[0].contains("/my_file.txt a _ i r alice ftp 0 *"),
+        "{}",
+        o[0]
+    );
+    assert_eq!(s.read_file(EXT).lines().count(), 2);
+}
+
+#[test]
+fn anonymous_sessions() {
+    let b = Proftpd::builder(Modules::Ours).load_module("mod_xferlog.c");
+    let root = b.dir().join("anon");
+    std::fs::create_dir_all(root.join("pub")).unwrap();
+    std::fs::create_dir_all(root.join("incoming")).unwrap();
+    std::os::unix::fs::chown(root.join("incoming"), Some(2001), Some(2001)).unwrap();
+    std::fs::write(root.join("pub/hello.txt"), b"hello anon").unwrap();
+    let s = b
+        .config(
+            r#"
+XferLog @DIR@/server.log
+<Anonymous @DIR@/anon>
+  User alice
+  Group alice
+  UserAlias anonymous alice
+  XferLog @DIR@/anon.log anon
+  XferLog @DIR@/anon-orig.log
+  XferLog @DIR@/anon-ext.log wu-ext
+</Anonymous>
+"#,
+        )
+        .start();
+    let mut ftp = s.login("anonymous", "me@example.org");
+    assert_eq!(ftp.retr("/pub/hello.txt"), b"hello anon");
+    ftp.stor("/incoming/up.txt", b"upload");
+    ftp.quit();
+    // A real user of the same server logs to the server's XferLog.
+    let mut ftp = s.login(BOB.0, BOB.1);
+    ftp.stor("mine", b"1");
+    ftp.quit();
+    let orig = records(&s, "anon-orig.log", 2);
+    for r in &orig {
+        assert_eq!(r.access_mode, AccessMode::Anonymous);
+        assert_eq!(r.username, "me@example.org");
+    }
+    assert_eq!(orig[0].filename, "/pub/hello.txt");
+    assert_eq!(orig[1].filename, "/incoming/up.txt");
+    let ext_lines = records(&s, "anon-ext.log", 2);
+    assert_eq!(ext(&ext_lines[0]).cwd, "/");
+    // anon: downloads only.
+    let anon = records(&s, "anon.log", 1);
+    assert_eq!(anon[0].format, Format::Anon);
+    assert_eq!(anon[0].username, "me@example.org");
+    assert_eq!(anon[0].filename, "/pub/hello.txt");
+    assert_eq!(anon[0].bytes, 10);
+    let server_lines = records(&s, "server.log", 1);
+    assert_eq!(server_lines[0].username, "bob");
+    assert_eq!(s.read_file("anon.log").lines().count(), 1);
+    assert_eq!(s.read_file("server.log").lines().count(), 1);
+    // ProFTPD logs the ident too, with the real path.
+    let theirs = s.wait_for_lines("xferlog", 1);
+    assert!(
+        theirs[0].contains(" a _ o a me@example.org ftp 0 * c"),
+        "{}",
+        theirs[0]
+    );
+}
+
+fn chrooted(paths: &str) -> (Proftpd, Vec<Record>) {
+    let s = server(&format!(
+        "DefaultRoot ~\nXferLogPaths {paths}\n{}",
+        both_logs()
+    ));
+    let mut ftp = s.login(ALICE.0, ALICE.1);
+    ftp.expect("MKD sub", 257);
+    ftp.expect("CWD sub", 250);
+    ftp.stor("c.txt", b"chroot");
+    ftp.retr("/sub/c.txt");
+    ftp.quit();
+    let mut e = records(&s, EXT, 2);
+    e.extend(records(&s, ORIG, 2));
+    (s, e)
+}
+
+#[test]
+fn chrooted_user_paths_chroot() {
+    let (_s, e) = chrooted("chroot");
+    for r in &e {
+        assert_eq!(r.filename, "/sub/c.txt");
+        assert_eq!(r.access_mode, AccessMode::Guest);
+    }
+    assert_eq!(ext(&e[0]).cwd, "/sub");
+    assert_eq!(ext(&e[1]).filename_arg, "/sub/c.txt");
+}
+
+#[test]
+fn chrooted_user_paths_real() {
+    let (s, e) = chrooted("real");
+    let home = s.home("alice").display().to_string();
+    for r in &e {
+        assert_eq!(r.filename, format!("{home}/sub/c.txt"));
+    }
+    assert_eq!(ext(&e[0]).cwd, format!("{home}/sub"));
+    // Same file name as ProFTPD's TransferLog.
+    let theirs = s.wait_for_lines("xferlog", 2);
+    assert!(
+        theirs[0].contains(&format!(" {home}/sub/c.txt ")),
+        "{}",
+        theirs[0]
+    );
+}
+
+#[test]
+fn engine_off() {
+    let s = server(&format!("XferLogEngine off\n{}", both_logs()));
+    let mut ftp = s.login(ALICE.0, ALICE.1);
+    ftp.stor("x", b"x");
+    ftp.quit();
+    s.wait_for_lines("xferlog", 1);
+    assert!(s.try_read_file(ORIG).unwrap_or_default().is_empty());
+}
+
+/// Parse both lines; equal except current-time, which may straddle a second.
+fn same_transfer(ours: &str, theirs_without_status: &str) {
+    if ours == theirs_without_status {
+        return;
+    }
+    let a = parse_line(ours, 1).unwrap();
+    let mut b = parse_line(theirs_without_status, 1).unwrap();
+    let secs = |t: &proftpd_rs::xferlog::format::LocalTime| {
+        i64::from(t.hour) * 3600 + i64::from(t.minute) * 60 + i64::from(t.second)
+    };
+    assert!(
+        (secs(&a.time) - secs(&b.time)).abs() <= 1,
+        "{ours}\n{theirs_without_status}"
+    );
+    b.time = a.time;
+    assert_eq!(a, b, "\nours:   {ours}\ntheirs: {theirs_without_status}");
+}
+
+#[test]
+fn side_by_side_with_transferlog() {
+    let s = server(&format!("XferLog @DIR@/{ORIG}\n"));
+    let home = s.home("alice");
+    std::fs::write(home.join("big"), vec![b'y'; 32 * 1024 * 1024]).unwrap();
+    let mut ftp = s.login(ALICE.0, ALICE.1);
+    ftp.type_i();
+    ftp.stor("one", b"first file");
+    ftp.retr("one");
+    ftp.type_a();
+    ftp.stor("two.txt", b"a\r\nb\r\n");
+    ftp.retr("two.txt");
+    ftp.type_i();
+    ftp.appe("one", b"+more");
+    ftp.stou(b"unique");
+    ftp.rest(2);
+    ftp.transfer_in("RETR one");
+    ftp.stor("with space", b"s");
+    broken_retr(&mut ftp, "big");
+    ftp.quit();
+    let n = 9;
+    let theirs = compare_with_transferlog(&s, ORIG, n);
+    assert!(theirs[n - 1].ends_with(" i"));
+}
+
+/// Our first `n` lines of `name` against TransferLog's; returns theirs.
+fn compare_with_transferlog(s: &Proftpd, name: &str, n: usize) -> Vec<String> {
+    let ours = s.wait_for_lines(name, n);
+    let theirs = s.wait_for_lines("xferlog", n);
+    assert_eq!(ours.len(), theirs.len());
+    for (o, t) in ours.iter().zip(&theirs) {
+        let stripped = t
+            .strip_suffix(" c")
+            .or_else(|| t.strip_suffix(" i"))
+            .unwrap_or_else(|| panic!("no completion status: {t}"));
+        same_transfer(o, stripped);
+    }
+    theirs
+}
+
+#[test]
+fn side_by_side_anonymous_real_paths() {
+    let b = Proftpd::builder(Modules::Ours).load_module("mod_xferlog.c");
+    let root = b.dir().join("anon");
+    std::fs::create_dir_all(root.join("pub")).unwrap();
+    std::fs::write(root.join("pub/f.txt"), b"anonymous").unwrap();
+    let s = b
+        .config(&format!(
+            r#"
+<Anonymous @DIR@/anon>
+  User alice
+  Group alice
+  UserAlias anonymous alice
+  XferLogPaths real
+  XferLog @DIR@/{ORIG}
+</Anonymous>
+"#
+        ))
+        .start();
+    let mut ftp = s.login("anonymous", "guest@example.org");
+    ftp.retr("/pub/f.txt");
+    ftp.type_i();
+    ftp.retr("pub/f.txt");
+    ftp.quit();
+    compare_with_transferlog(&s, ORIG, 2);
+}
+
+fn config_error(extra: &str, needle: &str) {
+    let (ok, out) = harness::check_config(Modules::Ours, &["mod_xferlog.c"], extra);
+    assert!(!ok, "accepted: {extra}\n{out}");
+    assert!(
+        out.contains(needle),
+        "{extra}: wanted '{needle}' in:\n{out}"
+    );
+}
+
+#[test]
+fn bad_configuration() {
+    config_error(
+        "XferLog relative/x.log",
+        "XferLog: 'relative/x.log' is not an absolute path",
+    );
+    config_error(
+        "XferLog syslog anon",
+        "XferLog: the anon format can only be written to a file",
+    );
+    config_error(
+        "XferLog /tmp/x.log fancy",
+        "XferLog: unknown format 'fancy'",
+    );
+    config_error("XferLog", "XferLog");
+    config_error("XferLog /a wu-orig extra", "XferLog");
+    config_error(
+        "XferLogPaths sideways",
+        "XferLogPaths: expected 'chroot' or 'real'",
+    );
+    config_error("XferLogEngine maybe", "XferLogEngine");
+    config_error(
+        "<Directory /tmp>\n XferLog /tmp/x.log\n</Directory>",
+        "XferLog",
+    );
+    let (ok, out) = harness::check_config(
+        Modules::Ours,
+        &["mod_xferlog.c"],
+        "XferLog /tmp/a.log wu-ext\nXferLog syslog\nXferLogPaths real\nXferLogEngine on\n<VirtualHost 127.0.0.2>\n XferLog /tmp/b.log anon\n</VirtualHost>\n<Global>\n XferLogEngine on\n</Global>",
+    );
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn syslog_output() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::net::UnixDatagram;
+    let b = Proftpd::builder(Modules::Ours).load_module("mod_xferlog.c");
+    let sock_path = b.dir().join("syslog.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    std::fs::set_permissions(&sock_path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let s = b
+        .env("PROFTPD_RS_SYSLOG_SOCKET", sock_path.to_str().unwrap())
+        .config(&format!(
+            "DefaultRoot ~\nXferLog syslog\nXferLog syslog wu-ext\nXferLog @DIR@/{ORIG}\n"
+        ))
+        .start();
+    let mut ftp = s.login(ALICE.0, ALICE.1);
+    ftp.type_i();
+    ftp.stor("s.bin", b"12345");
+    ftp.appe("s.bin", b"67");
+    ftp.retr("s.bin");
+    ftp.quit();
+    let mut msgs = Vec::new();
+    let mut buf = [0u8; 4096];
+    while msgs.len() < 6 {
+        let n = sock.recv(&mut buf).expect("syslog datagram");
+        msgs.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    for m in &msgs {
+        assert!(m.starts_with("<94>"), "LOG_FTP|LOG_INFO: {m}");
+        assert!(m.contains(" proftpd["), "{m}");
+    }
+    let bodies: Vec<&str> = msgs
+        .iter()
+        .map(|m| m.split_once("]: ").unwrap().1)
+        .collect();
+    assert_eq!(
+        bodies[0].split_once(':').unwrap().0,
+        "xferlog (recv)",
+        "{bodies:?}"
+    );
+    assert!(
+        bodies[0].ends_with(" 5 /s.bin b _ i g alice ftp 0 *"),
+        "{}",
+        bodies[0]
+    );
+    assert!(bodies[1].starts_with("xferlog (put): "), "{}", bodies[1]);
+    assert!(
+        bodies[1].ends_with(" 5 /s.bin b _ i g alice ftp 0 * c 0 5 / s.bin C"),
+        "{}",
+        bodies[1]
+    );
+    assert!(bodies[2].starts_with("xferlog (recv): "), "{}", bodies[2]);
+    assert!(bodies[3].starts_with("xferlog (append): "), "{}", bodies[3]);
+    assert!(bodies[4].starts_with("xferlog (send): "), "{}", bodies[4]);
+    assert!(bodies[5].starts_with("xferlog (get): "), "{}", bodies[5]);
+    assert!(
+        bodies[5].ends_with(" 7 /s.bin b _ o g alice ftp 0 * c 0 7 / s.bin C"),
+        "{}",
+        bodies[5]
+    );
+    // The file output works alongside.
+    assert_eq!(records(&s, ORIG, 3).len(), 3);
+}
+
+#[test]
+fn protection_level_under_tls() {
+    use std::process::Command;
+    let b = Proftpd::builder(Modules::Ours).load_modules(&["mod_tls.c", "mod_xferlog.c"]);
+    let dir = b.dir().to_path_buf();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let out = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = b
+        .config(&format!(
+            r#"
+TLSEngine on
+TLSRSACertificateFile @DIR@/cert.pem
+TLSRSACertificateKeyFile @DIR@/key.pem
+TLSProtocol TLSv1.2 TLSv1.3
+TLSOptions NoSessionReuseRequired
+TLSVerifyClient off
+TLSLog @DIR@/tls.log
+{}"#,
+            both_logs()
+        ))
+        .start();
+    let home = s.home("alice");
+    std::fs::write(home.join("plain"), b"clear text").unwrap();
+    // In the clear first.
+    let mut ftp = s.login(ALICE.0, ALICE.1);
+    ftp.retr("plain");
+    ftp.quit();
+    // Then under TLS: upload and download with PROT P.
+    let src = dir.join("upload.src");
+    std::fs::write(&src, b"secret bytes").unwrap();
+    let url = format!("ftp://127.0.0.1:{}/", s.port());
+    let out = Command::new("curl")
+        .args(["-sS", "--ssl-reqd", "-k", "-u", "alice:secret", "-T"])
+        .arg(&src)
+        .arg(format!("{url}tls.bin"))
+        .output()
+        .expect("curl");
+    assert!(
+        out.status.success(),
+        "curl upload: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new("curl")
+        .args(["-sS", "--ssl-reqd", "-k", "-u", "alice:secret"])
+        .arg(format!("{url}tls.bin"))
+        .output()
+        .expect("curl");
+    assert!(
+        out.status.success(),
+        "curl download: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"secret bytes");
+    let e = records(&s, EXT, 3);
+    assert_eq!(ext(&e[0]).protection, 'C');
+    assert_eq!(e[1].direction, Direction::Incoming);
+    assert_eq!(ext(&e[1]).protection, 'P');
+    assert_eq!(e[2].direction, Direction::Outgoing);
+    assert_eq!(ext(&e[2]).protection, 'P');
+    assert_eq!(e[2].bytes, 12);
+}
+
+#[test]
+fn host_command_switches_to_the_vhost_logs() {
+    let s = server(&format!(
+        r#"XferLog @DIR@/{ORIG}
+<VirtualHost 127.0.0.1>
+  ServerAlias other.example
+  Port @PORT@
+  AuthOrder mod_auth_file.c
+  AuthUserFile @DIR@/ftpd.passwd
+  AuthGroupFile @DIR@/ftpd.group
+  RequireValidShell off
+  XferLog @DIR@/vhost.log wu-ext
+</VirtualHost>
+"#
+    ));
+    let mut ftp = s.connect();
+    ftp.expect("HOST other.example", 220);
+    ftp.login(ALICE.0, ALICE.1);
+    ftp.stor("v.txt", b"vhost");
+    ftp.quit();
+    let e = records(&s, "vhost.log", 1);
+    assert_eq!(e[0].format, Format::WuExt);
+    assert_eq!(ext(&e[0]).filename_arg, "v.txt");
+    assert!(s.try_read_file(ORIG).unwrap_or_default().is_empty());
+}
+
+/// A panic in our log handler is caught: the transfer, the session, the
+/// daemon and ProFTPD's own TransferLog are unaffected.
+#[test]
+fn panic_in_log_handler_is_caught() {
+    let s = Proftpd::builder(Modules::Ours)
+        .load_module("mod_xferlog.c")
+        .env("PROFTPD_RS_TEST_PANIC", "mod_xferlog:log_complete")
+        .config(&both_logs())
+        .start();
+    let mut ftp = s.login(ALICE.0, ALICE.1);
+    ftp.stor("p.txt", b"panic");
+    assert_eq!(ftp.retr("p.txt"), b"panic");
+    assert_eq!(ftp.quit().code, 221);
+    assert_eq!(s.wait_for_lines("xferlog", 2).len(), 2);
+    let log = s.wait_for_log("internal error (panic caught)");
+    assert!(
+        log.contains("mod_xferlog/") && log.contains("log_complete"),
+        "{log}"
+    );
+    assert!(s.try_read_file(ORIG).unwrap_or_default().is_empty());
+    let mut ftp = s.login(ALICE.0, ALICE.1);
+    assert_eq!(ftp.cmd("PWD").code, 257);
+    ftp.quit();
+}
+
+/// ABOR during an upload: completion status i, the bytes received so far.
+#[test]
+fn abor_during_upload_is_incomplete() {
+    use std::io::Write;
+    let s = server(&both_logs());
+    let mut ftp = s.login(ALICE.0, ALICE.1);
+    ftp.type_i();
+    let addr = ftp.pasv();
+    let data = TcpStream::connect(addr).unwrap();
+    let start = ftp.cmd("STOR aborted.bin");
+    assert!(start.is_preliminary(), "{start}");
+    let mut writer = data.try_clone().unwrap();
+    let feeder = std::thread::spawn(move || {
+        let chunk = vec![b'z'; 64 * 1024];
+        let mut sent = 0u64;
+        while writer.write_all(&chunk).is_ok() {
+            sent += chunk.len() as u64;
+            if sent > 2 * 1024 * 1024 * 1024 {
+                break;
+            }
+        }
+    });
+    ftp.send_raw(b"ABOR\r\n");
+    let mut codes = vec![ftp.read_reply().code];
+    if codes[0] != 226 {
+        codes.push(ftp.read_reply().code);
+    }
+    data.shutdown(std::net::Shutdown::Both).ok();
+    feeder.join().unwrap();
+    assert!(codes.contains(&226), "{codes:?}");
+    ftp.quit();
+    let e = records(&s, EXT, 1);
+    assert_eq!(e[0].direction, Direction::Incoming);
+    assert_eq!(e[0].completion, Some(Completion::Incomplete));
+    let theirs = s.wait_for_lines("xferlog", 1);
+    assert!(theirs[0].ends_with(" i"), "{}", theirs[0]);
+}
+
+/// Files are created by root with TransferLog's mode 0644; a log in a
+/// world-writable directory or through a symlink is refused with a notice,
+/// and the session goes on.
+#[test]
+fn log_file_mode_and_unsafe_locations() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let b = Proftpd::builder(Modules::Ours).load_module("mod_xferlog.c");
+    let ww = b.dir().join("ww");
+    std::fs::create_dir(&ww).unwrap();
+    std::fs::set_permissions(&ww, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::os::unix::fs::symlink(b.dir().join("target.log"), b.dir().join("link.log")).unwrap();
+    let s = b
+        .config(&format!(
+            "XferLog @DIR@/{ORIG}\nXferLog @DIR@/ww/x.log\nXferLog @DIR@/link.log\n"
+        ))
+        .start();
+    let mut ftp = s.login(ALICE.0, ALICE.1);
+    ftp.stor("m.txt", b"mode");
+    ftp.quit();
+    records(&s, ORIG, 1);
+    let meta = std::fs::metadata(s.path(ORIG)).unwrap();
+    assert_eq!(meta.mode() & 0o777, 0o644);
+    assert_eq!(meta.uid(), 0);
+    let log = s.wait_for_log("unable to open XferLog");
+    assert!(
+        log.contains("ww/x.log") && log.contains("world-writable"),
+        "{log}"
+    );
+    s.wait_for_log("link.log': is a symbolic link");
+    assert!(!ww.join("x.log").exists());
+    assert!(!s.path("target.log").exists());
+}
+
+/// With HiddenStores the upload goes to a hidden name and is renamed at the
+/// end: the log names the final file, with its final size.
+#[test]
+fn hidden_stores_log_the_final_name() {
+    let s = server(&format!("HiddenStores on\n{}", both_logs()));
+    let home = s.home("alice");
+    let mut ftp = s.login(ALICE.0, ALICE.1);
+    ftp.stor("h.txt", b"hidden store");
+    ftp.quit();
+    let e = records(&s, EXT, 1);
+    assert_eq!(e[0].filename, format!("{}/h.txt", home.display()));
+    assert_eq!(ext(&e[0]).file_size, 12);
+    compare_with_transferlog(&s, ORIG, 1);
+}
+
+/// `AnonRequirePassword on`: the password is a real one, so it is never
+/// logged; the login name is (as ProFTPD's TransferLog does).
+#[test]
+fn anonymous_with_real_password_never_logs_it() {
+    let b = Proftpd::builder(Modules::Ours).load_module("mod_xferlog.c");
+    let root = b.dir().join("anon");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("f"), b"f").unwrap();
+    let s = b
+        .config(&format!(
+            r#"
+<Anonymous @DIR@/anon>
+  User alice
+  Group alice
+  UserAlias anonymous alice
+  AnonRequirePassword on
+  XferLogPaths real
+  XferLog @DIR@/{ORIG}
+  XferLog @DIR@/{EXT} wu-ext
+  XferLog @DIR@/anon.log anon
+</Anonymous>
+"#
+        ))
+        .start();
+    let mut ftp = s.login("anonymous", ALICE.1);
+    ftp.retr("f");
+    ftp.quit();
+    for name in [ORIG, EXT, "anon.log"] {
+        let lines = s.wait_for_lines(name, 1);
+        assert!(!lines[0].contains(ALICE.1), "{name}: {}", lines[0]);
+        assert!(lines[0].contains("anonymous"), "{name}: {}", lines[0]);
+    }
+    compare_with_transferlog(&s, ORIG, 1);
+}
+
+/// SIGHUP: the re-read configuration applies (a new format, a new file).
+#[test]
+fn reload_applies_the_new_configuration() {
+    let mut s = server(&format!("XferLog @DIR@/{ORIG}\n"));
+    let mut ftp = s.login(ALICE.0, ALICE.1);
+    ftp.stor("before", b"1");
+    ftp.quit();
+    records(&s, ORIG, 1);
+    let conf = std::fs::read_to_string(s.config_path()).unwrap();
+    let dir = s.dir().display().to_string();
+    std::fs::write(
+        s.config_path(),
+        conf.replace(
+            &format!("XferLog {dir}/{ORIG}\n"),
+            &format!("XferLog {dir}/{EXT} wu-ext\n"),
+        ),
+    )
+    .unwrap();
+    s.reload();
+    let mut ftp = s.login(ALICE.0, ALICE.1);
+    ftp.stor("after", b"22");
+    ftp.quit();
+    let e = records(&s, EXT, 1);
+    assert_eq!(ext(&e[0]).filename_arg, "after");
+    assert_eq!(s.read_file(ORIG).lines().count(), 1);
+}
+
+/// A minimal FTPS download with Python's ssl module: `auth-ssl` sends
+/// `AUTH SSL` and no PROT (mod_tls then protects data), `implicit` speaks
+/// TLS from the first byte (implicit FTPS).  Prints the file's bytes.
+const PY_FTPS: &str = r#"
+import socket, ssl, sys
+port, mode, name = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+s = socket.create_connection(("127.0.0.1", port), timeout=20)
+if mode == "implicit":
+    s = ctx.wrap_socket(s)
+f = s.makefile("rb")
+def reply(expect):
+    global f
+    line = f.readline().decode()
+    code = line[:3]
+    if line[3:4] == "-":
+        while not line.startswith(code + " "):
+            line = f.readline().decode()
+    if not code.startswith(expect):
+        sys.exit("unexpected reply: " + line)
+    return line
+def cmd(c, expect):
+    s.sendall((c + "\r\n").encode())
+    return reply(expect)
+reply("220")
+if mode == "auth-ssl":
+    cmd("AUTH SSL", "234")
+    s = ctx.wrap_socket(s)
+    f = s.makefile("rb")
+cmd("USER alice", "331")
+cmd("PASS secret", "230")
+# ASCII after AUTH SSL: proftpd 1.3.8's mod_xfer would use sendfile() for a
+# binary RETR (it only disables it on PROT or implicit TLS), bypassing TLS.
+cmd("TYPE A" if mode == "auth-ssl" else "TYPE I", "200")
+p = cmd("PASV", "227")
+nums = [int(x) for x in p[p.index("(") + 1:p.index(")")].split(",")]
+d = socket.create_connection(("127.0.0.1", nums[4] * 256 + nums[5]), timeout=20)
+cmd("RETR " + name, "150")
+d = ctx.wrap_socket(d)
+data = b""
+while True:
+    try:
+        chunk = d.recv(65536)
+    except (ssl.SSLError, OSError) as e:
+        # proftpd may end the data stream without a clean TLS shutdown.
+        if not data:
+            sys.exit("data connection: " + repr(e))
+        break
+    if not chunk:
+        break
+    data += chunk
+d.close()
+reply("226")
+cmd("QUIT", "221")
+sys.stdout.write(data.decode())
+"#;
+
+fn tls_server(implicit: bool) -> Proftpd {
+    use std::process::Command;
+    let b = Proftpd::builder(Modules::Ours).load_modules(&["mod_tls.c", "mod_xferlog.c"]);
+    let dir = b.dir().to_path_buf();
+    let out = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=localhost", "-keyout"])
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(dir.join("cert.pem"))
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let implicit = if implicit { " UseImplicitSSL" } else { "" };
+    b.config(&format!(
+        r#"
+TLSEngine on
+TLSRSACertificateFile @DIR@/cert.pem
+TLSRSACertificateKeyFile @DIR@/key.pem
+TLSProtocol TLSv1.2 TLSv1.3
+TLSOptions NoSessionReuseRequired{implicit}
+TLSVerifyClient off
+TLSLog @DIR@/tls.log
+{}"#,
+        both_logs()
+    ))
+    .start()
+}
+
+fn py_ftps(s: &Proftpd, mode: &str, name: &str) -> String {
+    let out = std::process::Command::new("python3")
+        .args(["-c", PY_FTPS, &s.port().to_string(), mode, name])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "python FTPS client ({mode}): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn protection_level_after_auth_ssl_and_implicit_ftps() {
+    // AUTH SSL protects the data channel without PROT; so does implicit
+    // FTPS (TLSOptions UseImplicitSSL) from the start.
+    for implicit in [false, true] {
+        let s = tls_server(implicit);
+        std::fs::write(s.home("alice").join("f.txt"), b"protected").unwrap();
+        let mode = if implicit { "implicit" } else { "auth-ssl" };
+        assert_eq!(py_ftps(&s, mode, "f.txt"), "protected");
+        let e = records(&s, EXT, 1);
+        assert_eq!(ext(&e[0]).protection, 'P', "{mode}");
+        assert_eq!(e[0].bytes, 9);
+    }
+}
