@@ -917,3 +917,59 @@ fn wrongtype_event_is_dropped_not_blocking() {
         .contains("WRONGTYPE")));
     assert_eq!(redis.client().get("raw").as_deref(), Some("not a list"));
 }
+
+/// Rules inside <Anonymous> (and `none` there), compared with the C module:
+/// the same lists with the same objects.
+#[test]
+fn anonymous_rules_match_c_module() {
+    let mut results = Vec::new();
+    for modules in [Modules::DebianC, Modules::Ours] {
+        let redis = RedisServer::start();
+        let b = Proftpd::builder(modules.clone()).load_module("mod_redis.c");
+        let root = b.dir().join("anon");
+        std::fs::create_dir_all(root.join("pub")).unwrap();
+        std::fs::create_dir_all(root.join("quiet")).unwrap();
+        let server = b
+            .config(&format!(
+                r#"RedisEngine on
+RedisServer 127.0.0.1:{}
+LogFormat raw "%r"
+LogFormat anon "%u %A %m %J"
+RedisLogOnCommand PWD,CWD,QUIT raw
+<Anonymous @DIR@/anon>
+  User alice
+  Group alice
+  UserAlias anonymous alice
+  RedisLogOnCommand PWD,CWD,QUIT anon
+  RedisLogFormatExtra anon "{{\"anonymous\":true}}"
+  <Directory quiet>
+    RedisLogOnCommand none
+  </Directory>
+</Anonymous>
+"#,
+                redis.port()
+            ))
+            .start();
+        let mut ftp = server.login("anonymous", "me@example.org");
+        ftp.expect("PWD", 257);
+        ftp.expect("CWD pub", 250);
+        ftp.expect("CWD /quiet", 250);
+        ftp.expect("PWD", 257);
+        ftp.expect("CWD /", 250);
+        ftp.quit();
+        let mut ftp = server.login("bob", "secret");
+        ftp.expect("PWD", 257);
+        ftp.quit();
+        let mut c = redis.client();
+        assert!(wait_until(harness::DEFAULT_TIMEOUT, || c
+            .lrange("raw")
+            .iter()
+            .any(|s| s.contains("QUIT"))
+            && c.lrange("anon").iter().any(|s| s.contains("QUIT"))));
+        results.push((c.lrange("raw"), c.lrange("anon")));
+    }
+    assert_eq!(results[0], results[1], "C vs ours");
+    let anon = parse(&results[1].1);
+    assert_eq!(anon[0]["anon_password"], "me@example.org", "{anon:?}");
+    assert_eq!(anon[0]["anonymous"], true);
+}
