@@ -74,7 +74,7 @@ fn generate_bindings(include_dir: &Path, out_dir: &Path) {
         .allowlist_function("(register|unregister)_cleanup2?")
         .allowlist_function("make_array|push_array")
         .allowlist_function("xferlog_write|log_.*")
-        .allowlist_function("redis_set_(server3|timeouts)")
+        .allowlist_function("redis_set_(server3|sentinels2|timeouts)")
         .allowlist_var("session|main_server|permanent_pool|server_list|ServerType")
         .allowlist_var("(CONF|CF|PR|CL|DEBUG|R)_.*")
         .allowlist_var("(PRE_CMD|CMD|POST_CMD|POST_CMD_ERR|LOG_CMD|LOG_CMD_ERR|HOOK)")

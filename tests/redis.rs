@@ -973,3 +973,84 @@ RedisLogOnCommand PWD,CWD,QUIT raw
     assert_eq!(anon[0]["anon_password"], "me@example.org", "{anon:?}");
     assert_eq!(anon[0]["anonymous"], true);
 }
+
+/// A redis-sentinel process monitoring `mymaster` at 127.0.0.1:`master`.
+struct Sentinel {
+    port: u16,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Sentinel {
+    fn start(master: u16) -> Sentinel {
+        let dir = tempfile::tempdir().unwrap();
+        let port = harness::free_port();
+        let conf = dir.path().join("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor mymaster 127.0.0.1 {master} 1\n",
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        let child = std::process::Command::new("redis-sentinel")
+            .arg(&conf)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-sentinel");
+        let s = Sentinel {
+            port,
+            child,
+            _dir: dir,
+        };
+        assert!(wait_until(harness::DEFAULT_TIMEOUT, || {
+            RedisClient::try_connect(port)
+                .and_then(|mut c| {
+                    c.try_cmd(&[
+                        b"SENTINEL".as_slice(),
+                        b"get-master-addr-by-name",
+                        b"mymaster",
+                    ])
+                })
+                .is_ok_and(|r| matches!(r, harness::Resp::Array(Some(_))))
+        }));
+        s
+    }
+}
+
+impl Drop for Sentinel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// RedisSentinel also configures the core: mod_ban's `BanCache redis`
+/// finds the master through the Sentinel (no RedisServer at all).
+#[test]
+fn mod_ban_through_sentinel() {
+    let redis = RedisServer::start();
+    let sentinel = Sentinel::start(redis.port());
+    let conf = format!(
+        "RedisEngine on\nRedisSentinel 127.0.0.1:{} master mymaster\nBanEngine on\nBanLog @DIR@/ban.log\n\
+         BanTable @DIR@/ban.tab\nBanCache redis\nMaxLoginAttempts 1\n\
+         BanOnEvent MaxLoginAttempts 1/00:10:00 00:05:00\n",
+        sentinel.port
+    );
+    let server = Proftpd::builder(Modules::Ours)
+        .load_modules(&["mod_redis.c", "mod_ban.c"])
+        .config(&conf)
+        .start();
+    let mut ftp = server.connect();
+    ftp.expect("USER alice", 331);
+    let _ = ftp.try_cmd("PASS wrong");
+    let mut c = redis.client();
+    assert!(
+        wait_until(harness::DEFAULT_TIMEOUT, || !c.keys("mod_ban*").is_empty()),
+        "no mod_ban key in Redis: {:?}\nban.log:\n{}",
+        c.keys("*"),
+        String::from_utf8_lossy(&server.try_read_file("ban.log").unwrap_or_default())
+    );
+}

@@ -6,7 +6,7 @@
 //! static here until the next call replaces them.
 
 use super::ffi;
-use std::ffi::{CString, c_char, c_int};
+use std::ffi::{CString, c_char, c_int, c_void};
 use std::ptr;
 use std::sync::Mutex;
 
@@ -66,6 +66,57 @@ pub fn set_timeouts(connect_millis: u64, io_millis: u64) -> Result<(), String> {
     let rc = unsafe { ffi::redis_set_timeouts(connect_millis as _, io_millis as _) };
     if rc < 0 {
         return Err(std::io::Error::last_os_error().to_string());
+    }
+    Ok(())
+}
+
+static SENTINEL_POOL: std::sync::atomic::AtomicPtr<ffi::pool_rec> =
+    std::sync::atomic::AtomicPtr::new(ptr::null_mut());
+static SENTINEL_NAME: Mutex<Option<CString>> = Mutex::new(None);
+
+/// Tell the core to find its Redis master through these Sentinels
+/// (`redis_set_sentinels2()`); `master` `None`: the first one monitored.
+pub fn set_sentinels(sentinels: &[(String, u16)], master: Option<&str>) -> Result<(), String> {
+    if sentinels.is_empty() {
+        return Err("no Sentinels".into());
+    }
+    let name = master
+        .map(CString::new)
+        .transpose()
+        .map_err(|_| "NUL byte in master name".to_string())?;
+    // SAFETY: the addresses and the array live in a pool of ours that is
+    // only destroyed after the core has been handed the next set.
+    unsafe {
+        let pool = ffi::make_sub_pool(ffi::permanent_pool);
+        let arr = ffi::make_array(
+            pool,
+            sentinels.len() as _,
+            std::mem::size_of::<*mut c_void>() as _,
+        );
+        for (host, port) in sentinels {
+            let h = CString::new(host.as_str()).map_err(|_| "NUL byte in host".to_string())?;
+            let a = ffi::pr_netaddr_get_addr(pool, h.as_ptr(), ptr::null_mut());
+            if a.is_null() {
+                ffi::destroy_pool(pool);
+                return Err(format!("unable to resolve Sentinel '{host}'"));
+            }
+            let a = ffi::pr_netaddr_dup(pool, a);
+            ffi::pr_netaddr_set_port2(a, u32::from(*port));
+            let slot = ffi::push_array(arr) as *mut *mut ffi::pr_netaddr_t;
+            *slot = a;
+        }
+        let mut keep = SENTINEL_NAME.lock().unwrap_or_else(|e| e.into_inner());
+        let name_ptr = name.as_ref().map_or(ptr::null(), |c| c.as_ptr());
+        let rc = ffi::redis_set_sentinels2(arr, name_ptr, 0, ptr::null(), ptr::null(), ptr::null());
+        let err = std::io::Error::last_os_error();
+        *keep = name;
+        let old = SENTINEL_POOL.swap(pool, std::sync::atomic::Ordering::Relaxed);
+        if !old.is_null() {
+            ffi::destroy_pool(old);
+        }
+        if rc < 0 {
+            return Err(err.to_string());
+        }
     }
     Ok(())
 }

@@ -233,6 +233,9 @@ fn set_options(cmd: &mut Directive) -> Result<(), String> {
 fn set_sentinel(cmd: &mut Directive) -> Result<(), String> {
     cmd.check_context(SERVER_CTX)?;
     let cfg: SentinelCfg = server::parse_sentinel(cmd.args())?;
+    if cmd.context() == context::ROOT {
+        configure_core_sentinels(&cfg);
+    }
     cmd.add_param(cfg, false);
     Ok(())
 }
@@ -284,6 +287,24 @@ fn configure_core(cfg: &ServerCfg, flags: u64) {
     let db = cfg.db.map(|d| d.to_string());
     if let Err(e) = core_redis::set_server(host, port, flags, user, pass, db.as_deref()) {
         LOG.notice(&format!("error configuring the core's Redis server: {e}"));
+    }
+}
+
+/// Hand the Sentinels to the core (mod_ban etc. then find the master
+/// through them, as with the C module).
+fn configure_core_sentinels(cfg: &SentinelCfg) {
+    let addrs: Vec<(String, u16)> = cfg
+        .sentinels
+        .iter()
+        .filter_map(|a| match a {
+            server::Addr::Tcp { host, port } => Some((host.clone(), *port)),
+            server::Addr::Unix(_) => None,
+        })
+        .collect();
+    if let Err(e) = core_redis::set_sentinels(&addrs, cfg.master.as_deref()) {
+        LOG.notice(&format!(
+            "error configuring the core's Redis Sentinels: {e}"
+        ));
     }
 }
 
@@ -370,6 +391,9 @@ fn configure_session() {
         conf::lookup::<(u64, u64)>(Scope::Server, TIMEOUTS, false).unwrap_or((500, 500));
     let no_reconnect = opts & OPT_NO_RECONNECT != 0;
     let sentinel = conf::lookup::<SentinelCfg>(Scope::Server, SENTINEL, false);
+    if let Some(s) = &sentinel {
+        configure_core_sentinels(s);
+    }
     let explicit = conf::lookup::<ServerCfg>(Scope::Server, SERVER, false);
     if let Some(cfg) = &explicit {
         let flags = if no_reconnect {
