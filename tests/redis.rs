@@ -403,7 +403,12 @@ RedisLogFormatExtra k "{\"site\":\"eu\",\"who\":\"%u\",\"command\":\"override?\"
     let ev = parse(&c.wait_for_list("ev", 4));
     assert_eq!(ev[0].get("command"), None, "{ev:?}");
     assert_eq!(ev[0]["remote_ip"], "127.0.0.1", "{ev:?}");
+    // The spec's session markers, first key, booleans.
+    assert_eq!(ev[0].keys().next().map(String::as_str), Some("connecting"));
+    assert_eq!(ev[0]["connecting"], true);
     assert_eq!(commands(&ev[1..]), ["MKD", "PWD", "EXIT"], "{ev:?}");
+    assert_eq!(ev[3]["disconnecting"], true, "{ev:?}");
+    assert!(!ev[1].contains_key("connecting") && !ev[1].contains_key("disconnecting"));
 }
 
 /// AUTH with an ACL user, AUTH with a password only, and SELECT of a db index.

@@ -102,3 +102,15 @@ pub unsafe fn dispatch(
         }
     }
 }
+
+impl Cmd {
+    /// The session-start pseudo command (`CONNECT`, class `CL_CONNECT`).
+    pub fn is_connect(&self) -> bool {
+        self.class() == ffi::CL_CONNECT as i32
+    }
+
+    /// The session-end pseudo command (`EXIT`, class `CL_DISCONNECT`).
+    pub fn is_disconnect(&self) -> bool {
+        self.class() & ffi::CL_DISCONNECT as i32 != 0
+    }
+}

@@ -95,6 +95,18 @@ pub fn text(items: &[JotItem]) -> String {
     out
 }
 
+/// Mark session start/end events as the spec describes: `"connecting":true`
+/// / `"disconnecting":true` as the first key (the core's LogFormat parser in
+/// 1.3.8 has no variable for them, so the C module never writes them).
+pub fn mark_session_event(map: &mut Map<String, Value>, connect: bool, disconnect: bool) {
+    if connect && !map.contains_key("connecting") {
+        map.shift_insert(0, "connecting".into(), Value::Bool(true));
+    }
+    if disconnect && !map.contains_key("disconnecting") {
+        map.shift_insert(0, "disconnecting".into(), Value::Bool(true));
+    }
+}
+
 /// Parse a `RedisLogFormatExtra` argument: it must be a JSON object.
 pub fn parse_extra(text: &str) -> Result<Map<String, Value>, String> {
     match serde_json::from_str::<Value>(text) {
@@ -171,6 +183,16 @@ mod tests {
         let extra = parse_extra(r#"{"user":"mallory","site":"eu","n":1}"#).unwrap();
         add_extra(&mut m, extra);
         assert_eq!(to_string(&m), r#"{"user":"alice","site":"eu","n":1}"#);
+    }
+
+    #[test]
+    fn session_event_marks_come_first() {
+        let mut m = object(&[var("user", JotValue::Str(b"a".to_vec()))]);
+        mark_session_event(&mut m, true, false);
+        assert_eq!(to_string(&m), r#"{"connecting":true,"user":"a"}"#);
+        let mut m = object(&[var("user", JotValue::Str(b"a".to_vec()))]);
+        mark_session_event(&mut m, false, true);
+        assert_eq!(to_string(&m), r#"{"disconnecting":true,"user":"a"}"#);
     }
 
     #[test]

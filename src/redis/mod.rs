@@ -552,6 +552,7 @@ fn event_for(
         }
     };
     let mut object = json::object(&items);
+    json::mark_session_event(&mut object, cmd.is_connect(), cmd.is_disconnect());
     for extra in extras.iter().filter(|e| e.fmt_name == rule.fmt_name) {
         json::add_extra(&mut object, resolve_extra(cmd, &extra.object));
     }
