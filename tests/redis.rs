@@ -1059,3 +1059,51 @@ fn mod_ban_through_sentinel() {
         String::from_utf8_lossy(&server.try_read_file("ban.log").unwrap_or_default())
     );
 }
+
+/// A <VirtualHost> with its own RedisEngine/RedisServer/rules: each server's
+/// sessions log to their own Redis.
+#[test]
+fn virtual_host_has_its_own_settings() {
+    let main_redis = RedisServer::start();
+    let vhost_redis = RedisServer::start();
+    let p2 = harness::free_port();
+    let server = Proftpd::builder(Modules::Ours)
+        .load_module("mod_redis.c")
+        .wait_port(p2)
+        .config(&format!(
+            r#"RedisEngine on
+RedisServer 127.0.0.1:{}
+LogFormat raw "%r"
+RedisLogOnCommand PWD raw
+<VirtualHost 127.0.0.1>
+  Port {p2}
+  AuthOrder mod_auth_file.c
+  AuthUserFile @DIR@/ftpd.passwd
+  AuthGroupFile @DIR@/ftpd.group
+  RequireValidShell off
+  RedisEngine on
+  RedisServer 127.0.0.1:{}
+  RedisLogOnCommand PWD,QUIT raw "vhost:%m"
+</VirtualHost>
+"#,
+            main_redis.port(),
+            vhost_redis.port()
+        ))
+        .start();
+    let mut ftp = server.login("alice", "secret");
+    ftp.expect("PWD", 257);
+    ftp.quit();
+    let mut ftp = harness::Ftp::connect(p2);
+    ftp.login("alice", "secret");
+    ftp.expect("PWD", 257);
+    ftp.quit();
+    assert_eq!(
+        parse(&main_redis.client().wait_for_list("raw", 1))[0]["raw_command"],
+        "PWD"
+    );
+    let mut v = vhost_redis.client();
+    v.wait_for_list("vhost:PWD", 1);
+    v.wait_for_list("vhost:QUIT", 1);
+    assert!(v.keys("raw").is_empty());
+    assert_eq!(main_redis.client().keys("vhost:*"), Vec::<String>::new());
+}
