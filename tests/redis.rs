@@ -505,6 +505,7 @@ fn bad_config_is_refused() {
         ("RedisSentinel host:bad", "RedisSentinel"),
         ("RedisSentinel /tmp/s.sock", "RedisSentinel"),
         ("RedisSentinel h master", "RedisSentinel"),
+        ("RedisSentinel 127.0.0.1 ssl:true", "RedisSentinel"),
         (
             "<Anonymous ~alice>\nRedisSentinel 127.0.0.1\n</Anonymous>",
             "RedisSentinel",
@@ -988,13 +989,17 @@ struct Sentinel {
 
 impl Sentinel {
     fn start(master: u16) -> Sentinel {
+        Sentinel::start_with(master, "")
+    }
+
+    fn start_with(master: u16, extra: &str) -> Sentinel {
         let dir = tempfile::tempdir().unwrap();
         let port = harness::free_port();
         let conf = dir.path().join("sentinel.conf");
         std::fs::write(
             &conf,
             format!(
-                "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor mymaster 127.0.0.1 {master} 1\n",
+                "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor mymaster 127.0.0.1 {master} 1\n{extra}\n",
                 dir.path().display()
             ),
         )

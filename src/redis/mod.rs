@@ -233,6 +233,12 @@ fn set_options(cmd: &mut Directive) -> Result<(), String> {
 fn set_sentinel(cmd: &mut Directive) -> Result<(), String> {
     cmd.check_context(SERVER_CTX)?;
     let cfg: SentinelCfg = server::parse_sentinel(cmd.args())?;
+    check_tls_files(&cfg.tls)?;
+    if cfg.tls.enabled {
+        // Asking a Sentinel over TLS did not pass its test (the session
+        // stalled): refuse it rather than risk stalled sessions.
+        return Err("TLS to Sentinels (ssl:true) is not supported yet".into());
+    }
     if cmd.context() == context::ROOT {
         configure_core_sentinels(&cfg);
     }
@@ -248,10 +254,22 @@ fn set_server(cmd: &mut Directive) -> Result<(), String> {
     if cfg.tls.enabled && matches!(cfg.addr, server::Addr::Unix(_)) {
         return Err("TLS (ssl:true) needs a TCP address, not a unix socket".into());
     }
+    check_tls_files(&cfg.tls)?;
+    // In the "server config" context, configure the core now (as the C
+    // module does), so that e.g. mod_ban's session init finds it.
+    if cmd.context() == context::ROOT {
+        configure_core(&cfg, 0);
+    }
+    cmd.add_param(cfg, false);
+    Ok(())
+}
+
+/// The ssl-* files must exist; cert and key go together.
+fn check_tls_files(tls: &server::Tls) -> Result<(), String> {
     for (what, path) in [
-        ("ssl-ca", &cfg.tls.ca),
-        ("ssl-cert", &cfg.tls.cert),
-        ("ssl-key", &cfg.tls.key),
+        ("ssl-ca", &tls.ca),
+        ("ssl-cert", &tls.cert),
+        ("ssl-key", &tls.key),
     ] {
         if let Some(p) = path
             && !std::path::Path::new(p).is_file()
@@ -259,15 +277,9 @@ fn set_server(cmd: &mut Directive) -> Result<(), String> {
             return Err(format!("{what}: '{p}': no such file"));
         }
     }
-    if cfg.tls.cert.is_some() != cfg.tls.key.is_some() {
+    if tls.cert.is_some() != tls.key.is_some() {
         return Err("ssl-cert and ssl-key must be given together".into());
     }
-    // In the "server config" context, configure the core now (as the C
-    // module does), so that e.g. mod_ban's session init finds it.
-    if cmd.context() == context::ROOT {
-        configure_core(&cfg, 0);
-    }
-    cmd.add_param(cfg, false);
     Ok(())
 }
 
@@ -420,7 +432,11 @@ fn configure_session() {
         LOG.notice(&format!("error setting Redis timeouts: {e}"));
     }
     let settings = server.map(|server| Settings {
-        tls_files: read_tls_files(&server, &mut log_file),
+        tls_files: read_tls_files(&server.tls, &mut log_file),
+        sentinel_tls_files: sentinel
+            .as_ref()
+            .map(|s| read_tls_files(&s.tls, &mut log_file))
+            .unwrap_or_default(),
         sentinel: sentinel.clone(),
         server,
         connect_timeout: Duration::from_millis(connect),
@@ -437,8 +453,8 @@ fn configure_session() {
 }
 
 /// Read the TLS files as root (the session may run as a user that cannot).
-fn read_tls_files(cfg: &ServerCfg, log_file: &mut Option<std::fs::File>) -> sink::TlsFiles {
-    if !cfg.tls.enabled {
+fn read_tls_files(tls: &server::Tls, log_file: &mut Option<std::fs::File>) -> sink::TlsFiles {
+    if !tls.enabled {
         return sink::TlsFiles::default();
     }
     let mut read = |path: &Option<String>| {
@@ -452,9 +468,9 @@ fn read_tls_files(cfg: &ServerCfg, log_file: &mut Option<std::fs::File>) -> sink
         }
     };
     sink::TlsFiles {
-        ca: read(&cfg.tls.ca),
-        cert: read(&cfg.tls.cert),
-        key: read(&cfg.tls.key),
+        ca: read(&tls.ca),
+        cert: read(&tls.cert),
+        key: read(&tls.key),
     }
 }
 

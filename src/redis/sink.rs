@@ -28,6 +28,8 @@ pub struct Settings {
     pub tls_files: TlsFiles,
     /// Discover the master through these Sentinels (RedisSentinel).
     pub sentinel: Option<SentinelCfg>,
+    /// PEM material of the Sentinels' ssl-* options.
+    pub sentinel_tls_files: TlsFiles,
     pub connect_timeout: Duration,
     pub io_timeout: Duration,
     pub no_reconnect: bool,
@@ -260,7 +262,7 @@ impl Sink {
                 tls: sentinel.tls.clone(),
             };
             let r = (|| -> redis::RedisResult<Addr> {
-                let client = redis::Client::open(server::url(&probe).as_str())?;
+                let client = client_for(&probe, &self.settings.sentinel_tls_files)?;
                 let mut con = client.get_connection_with_timeout(ct)?;
                 con.set_read_timeout(Some(io))?;
                 con.set_write_timeout(Some(io))?;
@@ -304,27 +306,7 @@ impl Sink {
         if let Some(sentinel) = &self.settings.sentinel {
             cfg.addr = self.discover_master(sentinel)?;
         }
-        let url = server::url(&cfg);
-        let client = if cfg.tls.enabled {
-            let f = &self.settings.tls_files;
-            let client_tls = match (&f.cert, &f.key) {
-                (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
-                    client_cert: cert.clone(),
-                    client_key: key.clone(),
-                }),
-                _ => None,
-            };
-            redis::Client::build_with_tls(
-                url.as_str(),
-                redis::TlsCertificates {
-                    client_tls,
-                    root_cert: f.ca.clone(),
-                },
-            )
-        } else {
-            redis::Client::open(url.as_str())
-        }
-        .map_err(|e| err_text(&e))?;
+        let client = client_for(&cfg, &self.settings.tls_files).map_err(|e| err_text(&e))?;
         let ct = self.settings.connect_timeout.max(Duration::from_millis(1));
         let io = self.settings.io_timeout.max(Duration::from_millis(1));
         let conn = client
@@ -334,6 +316,28 @@ impl Sink {
         conn.set_write_timeout(Some(io)).map_err(|e| err_text(&e))?;
         Ok(conn)
     }
+}
+
+/// A client for `cfg`, with TLS material when `ssl:true`.
+fn client_for(cfg: &ServerCfg, f: &TlsFiles) -> redis::RedisResult<redis::Client> {
+    let url = server::url(cfg);
+    if !cfg.tls.enabled {
+        return redis::Client::open(url.as_str());
+    }
+    let client_tls = match (&f.cert, &f.key) {
+        (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
+            client_cert: cert.clone(),
+            client_key: key.clone(),
+        }),
+        _ => None,
+    };
+    redis::Client::build_with_tls(
+        url.as_str(),
+        redis::TlsCertificates {
+            client_tls,
+            root_cert: f.ca.clone(),
+        },
+    )
 }
 
 #[cfg(test)]
@@ -356,6 +360,7 @@ mod tests {
             },
             tls_files: Default::default(),
             sentinel: None,
+            sentinel_tls_files: Default::default(),
             connect_timeout: Duration::from_millis(200),
             io_timeout: Duration::from_millis(200),
             no_reconnect: false,
