@@ -1006,3 +1006,132 @@ RedisLogOnCommand PWD raw
     assert!(v.keys("raw").is_empty());
     assert_eq!(main_redis.client().keys("vhost:*"), Vec::<String>::new());
 }
+
+/// Makes a throwaway CA and a server certificate for 127.0.0.1 in `dir`.
+fn make_certs(dir: &std::path::Path) {
+    let run = |args: &[&str]| {
+        let st = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl");
+        assert!(st.success(), "openssl {args:?}");
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=proftpd-rs test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "r.key",
+        "-out",
+        "r.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(
+        dir.join("ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "r.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "r.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "ext",
+    ]);
+    // Readable by redis-server and the harness.
+    for f in ["ca.crt", "r.crt", "r.key"] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+}
+
+/// RedisServer ... ssl:true ssl-ca:... against redis-server's TLS port, without
+/// and with a client certificate (ssl-cert/ssl-key, `tls-auth-clients yes`).
+#[test]
+fn tls_connection() {
+    let certs = tempfile::tempdir().unwrap();
+    make_certs(certs.path());
+    let d = certs.path().display();
+    for (auth_clients, client) in [
+        ("no", String::new()),
+        ("yes", format!(" ssl-cert:{d}/r.crt ssl-key:{d}/r.key")),
+    ] {
+        let tls_port = harness::free_port();
+        let redis = RedisServer::builder()
+            .config(&format!("tls-port {tls_port}"))
+            .config(&format!("tls-cert-file {d}/r.crt"))
+            .config(&format!("tls-key-file {d}/r.key"))
+            .config(&format!("tls-ca-cert-file {d}/ca.crt"))
+            .config(&format!("tls-auth-clients {auth_clients}"))
+            .start();
+        let server = start(
+            Modules::Ours,
+            &redis_conf(
+                &format!("127.0.0.1:{tls_port} ssl:true ssl-ca:{d}/ca.crt{client}"),
+                &format!("{RAW}\nRedisLogOnCommand PWD raw"),
+            ),
+        );
+        let mut ftp = server.login("alice", "secret");
+        ftp.expect("PWD", 257);
+        ftp.quit();
+        let items = redis.client().wait_for_list("raw", 1);
+        assert_eq!(
+            parse(&items)[0]["raw_command"],
+            "PWD",
+            "client cert: {client}"
+        );
+    }
+}
+
+/// ssl:true against a server that accepts and never answers (no TLS
+/// handshake): replies are not delayed beyond the timeouts.
+#[test]
+fn tls_silent_server_does_not_delay_replies() {
+    let certs = tempfile::tempdir().unwrap();
+    make_certs(certs.path());
+    let d = certs.path().display();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let (_server, per_cmd) =
+        assert_replies_not_delayed(&format!("127.0.0.1:{port} ssl:true ssl-ca:{d}/ca.crt"));
+    assert!(
+        per_cmd < Duration::from_millis(50),
+        "per command {per_cmd:?}"
+    );
+}

@@ -254,11 +254,6 @@ fn set_server(cmd: &mut Directive) -> Result<(), String> {
     if cfg.tls.enabled && matches!(cfg.addr, server::Addr::Unix(_)) {
         return Err("TLS (ssl:true) needs a TCP address, not a unix socket".into());
     }
-    if cfg.tls.enabled {
-        // The redis crate's TLS handshake runs without a timeout: a silent
-        // server would stall the session.  Refuse until that is solved.
-        return Err("TLS (ssl:true) is not supported yet".into());
-    }
     check_tls_files(&cfg.tls)?;
     // In the "server config" context, configure the core now (as the C
     // module does), so that e.g. mod_ban's session init finds it.

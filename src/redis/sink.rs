@@ -10,6 +10,8 @@
 
 use super::server::{self, Addr, SentinelCfg, ServerCfg};
 use std::collections::VecDeque;
+use std::io::Write;
+use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 /// First delay after a failure; doubled on each further failure.
@@ -46,7 +48,7 @@ pub struct TlsFiles {
 
 pub struct Sink {
     settings: Settings,
-    conn: Option<redis::Connection>,
+    conn: Option<Conn>,
     backlog: VecDeque<(String, String)>,
     /// The first `inflight` backlog events were sent; replies not read yet.
     inflight: usize,
@@ -159,11 +161,8 @@ impl Sink {
             let Some(conn) = self.conn.as_mut() else {
                 return;
             };
-            if let Err(e) = conn.send_packed_command(&pipe.get_packed_pipeline()) {
-                self.lost(
-                    format!("error sending log messages to Redis: {}", err_text(&e)),
-                    log,
-                );
+            if let Err(e) = conn.send(&pipe.get_packed_pipeline()) {
+                self.lost(format!("error sending log messages to Redis: {e}"), log);
                 return;
             }
             self.inflight = n;
@@ -181,7 +180,7 @@ impl Sink {
                 self.inflight = 0;
                 return false;
             };
-            match conn.recv_response() {
+            match conn.recv() {
                 Ok(redis::Value::ServerError(e)) => {
                     let text = format!("{e:?}");
                     let retry = [
@@ -210,10 +209,7 @@ impl Sink {
                     self.inflight -= 1;
                 }
                 Err(e) => {
-                    self.lost(
-                        format!("error appending log messages to Redis: {}", err_text(&e)),
-                        log,
-                    );
+                    self.lost(format!("error appending log messages to Redis: {e}"), log);
                     return false;
                 }
             }
@@ -301,43 +297,143 @@ impl Sink {
         Err(format!("no master from Sentinels ({})", errors.join("; ")))
     }
 
-    fn connect(&self) -> Result<redis::Connection, String> {
+    fn connect(&self) -> Result<Conn, String> {
         let mut cfg = self.settings.server.clone();
         if let Some(sentinel) = &self.settings.sentinel {
             cfg.addr = self.discover_master(sentinel)?;
         }
-        let client = client_for(&cfg, &self.settings.tls_files).map_err(|e| err_text(&e))?;
         let ct = self.settings.connect_timeout.max(Duration::from_millis(1));
         let io = self.settings.io_timeout.max(Duration::from_millis(1));
+        if cfg.tls.enabled {
+            return TlsConn::connect(&cfg, &self.settings.tls_files, ct, io).map(Conn::Tls);
+        }
+        let client = client_for(&cfg, &self.settings.tls_files).map_err(|e| err_text(&e))?;
         let conn = client
             .get_connection_with_timeout(ct)
             .map_err(|e| err_text(&e))?;
         conn.set_read_timeout(Some(io)).map_err(|e| err_text(&e))?;
         conn.set_write_timeout(Some(io)).map_err(|e| err_text(&e))?;
+        Ok(Conn::Plain(conn))
+    }
+}
+
+/// Our connection: the `redis` crate's for TCP and unix sockets; for TLS our
+/// own RESP connection, because the crate's TLS handshake has no timeout.
+enum Conn {
+    Plain(redis::Connection),
+    Tls(Box<TlsConn>),
+}
+
+impl Conn {
+    fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
+        match self {
+            Conn::Plain(c) => c.send_packed_command(bytes).map_err(|e| err_text(&e)),
+            Conn::Tls(t) => t.stream.write_all(bytes).map_err(|e| e.to_string()),
+        }
+    }
+
+    fn recv(&mut self) -> Result<redis::Value, String> {
+        match self {
+            Conn::Plain(c) => c.recv_response().map_err(|e| err_text(&e)),
+            Conn::Tls(t) => t
+                .parser
+                .parse_value(&mut t.stream)
+                .map_err(|e| err_text(&e)),
+        }
+    }
+}
+
+/// RESP over native-tls, with the connect timeout on connect() and the io
+/// timeout on every read and write, the handshake included.
+struct TlsConn {
+    stream: native_tls::TlsStream<TcpStream>,
+    parser: redis::Parser,
+}
+
+impl TlsConn {
+    fn connect(
+        cfg: &ServerCfg,
+        f: &TlsFiles,
+        ct: Duration,
+        io: Duration,
+    ) -> Result<Box<TlsConn>, String> {
+        let Addr::Tcp { host, port } = &cfg.addr else {
+            return Err("TLS needs a TCP address".into());
+        };
+        let mut last = String::from("no address");
+        let mut tcp = None;
+        for addr in (host.as_str(), *port)
+            .to_socket_addrs()
+            .map_err(|e| e.to_string())?
+        {
+            match TcpStream::connect_timeout(&addr, ct) {
+                Ok(s) => {
+                    tcp = Some(s);
+                    break;
+                }
+                Err(e) => last = e.to_string(),
+            }
+        }
+        let tcp = tcp.ok_or(last)?;
+        tcp.set_read_timeout(Some(io)).map_err(|e| e.to_string())?;
+        tcp.set_write_timeout(Some(io)).map_err(|e| e.to_string())?;
+        let _ = tcp.set_nodelay(true);
+        let mut b = native_tls::TlsConnector::builder();
+        if let Some(ca) = &f.ca {
+            let cert = native_tls::Certificate::from_pem(ca).map_err(|e| format!("ssl-ca: {e}"))?;
+            b.add_root_certificate(cert);
+        }
+        if let (Some(cert), Some(key)) = (&f.cert, &f.key) {
+            let id = native_tls::Identity::from_pkcs8(cert, key)
+                .map_err(|e| format!("ssl-cert/ssl-key: {e}"))?;
+            b.identity(id);
+        }
+        let connector = b.build().map_err(|e| e.to_string())?;
+        let stream = connector.connect(host, tcp).map_err(|e| match e {
+            native_tls::HandshakeError::Failure(e) => format!("TLS handshake: {e}"),
+            native_tls::HandshakeError::WouldBlock(_) => "TLS handshake timed out".to_string(),
+        })?;
+        let mut conn = Box::new(TlsConn {
+            stream,
+            parser: redis::Parser::new(),
+        });
+        // AUTH and SELECT, like the crate does for plain connections.
+        let mut setup = redis::pipe();
+        match (&cfg.username, &cfg.password) {
+            (Some(u), Some(p)) => {
+                setup.cmd("AUTH").arg(u).arg(p);
+            }
+            (Some(p), None) | (None, Some(p)) => {
+                setup.cmd("AUTH").arg(p);
+            }
+            (None, None) => {}
+        }
+        if let Some(db) = cfg.db {
+            setup.cmd("SELECT").arg(db);
+        }
+        let n = setup.cmd_iter().count();
+        if n > 0 {
+            conn.stream
+                .write_all(&setup.get_packed_pipeline())
+                .map_err(|e| e.to_string())?;
+            for _ in 0..n {
+                match conn.parser.parse_value(&mut conn.stream) {
+                    Ok(redis::Value::ServerError(e)) => {
+                        // Never echo the command: it holds the password.
+                        return Err(format!("Redis refused AUTH/SELECT: {:?}", e.code()));
+                    }
+                    Ok(_) => {}
+                    Err(e) => return Err(err_text(&e)),
+                }
+            }
+        }
         Ok(conn)
     }
 }
 
-/// A client for `cfg`, with TLS material when `ssl:true`.
-fn client_for(cfg: &ServerCfg, f: &TlsFiles) -> redis::RedisResult<redis::Client> {
-    let url = server::url(cfg);
-    if !cfg.tls.enabled {
-        return redis::Client::open(url.as_str());
-    }
-    let client_tls = match (&f.cert, &f.key) {
-        (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
-            client_cert: cert.clone(),
-            client_key: key.clone(),
-        }),
-        _ => None,
-    };
-    redis::Client::build_with_tls(
-        url.as_str(),
-        redis::TlsCertificates {
-            client_tls,
-            root_cert: f.ca.clone(),
-        },
-    )
+/// A client for a plain (TCP or unix socket) connection to `cfg`.
+fn client_for(cfg: &ServerCfg, _f: &TlsFiles) -> redis::RedisResult<redis::Client> {
+    redis::Client::open(server::url(cfg).as_str())
 }
 
 #[cfg(test)]
