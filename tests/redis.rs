@@ -505,7 +505,11 @@ fn bad_config_is_refused() {
         ("RedisSentinel host:bad", "RedisSentinel"),
         ("RedisSentinel /tmp/s.sock", "RedisSentinel"),
         ("RedisSentinel h master", "RedisSentinel"),
-        ("RedisSentinel 127.0.0.1 ssl:true", "RedisSentinel"),
+        (
+            "RedisSentinel 127.0.0.1 ssl:true ssl-ca:/nonexistent/ca.pem",
+            "RedisSentinel",
+        ),
+        ("RedisSentinel 127.0.0.1 ssl:maybe", "RedisSentinel"),
         (
             "<Anonymous ~alice>\nRedisSentinel 127.0.0.1\n</Anonymous>",
             "RedisSentinel",
@@ -1128,10 +1132,101 @@ fn tls_silent_server_does_not_delay_replies() {
             held.push(s);
         }
     });
-    let (_server, per_cmd) =
-        assert_replies_not_delayed(&format!("127.0.0.1:{port} ssl:true ssl-ca:{d}/ca.crt"));
+    for spec in [
+        format!("127.0.0.1:{port} ssl:true ssl-ca:{d}/ca.crt"),
+        // A silent Sentinel, asked over TLS.
+        format!("127.0.0.1\nRedisSentinel 127.0.0.1:{port} ssl:true ssl-ca:{d}/ca.crt"),
+    ] {
+        let (_server, per_cmd) = assert_replies_not_delayed(&spec);
+        assert!(
+            per_cmd < Duration::from_millis(50),
+            "{spec}: per command {per_cmd:?}"
+        );
+    }
+}
+
+/// RedisSentinel ... ssl:true: the Sentinel is asked over TLS (it listens
+/// on a TLS port only), and the master it names is reached over TLS too,
+/// with RedisServer's ACL user, password and db index (AUTH + SELECT inside
+/// the TLS session).  Passwords stay out of the logs.
+#[test]
+fn sentinel_over_tls_with_auth_and_db_index() {
+    let certs = tempfile::tempdir().unwrap();
+    make_certs(certs.path());
+    let d = certs.path().display().to_string();
+    let tls_port = harness::free_port();
+    let master = RedisServer::builder()
+        .config(&format!("tls-port {tls_port}"))
+        .config(&format!("tls-cert-file {d}/r.crt"))
+        .config(&format!("tls-key-file {d}/r.key"))
+        .config(&format!("tls-ca-cert-file {d}/ca.crt"))
+        .config("tls-auth-clients no")
+        .start();
+    master.client().cmd(&[
+        "ACL", "SETUSER", "ftplog", "on", ">s3cr3t", "~*", "&*", "+@all",
+    ]);
+
+    // A Sentinel with no plain port, talking TLS to the master too.
+    let sdir = tempfile::tempdir().unwrap();
+    let sport = harness::free_port();
+    let sconf = sdir.path().join("sentinel.conf");
+    std::fs::write(
+        &sconf,
+        format!(
+            "port 0\ntls-port {sport}\nbind 127.0.0.1\ndir {}\ntls-cert-file {d}/r.crt\n\
+             tls-key-file {d}/r.key\ntls-ca-cert-file {d}/ca.crt\ntls-auth-clients no\n\
+             tls-replication yes\nsentinel monitor mymaster 127.0.0.1 {tls_port} 1\n",
+            sdir.path().display()
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new("redis-sentinel")
+        .arg(&sconf)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-sentinel");
+    struct Kill<'a>(&'a mut std::process::Child);
+    impl Drop for Kill<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _guard = Kill(&mut child);
+    let sport_s = sport.to_string();
+    let ca = format!("{d}/ca.crt");
     assert!(
-        per_cmd < Duration::from_millis(50),
-        "per command {per_cmd:?}"
+        wait_until(harness::DEFAULT_TIMEOUT, || {
+            std::process::Command::new("redis-cli")
+                .args(["--tls", "--cacert", &ca, "-h", "127.0.0.1", "-p", &sport_s])
+                .args(["SENTINEL", "get-master-addr-by-name", "mymaster"])
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&tls_port.to_string()))
+        }),
+        "TLS Sentinel did not come up"
     );
+
+    let server = start(
+        Modules::Ours,
+        &format!(
+            "RedisEngine on\nRedisServer 127.0.0.1 ftplog s3cr3t 3\n\
+             RedisSentinel 127.0.0.1:{sport} master mymaster ssl:true ssl-ca:{d}/ca.crt\n\
+             RedisTimeouts 500 500\nRedisLog @DIR@/redis.log\n{RAW}\nRedisLogOnCommand PWD,QUIT raw\n"
+        ),
+    );
+    let mut ftp = server.login("alice", "secret");
+    ftp.expect("PWD", 257);
+    ftp.quit();
+    let mut c = master.client();
+    c.cmd(&["SELECT", "3"]);
+    let items = c.wait_for_list("raw", 2);
+    let raw: Vec<String> = parse(&items)
+        .iter()
+        .map(|o| o["raw_command"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(raw, ["PWD", "QUIT"]);
+    let log = server.read_file("redis.log");
+    assert!(!log.contains("s3cr3t"), "{log}");
+    assert!(!server.logs().contains("s3cr3t"));
 }

@@ -234,11 +234,6 @@ fn set_sentinel(cmd: &mut Directive) -> Result<(), String> {
     cmd.check_context(SERVER_CTX)?;
     let cfg: SentinelCfg = server::parse_sentinel(cmd.args())?;
     check_tls_files(&cfg.tls)?;
-    if cfg.tls.enabled {
-        // Asking a Sentinel over TLS did not pass its test (the session
-        // stalled): refuse it rather than risk stalled sessions.
-        return Err("TLS to Sentinels (ssl:true) is not supported yet".into());
-    }
     if cmd.context() == context::ROOT {
         configure_core_sentinels(&cfg);
     }

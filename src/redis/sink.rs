@@ -241,15 +241,11 @@ impl Sink {
         self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
     }
 
-    /// Ask each Sentinel in turn for the current master's address.
+    /// Ask each Sentinel in turn for the current master's address (over
+    /// TLS when RedisSentinel has `ssl:true`), within the same timeouts.
     fn discover_master(&self, sentinel: &SentinelCfg) -> Result<Addr, String> {
         let mut errors = Vec::new();
-        let ct = self.settings.connect_timeout.max(Duration::from_millis(1));
-        let io = self.settings.io_timeout.max(Duration::from_millis(1));
         for addr in &sentinel.sentinels {
-            let Addr::Tcp { host, port } = addr else {
-                continue;
-            };
             let probe = ServerCfg {
                 addr: addr.clone(),
                 username: None,
@@ -257,41 +253,12 @@ impl Sink {
                 db: None,
                 tls: sentinel.tls.clone(),
             };
-            let r = (|| -> redis::RedisResult<Addr> {
-                let client = client_for(&probe, &self.settings.sentinel_tls_files)?;
-                let mut con = client.get_connection_with_timeout(ct)?;
-                con.set_read_timeout(Some(io))?;
-                con.set_write_timeout(Some(io))?;
-                let name = match &sentinel.master {
-                    Some(n) => n.clone(),
-                    None => {
-                        // The first master this Sentinel monitors.
-                        let masters: Vec<Vec<String>> =
-                            redis::cmd("SENTINEL").arg("masters").query(&mut con)?;
-                        masters
-                            .first()
-                            .and_then(|m| {
-                                m.chunks(2)
-                                    .find(|kv| kv.first().map(String::as_str) == Some("name"))
-                                    .and_then(|kv| kv.get(1).cloned())
-                            })
-                            .ok_or_else(|| {
-                                redis::RedisError::from((
-                                    redis::ErrorKind::Client,
-                                    "Sentinel monitors no master",
-                                ))
-                            })?
-                    }
-                };
-                let (ip, port): (String, u16) = redis::cmd("SENTINEL")
-                    .arg("get-master-addr-by-name")
-                    .arg(&name)
-                    .query(&mut con)?;
-                Ok(Addr::Tcp { host: ip, port })
-            })();
+            let r = self
+                .open(&probe, &self.settings.sentinel_tls_files)
+                .and_then(|mut con| ask_sentinel(&mut con, sentinel.master.as_deref()));
             match r {
                 Ok(a) => return Ok(a),
-                Err(e) => errors.push(format!("Sentinel {host}:{port}: {}", err_text(&e))),
+                Err(e) => errors.push(format!("Sentinel {}: {e}", server::describe(&probe))),
             }
         }
         Err(format!("no master from Sentinels ({})", errors.join("; ")))
@@ -299,15 +266,28 @@ impl Sink {
 
     fn connect(&self) -> Result<Conn, String> {
         let mut cfg = self.settings.server.clone();
+        let mut files = &self.settings.tls_files;
         if let Some(sentinel) = &self.settings.sentinel {
             cfg.addr = self.discover_master(sentinel)?;
+            // As in the core, where one ssl setting covers Sentinels and
+            // master: TLS to the Sentinels means TLS to the master too
+            // (with RedisServer's ssl-* files if it has TLS of its own).
+            if !cfg.tls.enabled && sentinel.tls.enabled {
+                cfg.tls = sentinel.tls.clone();
+                files = &self.settings.sentinel_tls_files;
+            }
         }
+        self.open(&cfg, files)
+    }
+
+    /// A connection to `cfg` with the configured timeouts.
+    fn open(&self, cfg: &ServerCfg, files: &TlsFiles) -> Result<Conn, String> {
         let ct = self.settings.connect_timeout.max(Duration::from_millis(1));
         let io = self.settings.io_timeout.max(Duration::from_millis(1));
         if cfg.tls.enabled {
-            return TlsConn::connect(&cfg, &self.settings.tls_files, ct, io).map(Conn::Tls);
+            return TlsConn::connect(cfg, files, ct, io).map(Conn::Tls);
         }
-        let client = client_for(&cfg, &self.settings.tls_files).map_err(|e| err_text(&e))?;
+        let client = redis::Client::open(server::url(cfg).as_str()).map_err(|e| err_text(&e))?;
         let conn = client
             .get_connection_with_timeout(ct)
             .map_err(|e| err_text(&e))?;
@@ -315,6 +295,32 @@ impl Sink {
         conn.set_write_timeout(Some(io)).map_err(|e| err_text(&e))?;
         Ok(Conn::Plain(conn))
     }
+}
+
+/// `SENTINEL get-master-addr-by-name` (after `SENTINEL masters` for the
+/// first master's name when none is configured).
+fn ask_sentinel(con: &mut Conn, master: Option<&str>) -> Result<Addr, String> {
+    let name = match master {
+        Some(n) => n.to_string(),
+        None => {
+            let masters: Vec<Vec<String>> = con.query(redis::cmd("SENTINEL").arg("masters"))?;
+            masters
+                .first()
+                .and_then(|m| {
+                    m.chunks(2)
+                        .find(|kv| kv.first().map(String::as_str) == Some("name"))
+                        .and_then(|kv| kv.get(1).cloned())
+                })
+                .ok_or("Sentinel monitors no master")?
+        }
+    };
+    let addr: Option<(String, u16)> = con.query(
+        redis::cmd("SENTINEL")
+            .arg("get-master-addr-by-name")
+            .arg(&name),
+    )?;
+    let (host, port) = addr.ok_or_else(|| format!("Sentinel knows no master '{name}'"))?;
+    Ok(Addr::Tcp { host, port })
 }
 
 /// Our connection: the `redis` crate's for TCP and unix sockets; for TLS our
@@ -329,6 +335,15 @@ impl Conn {
         match self {
             Conn::Plain(c) => c.send_packed_command(bytes).map_err(|e| err_text(&e)),
             Conn::Tls(t) => t.stream.write_all(bytes).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// One command and its reply, converted to `T`.
+    fn query<T: redis::FromRedisValue>(&mut self, cmd: &redis::Cmd) -> Result<T, String> {
+        self.send(&cmd.get_packed_command())?;
+        match self.recv()? {
+            redis::Value::ServerError(e) => Err(format!("{:?}", e.code())),
+            v => redis::from_redis_value(v).map_err(|e| e.to_string()),
         }
     }
 
@@ -429,11 +444,6 @@ impl TlsConn {
         }
         Ok(conn)
     }
-}
-
-/// A client for a plain (TCP or unix socket) connection to `cfg`.
-fn client_for(cfg: &ServerCfg, _f: &TlsFiles) -> redis::RedisResult<redis::Client> {
-    redis::Client::open(server::url(cfg).as_str())
 }
 
 #[cfg(test)]
