@@ -1230,3 +1230,102 @@ fn sentinel_over_tls_with_auth_and_db_index() {
     assert!(!log.contains("s3cr3t"), "{log}");
     assert!(!server.logs().contains("s3cr3t"));
 }
+
+/// mod_wrap2_redis (Debian's C module) reads mod_redis's config records
+/// itself (RedisEngine, RedisServer, RedisTimeouts in `main_server->conf`)
+/// and keeps its access tables in Redis: with our mod_redis it must find
+/// the same server and decide the same way as with the C mod_redis.
+#[test]
+fn mod_wrap2_redis_uses_our_config() {
+    for modules in [Modules::DebianC, Modules::Ours] {
+        let redis = RedisServer::start();
+        let mut c = redis.client();
+        c.cmd(&["RPUSH", "wrapdeny", "ALL"]);
+        c.cmd(&["RPUSH", "wrapallow", "bob"]);
+        let server = Proftpd::builder(modules.clone())
+            .load_modules(&["mod_redis.c", "mod_wrap2.c", "mod_wrap2_redis.c"])
+            .config(&format!(
+                "RedisLog @DIR@/redis.log\nRedisEngine on\nRedisServer 127.0.0.1:{}\nRedisTimeouts 400 400\n\
+                 WrapEngine on\nWrapLog @DIR@/wrap.log\n\
+                 WrapUserTables * redis:/list:wrapallow.%{{name}} redis:/list:wrapdeny\n",
+                redis.port()
+            ))
+            .start();
+        c.cmd(&["RPUSH", "wrapallow.bob", "ALL"]);
+        let mut ftp = server.connect();
+        ftp.expect("USER alice", 331);
+        let denied = ftp.cmd("PASS secret");
+        assert_eq!(denied.code, 530, "{modules:?}: alice {denied:?}");
+        let mut ftp = server.connect();
+        ftp.login("bob", "secret");
+        ftp.expect("PWD", 257);
+        ftp.quit();
+        let mut s = server;
+        s.stop();
+        let logs = s.logs();
+        assert!(
+            !logs.contains("signal 11") && !logs.contains("SIGSEGV"),
+            "{modules:?}: {logs}"
+        );
+    }
+}
+
+/// mod_tls_redis (Debian's C module) reads our `RedisEngine` record and
+/// uses the core's connection that our `RedisServer` configured: TLS
+/// sessions land in Redis as with the C mod_redis, and `RedisEngine off`
+/// keeps them out.
+#[test]
+fn mod_tls_redis_session_cache() {
+    let certs = tempfile::tempdir().unwrap();
+    make_certs(certs.path());
+    let d = certs.path().display();
+    for (modules, engine) in [
+        (Modules::DebianC, "on"),
+        (Modules::Ours, "on"),
+        (Modules::Ours, "off"),
+    ] {
+        let redis = RedisServer::start();
+        let server = Proftpd::builder(modules.clone())
+            .load_modules(&["mod_redis.c", "mod_tls.c", "mod_tls_redis.c"])
+            .config(&format!(
+                "RedisLog @DIR@/redis.log\nRedisEngine {engine}\nRedisServer 127.0.0.1:{}\n\
+                 TLSEngine on\nTLSRSACertificateFile {d}/r.crt\nTLSRSACertificateKeyFile {d}/r.key\n\
+                 TLSProtocol TLSv1.2\nTLSOptions NoSessionReuseRequired\nTLSVerifyClient off\n\
+                 TLSLog @DIR@/tls.log\nTLSSessionCache redis:\n",
+                redis.port()
+            ))
+            .start();
+        let out = std::process::Command::new("curl")
+            .args([
+                "-sS",
+                "--ssl-reqd",
+                "-k",
+                "--tls-max",
+                "1.2",
+                "-u",
+                "alice:secret",
+            ])
+            .arg(format!("ftp://127.0.0.1:{}/", server.port()))
+            .output()
+            .expect("curl");
+        assert!(
+            out.status.success(),
+            "{modules:?}: curl: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut c = redis.client();
+        let what = format!("{modules:?} RedisEngine {engine}");
+        if engine == "on" {
+            assert!(
+                wait_until(harness::DEFAULT_TIMEOUT, || !c
+                    .keys("mod_tls_redis.sessions.*")
+                    .is_empty()),
+                "{what}: no TLS session in Redis: {:?}\n{}",
+                c.keys("*"),
+                server.read_file("tls.log")
+            );
+        } else {
+            assert!(c.keys("*").is_empty(), "{what}: {:?}", c.keys("*"));
+        }
+    }
+}

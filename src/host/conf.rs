@@ -155,33 +155,131 @@ impl Directive {
         } else {
             0
         };
-        self.add_param_flags(value, flags);
+        self.add_param_flags(value, flags, &[]);
+    }
+
+    /// Like [`Directive::add_param`] (no merge-down), with `c_argv` laid out
+    /// in `argv[0..]` exactly as the C module stores this directive, for
+    /// other C modules that read the record themselves (e.g. mod_wrap2_redis
+    /// and mod_tls_redis read `RedisEngine` and `RedisServer`).
+    pub fn add_param_c<T: Any + Send>(&mut self, value: T, c_argv: &[CArg]) {
+        self.add_param_flags(value, 0, c_argv);
     }
 
     /// Like [`Directive::add_param`], with `CF_MERGEDOWN_MULTI`: every
     /// record of this directive in a context is visible in the
     /// `<Directory>` sections below it (for directives that may repeat).
     pub fn add_param_multi<T: Any + Send>(&mut self, value: T) {
-        self.add_param_flags(value, ffi::CF_MERGEDOWN_MULTI as i64);
+        self.add_param_flags(value, ffi::CF_MERGEDOWN_MULTI as i64, &[]);
     }
 
-    fn add_param_flags<T: Any + Send>(&mut self, value: T, flags: i64) {
+    fn add_param_flags<T: Any + Send>(&mut self, value: T, flags: i64, c_argv: &[CArg]) {
         let key = {
             let mut r = registry();
             r.values.push(Box::new(value));
             KEY_MAGIC | (r.values.len() as u64 - 1)
         };
         let name = CString::new(self.name.as_str()).unwrap_or_default();
-        // SAFETY: add_config_param creates a record in the current context
-        // with argc 1; argv is allocated in c->pool, and we store a key in
-        // memory from the same pool.
+        let n = c_argv.len();
+        // SAFETY: add_config_param creates a record in the current context;
+        // we replace its argv by one of n + 2 slots (NULL-terminated, as
+        // proftpd allocates it) from c->pool, holding the C layout in
+        // argv[0..n] and our key, in memory from the same pool, in argv[n].
         unsafe {
             let c = ffi::add_config_param(name.as_ptr(), 1, ptr::null_mut::<c_void>());
-            let slot = ffi::pcalloc((*c).pool, std::mem::size_of::<u64>()) as *mut u64;
+            let pool = (*c).pool;
+            let argv = ffi::pcalloc(pool, ((n + 2) * std::mem::size_of::<*mut c_void>()) as _)
+                as *mut *mut c_void;
+            for (i, arg) in c_argv.iter().enumerate() {
+                *argv.add(i) = arg.to_c(pool);
+            }
+            let slot = ffi::pcalloc(pool, std::mem::size_of::<u64>() as _) as *mut u64;
             slot.write(key);
-            *(*c).argv = slot as *mut c_void;
+            *argv.add(n) = slot as *mut c_void;
+            (*c).argv = argv;
+            (*c).argc = (n + 1) as _;
             (*c).flags |= flags;
         }
+    }
+}
+
+/// One `config_rec->argv` slot as a C module lays it out.
+#[derive(Clone, Debug)]
+pub enum CArg {
+    /// A pointer to an `int`.
+    Int(i32),
+    /// A pointer to an `unsigned long`.
+    ULong(u64),
+    /// A string (NULL for `None`).
+    Str(Option<String>),
+    /// An `array_header` of `pr_netaddr_t *` (host, port); names that do not
+    /// resolve are left out (as the C module does).
+    NetAddrs(Vec<(String, u16)>),
+}
+
+impl CArg {
+    /// # Safety
+    /// `pool` must be a live pool; the result lives in it.
+    unsafe fn to_c(&self, pool: *mut ffi::pool_rec) -> *mut c_void {
+        // SAFETY: every allocation comes from `pool`, per the contract.
+        unsafe {
+            match self {
+                CArg::Int(v) => {
+                    let p = ffi::pcalloc(pool, std::mem::size_of::<std::ffi::c_int>() as _)
+                        as *mut std::ffi::c_int;
+                    p.write(*v);
+                    p as *mut c_void
+                }
+                CArg::ULong(v) => {
+                    let p = ffi::pcalloc(pool, std::mem::size_of::<std::ffi::c_ulong>() as _)
+                        as *mut std::ffi::c_ulong;
+                    p.write(*v as std::ffi::c_ulong);
+                    p as *mut c_void
+                }
+                CArg::Str(None) => ptr::null_mut(),
+                CArg::Str(Some(s)) => {
+                    let c = super::log::to_cstring(s);
+                    ffi::pstrdup(pool, c.as_ptr()) as *mut c_void
+                }
+                CArg::NetAddrs(addrs) => {
+                    let (arr, _) = netaddr_array(pool, addrs);
+                    arr as *mut c_void
+                }
+            }
+        }
+    }
+}
+
+/// An `array_header` of `pr_netaddr_t *` in `pool`, and the names that did
+/// not resolve.
+///
+/// # Safety
+/// `pool` must be a live pool; the array and addresses live in it.
+pub(crate) unsafe fn netaddr_array(
+    pool: *mut ffi::pool_rec,
+    addrs: &[(String, u16)],
+) -> (*mut ffi::array_header, Vec<String>) {
+    let mut unresolved = Vec::new();
+    // SAFETY: per the contract; pr_netaddr_get_addr copies the name.
+    unsafe {
+        let arr = ffi::make_array(
+            pool,
+            addrs.len() as _,
+            std::mem::size_of::<*mut c_void>() as _,
+        );
+        for (host, port) in addrs {
+            let h = super::log::to_cstring(host);
+            let a = ffi::pr_netaddr_get_addr(pool, h.as_ptr(), ptr::null_mut());
+            if a.is_null() {
+                unresolved.push(host.clone());
+                continue;
+            }
+            let a = ffi::pr_netaddr_dup(pool, a);
+            ffi::pr_netaddr_set_port2(a, u32::from(*port));
+            let slot = ffi::push_array(arr) as *mut *mut ffi::pr_netaddr_t;
+            *slot = a;
+        }
+        (arr, unresolved)
     }
 }
 
@@ -268,12 +366,18 @@ fn scope_set(scope: Scope) -> *mut ffi::xaset_t {
 }
 
 fn value_of<T: Any + Clone>(c: *mut ffi::config_rec) -> Option<T> {
-    // SAFETY: `c` is a live config record of one of our directives.
+    // SAFETY: `c` is a live config record of one of our directives: our
+    // key is in its last argv slot.
     let key = unsafe {
-        if (*c).argc < 1 || (*c).argv.is_null() || (*(*c).argv).is_null() {
+        let argc = (*c).argc as usize;
+        if argc < 1 || (*c).argv.is_null() {
             return None;
         }
-        *(*(*c).argv as *const u64)
+        let slot = *(*c).argv.add(argc - 1);
+        if slot.is_null() {
+            return None;
+        }
+        *(slot as *const u64)
     };
     if key & 0xffff_ffff_0000_0000 != KEY_MAGIC {
         return None;

@@ -6,7 +6,7 @@
 //! static here until the next call replaces them.
 
 use super::ffi;
-use std::ffi::{CString, c_char, c_int, c_void};
+use std::ffi::{CString, c_char, c_int};
 use std::ptr;
 use std::sync::Mutex;
 
@@ -88,22 +88,10 @@ pub fn set_sentinels(sentinels: &[(String, u16)], master: Option<&str>) -> Resul
     // only destroyed after the core has been handed the next set.
     unsafe {
         let pool = ffi::make_sub_pool(ffi::permanent_pool);
-        let arr = ffi::make_array(
-            pool,
-            sentinels.len() as _,
-            std::mem::size_of::<*mut c_void>() as _,
-        );
-        for (host, port) in sentinels {
-            let h = CString::new(host.as_str()).map_err(|_| "NUL byte in host".to_string())?;
-            let a = ffi::pr_netaddr_get_addr(pool, h.as_ptr(), ptr::null_mut());
-            if a.is_null() {
-                ffi::destroy_pool(pool);
-                return Err(format!("unable to resolve Sentinel '{host}'"));
-            }
-            let a = ffi::pr_netaddr_dup(pool, a);
-            ffi::pr_netaddr_set_port2(a, u32::from(*port));
-            let slot = ffi::push_array(arr) as *mut *mut ffi::pr_netaddr_t;
-            *slot = a;
+        let (arr, unresolved) = super::conf::netaddr_array(pool, sentinels);
+        if let Some(host) = unresolved.first() {
+            ffi::destroy_pool(pool);
+            return Err(format!("unable to resolve Sentinel '{host}'"));
         }
         let mut keep = SENTINEL_NAME.lock().unwrap_or_else(|e| e.into_inner());
         let name_ptr = name.as_ref().map_or(ptr::null(), |c| c.as_ptr());

@@ -11,7 +11,7 @@ pub mod server;
 pub mod sink;
 
 use crate::host::cmd::{Cmd, CmdResult};
-use crate::host::conf::{self, Directive, Scope};
+use crate::host::conf::{self, CArg, Directive, Scope};
 use crate::host::event::{self, EventData};
 use crate::host::jot::{self, FilterKind, Filters, LogFmt};
 use crate::host::log::Logger;
@@ -119,7 +119,7 @@ fn set_engine(cmd: &mut Directive) -> Result<(), String> {
     cmd.check_args(1)?;
     cmd.check_context(SERVER_CTX)?;
     let on = cmd.bool_arg(0)?;
-    cmd.add_param(on, false);
+    cmd.add_param_c(on, &[CArg::Int(on.into())]);
     Ok(())
 }
 
@@ -131,7 +131,7 @@ fn set_log(cmd: &mut Directive) -> Result<(), String> {
     if !path.eq_ignore_ascii_case("none") && !path.starts_with('/') {
         return Err("must be an absolute path".into());
     }
-    cmd.add_param(path, false);
+    cmd.add_param_c(path.clone(), &[CArg::Str(Some(path))]);
     Ok(())
 }
 
@@ -221,7 +221,7 @@ fn set_options(cmd: &mut Directive) -> Result<(), String> {
             other => return Err(format!("unknown RedisOption '{other}'")),
         }
     }
-    cmd.add_param(opts, false);
+    cmd.add_param_c(opts, &[CArg::ULong(opts.into())]);
     Ok(())
 }
 
@@ -237,7 +237,8 @@ fn set_sentinel(cmd: &mut Directive) -> Result<(), String> {
     if cmd.context() == context::ROOT {
         configure_core_sentinels(&cfg);
     }
-    cmd.add_param(cfg, false);
+    let c_argv = sentinel_c_argv(&cfg);
+    cmd.add_param_c(cfg, &c_argv);
     Ok(())
 }
 
@@ -255,8 +256,59 @@ fn set_server(cmd: &mut Directive) -> Result<(), String> {
     if cmd.context() == context::ROOT {
         configure_core(&cfg, 0);
     }
-    cmd.add_param(cfg, false);
+    let c_argv = server_c_argv(&cfg);
+    cmd.add_param_c(cfg, &c_argv);
     Ok(())
+}
+
+/// RedisServer's record as the C module lays it out (mod_wrap2_redis reads
+/// it): host (or socket path), port, the credentials as written, db index,
+/// use-ssl, ssl-ca, ssl-cert, ssl-key.
+fn server_c_argv(cfg: &ServerCfg) -> Vec<CArg> {
+    let (host, port) = match &cfg.addr {
+        server::Addr::Tcp { host, port } => (host.clone(), *port),
+        server::Addr::Unix(path) => (path.clone(), server::DEFAULT_PORT),
+    };
+    let mut v = vec![
+        CArg::Str(Some(host)),
+        CArg::Int(port.into()),
+        CArg::Str(cfg.username.clone()),
+        CArg::Str(cfg.password.clone()),
+        CArg::Str(cfg.db.map(|d| d.to_string())),
+    ];
+    v.extend(tls_c_argv(&cfg.tls));
+    v
+}
+
+/// RedisSentinel's record as the C module lays it out: the Sentinels'
+/// addresses, master name, use-ssl, ssl-ca, ssl-cert, ssl-key.
+fn sentinel_c_argv(cfg: &SentinelCfg) -> Vec<CArg> {
+    let mut v = vec![
+        CArg::NetAddrs(sentinel_addrs(cfg)),
+        CArg::Str(cfg.master.clone()),
+    ];
+    v.extend(tls_c_argv(&cfg.tls));
+    v
+}
+
+/// The Sentinels' (host, port) pairs (they are all TCP addresses).
+fn sentinel_addrs(cfg: &SentinelCfg) -> Vec<(String, u16)> {
+    cfg.sentinels
+        .iter()
+        .filter_map(|a| match a {
+            server::Addr::Tcp { host, port } => Some((host.clone(), *port)),
+            server::Addr::Unix(_) => None,
+        })
+        .collect()
+}
+
+fn tls_c_argv(tls: &server::Tls) -> [CArg; 4] {
+    [
+        CArg::Int(tls.enabled.into()),
+        CArg::Str(tls.ca.clone()),
+        CArg::Str(tls.cert.clone()),
+        CArg::Str(tls.key.clone()),
+    ]
 }
 
 /// The ssl-* files must exist; cert and key go together.
@@ -300,15 +352,7 @@ fn configure_core(cfg: &ServerCfg, flags: u64) {
 /// Hand the Sentinels to the core (mod_ban etc. then find the master
 /// through them, as with the C module).
 fn configure_core_sentinels(cfg: &SentinelCfg) {
-    let addrs: Vec<(String, u16)> = cfg
-        .sentinels
-        .iter()
-        .filter_map(|a| match a {
-            server::Addr::Tcp { host, port } => Some((host.clone(), *port)),
-            server::Addr::Unix(_) => None,
-        })
-        .collect();
-    if let Err(e) = core_redis::set_sentinels(&addrs, cfg.master.as_deref()) {
+    if let Err(e) = core_redis::set_sentinels(&sentinel_addrs(cfg), cfg.master.as_deref()) {
         LOG.notice(&format!(
             "error configuring the core's Redis Sentinels: {e}"
         ));
@@ -321,7 +365,7 @@ fn set_timeouts(cmd: &mut Directive) -> Result<(), String> {
     cmd.check_context(SERVER_CTX)?;
     let connect = server::parse_millis(cmd.arg(0), "connect")?;
     let io = server::parse_millis(cmd.arg(1), "IO")?;
-    cmd.add_param((connect, io), false);
+    cmd.add_param_c((connect, io), &[CArg::ULong(connect), CArg::ULong(io)]);
     Ok(())
 }
 
