@@ -184,82 +184,24 @@ fn parity_with_c_module() {
     }
 }
 
-/// A redis-server on a fixed port that the test can stop and start again.
-struct FixedRedis {
-    port: u16,
-    dir: tempfile::TempDir,
-    child: Option<std::process::Child>,
-}
-
-impl FixedRedis {
-    fn start() -> FixedRedis {
-        let mut r = FixedRedis {
-            port: harness::free_port(),
-            dir: tempfile::tempdir().unwrap(),
-            child: None,
-        };
-        r.up();
-        r
-    }
-
-    fn up(&mut self) {
-        let child = std::process::Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(self.dir.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server");
-        self.child = Some(child);
-        let port = self.port;
-        assert!(
-            wait_until(Duration::from_secs(20), || {
-                RedisClient::try_connect(port)
-                    .and_then(|mut c| c.try_cmd(&[b"PING".as_slice()]))
-                    .is_ok()
-            }),
-            "redis-server did not come up on {port}"
-        );
-    }
-
-    fn down(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn client(&self) -> RedisClient {
-        RedisClient::connect(self.port)
-    }
-}
-
-impl Drop for FixedRedis {
-    fn drop(&mut self) {
-        self.down();
-    }
-}
-
 const RAW: &str = r#"LogFormat raw "%r""#;
 
 /// Stop Redis mid-session, keep working, start it again, finish: every
 /// event is delivered once, in order; no reply waits on the outage.
 #[test]
 fn outage_and_restart_loses_nothing() {
-    let mut redis = FixedRedis::start();
+    let mut redis = RedisServer::start();
     let server = start(
         Modules::Ours,
         &redis_conf(
-            &format!("127.0.0.1:{}", redis.port),
+            &format!("127.0.0.1:{}", redis.port()),
             &format!("RedisTimeouts 300 300\n{RAW}\nRedisLogOnCommand MKD,RMD,QUIT raw"),
         ),
     );
     let mut ftp = server.login("alice", "secret");
     ftp.expect("MKD d1", 257);
     let before = redis.client().wait_for_list("raw", 1);
-    redis.down();
+    redis.crash();
     for i in 2..=6 {
         let t = Instant::now();
         ftp.expect(&format!("MKD d{i}"), 257);
@@ -269,7 +211,7 @@ fn outage_and_restart_loses_nothing() {
             t.elapsed()
         );
     }
-    redis.up();
+    redis.restart();
     ftp.expect("RMD d1", 250);
     ftp.quit();
     let after = redis.client().wait_for_list("raw", 7);
@@ -288,6 +230,62 @@ fn outage_and_restart_loses_nothing() {
     let log = server.read_file("redis.log");
     assert!(log.contains("error"), "RedisLog: {log}");
     assert!(!log.contains("secret"));
+}
+
+/// A session that ends while Redis is down keeps trying for a moment (after
+/// the client has its 221): events are delivered when Redis is back within
+/// the grace time, and RedisLog counts the undelivered ones otherwise.
+#[test]
+fn session_ending_during_outage_delivers_when_redis_returns() {
+    let mut redis = RedisServer::start();
+    let server = start(
+        Modules::Ours,
+        &redis_conf(
+            &format!("127.0.0.1:{}", redis.port()),
+            &format!("RedisTimeouts 300 300\n{RAW}\nRedisLogOnCommand MKD,QUIT raw"),
+        ),
+    );
+    // Back within the grace time: delivered.
+    let mut ftp = server.login("alice", "secret");
+    ftp.expect("MKD a", 257);
+    redis.client().wait_for_list("raw", 1);
+    redis.crash();
+    ftp.expect("MKD b", 257);
+    let t = Instant::now();
+    ftp.quit();
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "QUIT took {:?}",
+        t.elapsed()
+    );
+    std::thread::sleep(Duration::from_millis(700));
+    redis.restart();
+    let raw: Vec<String> = parse(&redis.client().wait_for_list("raw", 2))
+        .iter()
+        .map(|o| o["raw_command"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(raw, ["MKD b", "QUIT"]);
+    wait_redis_log(&server, "all events delivered after waiting");
+
+    // Gone for longer than the grace time: counted in RedisLog.
+    redis.crash();
+    let mut ftp = server.login("alice", "secret");
+    ftp.expect("MKD c", 257);
+    ftp.quit();
+    let log = wait_redis_log(&server, "could not be delivered");
+    assert!(log.contains("session ending: 2 event(s)"), "{log}");
+}
+
+/// Waits until RedisLog contains `needle`; returns it.
+fn wait_redis_log(server: &Proftpd, needle: &str) -> String {
+    let mut text = String::new();
+    let found = wait_until(harness::DEFAULT_TIMEOUT, || {
+        text = String::from_utf8_lossy(&server.try_read_file("redis.log").unwrap_or_default())
+            .into_owned();
+        text.contains(needle)
+    });
+    assert!(found, "{needle:?} not in RedisLog:\n{text}");
+    text
 }
 
 /// Runs a session of many NOOPs against an unusable Redis and checks that
@@ -641,11 +639,11 @@ fn reload_keeps_logging_and_several_rules_match() {
 /// RedisOptions NoReconnect: once the connection is lost, no new one.
 #[test]
 fn no_reconnect_option() {
-    let mut redis = FixedRedis::start();
+    let mut redis = RedisServer::start();
     let server = start(
         Modules::Ours,
         &redis_conf(
-            &format!("127.0.0.1:{}", redis.port),
+            &format!("127.0.0.1:{}", redis.port()),
             &format!(
                 "RedisOptions NoReconnect\nRedisTimeouts 300 300\n{RAW}\nRedisLogOnCommand MKD raw"
             ),
@@ -654,9 +652,9 @@ fn no_reconnect_option() {
     let mut ftp = server.login("alice", "secret");
     ftp.expect("MKD a", 257);
     redis.client().wait_for_list("raw", 1);
-    redis.down();
+    redis.crash();
     ftp.expect("MKD b", 257);
-    redis.up();
+    redis.restart();
     ftp.expect("MKD c", 257);
     ftp.quit();
     let log_has = || server.read_file("redis.log").contains("NoReconnect");

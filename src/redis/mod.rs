@@ -411,7 +411,7 @@ fn sess_init() -> Result<(), String> {
 }
 
 fn on_session_reinit(_ev: &EventData) {
-    flush_session(true);
+    flush_session(false);
     configure_session();
 }
 
@@ -550,23 +550,39 @@ pub fn utc_time(secs: u64) -> String {
     )
 }
 
-fn flush_session(force: bool) {
+/// Deliver the session's backlog: once (before `HOST` switches servers), or
+/// at session end with up to [`sink::EXIT_GRACE`] for Redis to come back.
+fn flush_session(at_exit: bool) {
     let mut guard = SESSION.lock().unwrap_or_else(|e| e.into_inner());
     let Some(s) = guard.as_mut() else {
         return;
     };
     let Session { sink, log_file, .. } = s;
-    if let Some(sink) = sink.as_mut() {
-        sink.flush(force, &mut |m| log_line(log_file, &m));
-        if force && sink.pending() > 0 {
-            log_line(
-                log_file,
-                &format!(
-                    "session ending: {} event(s) could not be delivered to Redis",
-                    sink.pending()
-                ),
-            );
-        }
+    let Some(sink) = sink.as_mut() else {
+        return;
+    };
+    let mut log = |m: String| log_line(log_file, &m);
+    let retried = if at_exit {
+        sink.finish(sink::EXIT_GRACE, &mut log)
+    } else {
+        sink.flush(true, &mut log);
+        None
+    };
+    let pending = sink.pending();
+    if pending > 0 {
+        let when = if at_exit {
+            "session ending"
+        } else {
+            "switching servers (HOST)"
+        };
+        log(format!(
+            "{when}: {pending} event(s) could not be delivered to Redis"
+        ));
+    } else if let Some(t) = retried {
+        log(format!(
+            "session ending: all events delivered after waiting {} ms for Redis",
+            t.as_millis()
+        ));
     }
 }
 

@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 /// First delay after a failure; doubled on each further failure.
 pub const BACKOFF_MIN: Duration = Duration::from_millis(1000);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// How long a session keeps trying to deliver its backlog when it ends.
+pub const EXIT_GRACE: Duration = Duration::from_secs(3);
 /// Events kept while Redis is unreachable.
 pub const BACKLOG_MAX: usize = 10_000;
 /// Items per pipeline.
@@ -170,6 +172,30 @@ impl Sink {
                 return;
             }
         }
+    }
+
+    /// Session end: deliver what is left, and while Redis is unreachable
+    /// keep trying for up to `grace` (by now the client has its last reply
+    /// and the session's scoreboard slot is free, so nobody waits on this).
+    /// Returns how long the extra attempts took, if there were any.
+    pub fn finish(&mut self, grace: Duration, log: &mut dyn FnMut(String)) -> Option<Duration> {
+        let start = Instant::now();
+        self.flush(true, log);
+        let mut pause = Duration::from_millis(100);
+        let mut retried = false;
+        while !self.backlog.is_empty() && !self.given_up && start.elapsed() + pause <= grace {
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(800));
+            retried = true;
+            // Only the first failure goes to RedisLog; the caller reports
+            // the outcome.
+            self.flush(true, &mut |m| {
+                if !m.starts_with("error") {
+                    log(m)
+                }
+            });
+        }
+        retried.then(|| start.elapsed())
     }
 
     /// Read the replies of the events in flight; `false` if the connection

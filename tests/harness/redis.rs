@@ -158,6 +158,36 @@ impl RedisServer {
         self.kill();
     }
 
+    /// Kills the server at once (SIGKILL), as a crash would.
+    pub fn crash(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again after [`RedisServer::stop`] or
+    /// [`RedisServer::crash`]: same config, same port, same dir (so with
+    /// `appendonly yes` it keeps what it had acknowledged).
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "redis-server is still running");
+        let conf = self.dir().join("redis.conf");
+        let child = Command::new(redis_bin())
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", redis_bin().display()));
+        self.child = Some(child);
+        let port = self.port;
+        assert!(
+            util::wait_until(REDIS_START_TIMEOUT, || ping(port)),
+            "redis-server did not come back on port {port}:\n{}",
+            util::read_tail(&self.log_path(), 16 * 1024)
+        );
+    }
+
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take()
             && let Err(e) = util::terminate_child(&mut child, Duration::from_secs(5))
