@@ -208,18 +208,11 @@ impl Sink {
             };
             match conn.recv() {
                 Ok(redis::Value::ServerError(e)) => {
-                    let text = format!("{e:?}");
-                    let retry = [
-                        "READONLY",
-                        "LOADING",
-                        "MASTERDOWN",
-                        "TRYAGAIN",
-                        "NOAUTH",
-                        "BUSY",
-                    ]
-                    .iter()
-                    .any(|c| text.contains(c));
-                    if retry {
+                    let text = match e.details() {
+                        Some(d) => format!("{} {d}", e.code()),
+                        None => e.code().to_string(),
+                    };
+                    if is_transient(e.code()) {
                         self.lost(format!("Redis refused the log messages: {text}"), log);
                         return false;
                     }
@@ -347,6 +340,25 @@ fn ask_sentinel(con: &mut Conn, master: Option<&str>) -> Result<Addr, String> {
     )?;
     let (host, port) = addr.ok_or_else(|| format!("Sentinel knows no master '{name}'"))?;
     Ok(Addr::Tcp { host, port })
+}
+
+/// Error codes of a Redis that cannot store anything right now (still
+/// loading its data after a restart, a replica after a failover, out of
+/// memory until its lists are drained, ...): the
+/// event is kept and sent again, unlike errors about the event itself
+/// (e.g. WRONGTYPE).
+fn is_transient(code: &str) -> bool {
+    matches!(
+        code,
+        "LOADING"
+            | "READONLY"
+            | "MASTERDOWN"
+            | "TRYAGAIN"
+            | "NOAUTH"
+            | "BUSY"
+            | "CLUSTERDOWN"
+            | "OOM"
+    )
 }
 
 /// Our connection: the `redis` crate's for TCP and unix sockets; for TLS our
@@ -555,6 +567,38 @@ mod tests {
             t.elapsed()
         );
         assert_eq!(sink.pending(), 100, "bounded at 100");
+    }
+
+    #[test]
+    fn transient_errors_by_code() {
+        let code = |reply: &[u8]| match redis::Parser::new().parse_value(reply) {
+            Ok(redis::Value::ServerError(e)) => e.code().to_string(),
+            other => panic!("{other:?}"),
+        };
+        for reply in [
+            &b"-LOADING Redis is loading the dataset in memory\r\n"[..],
+            b"-READONLY You can't write against a read only replica.\r\n",
+            b"-MASTERDOWN Link with MASTER is down\r\n",
+            b"-NOAUTH Authentication required.\r\n",
+            b"-BUSY Redis is busy running a script.\r\n",
+            b"-OOM command not allowed when used memory > 'maxmemory'.\r\n",
+        ] {
+            assert!(
+                is_transient(&code(reply)),
+                "{}",
+                String::from_utf8_lossy(reply)
+            );
+        }
+        for reply in [
+            &b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"[..],
+            b"-ERR unknown command\r\n",
+        ] {
+            assert!(
+                !is_transient(&code(reply)),
+                "{}",
+                String::from_utf8_lossy(reply)
+            );
+        }
     }
 
     #[test]
