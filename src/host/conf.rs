@@ -37,7 +37,9 @@ fn registry() -> std::sync::MutexGuard<'static, Registry> {
 
 /// Forget every stored value: the configuration is about to be re-read.
 pub fn reset_registry() {
-    registry().values.clear();
+    // Dropped with its buffer: after the last module unload the library
+    // goes away, and nothing of it may be left behind on the heap.
+    drop(std::mem::take(&mut registry().values));
 }
 
 impl Directive {

@@ -5,6 +5,7 @@ use super::ffi;
 use super::module::ModuleRecord;
 use std::ffi::{CStr, c_void};
 use std::ptr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The C signature of event callbacks.
 pub type EventFn = unsafe extern "C" fn(*const c_void, *mut c_void);
@@ -37,8 +38,8 @@ impl EventData {
 
 /// Register `cb` (a trampoline made by `event_handler!`) for `event`.
 pub fn register(module: &'static ModuleRecord, event: &'static CStr, cb: EventFn) {
-    // SAFETY: the module record and event name are 'static; proftpd keeps
-    // the pointers.
+    // SAFETY: the module record is 'static (proftpd keeps its pointer; it
+    // copies the event name).
     unsafe {
         ffi::pr_event_register(module.as_ptr(), event.as_ptr(), Some(cb), ptr::null_mut());
     }
@@ -80,11 +81,20 @@ macro_rules! event_handler {
 }
 pub(crate) use event_handler;
 
+/// How many of our modules are loaded (their `init` ran, no unload yet).
+static LOADED: AtomicUsize = AtomicUsize::new(0);
+
 /// What every module registers in its `init`: on `core.module-unload` of
 /// this module, unregister all of its event handlers; on `core.restart`,
 /// forget the stored directive values (the configuration is re-read).
 /// Modules with more to reset on restart register their own handler too.
+///
+/// On a restart (SIGHUP) mod_dso unloads every module before the core
+/// raises `core.restart` for the others, and dlclose()s our library, which
+/// runs no Rust destructors: so when the last of our modules is unloaded,
+/// everything Rust-owned that the statics hold is freed first.
 pub fn register_module_lifecycle(module: &'static ModuleRecord) {
+    LOADED.fetch_add(1, Ordering::SeqCst);
     // SAFETY: the module record is 'static; it is passed back to us as the
     // user data of the two host-internal handlers below.
     unsafe {
@@ -115,6 +125,10 @@ unsafe extern "C" fn on_module_unload(data: *const c_void, user: *mut c_void) {
             let module = unsafe { &*(user as *const ModuleRecord) };
             if unloaded.as_deref() == Some(module.file_name().as_str()) {
                 unregister_all(module);
+                if LOADED.fetch_sub(1, Ordering::SeqCst) == 1 {
+                    super::conf::reset_registry();
+                    super::jot::reset();
+                }
             }
         },
     );

@@ -195,6 +195,7 @@ pub struct ProftpdBuilder {
     args: Vec<String>,
     users: Vec<(String, String)>,
     wait_ports: Vec<u16>,
+    program: Option<PathBuf>,
     dir: TestDir,
     port: u16,
 }
@@ -216,6 +217,7 @@ impl ProftpdBuilder {
                 (BOB.0.into(), BOB.1.into()),
             ],
             wait_ports: Vec::new(),
+            program: None,
             dir,
             port,
         };
@@ -331,6 +333,17 @@ impl ProftpdBuilder {
         self
     }
 
+    /// Runs `program` instead of proftpd (e.g. a script that runs proftpd under
+    /// valgrind with the arguments it is given).
+    pub fn program(mut self, program: &Path) -> Self {
+        self.program = Some(program.to_path_buf());
+        self
+    }
+
+    fn bin(&self) -> PathBuf {
+        self.program.clone().unwrap_or_else(proftpd_bin)
+    }
+
     /// Also waits for proftpd to listen on `port` at start (for `<VirtualHost>`s).
     pub fn wait_port(mut self, port: u16) -> Self {
         self.wait_ports.push(port);
@@ -437,7 +450,7 @@ impl ProftpdBuilder {
             // -n: stay in the foreground (the child is the master); -q: after startup,
             // log to SystemLog instead of stderr (as in production). Errors while
             // parsing the config still go to stderr.
-            let child = Command::new(proftpd_bin())
+            let child = Command::new(self.bin())
                 .args(["-n", "-q", "-c"])
                 .arg(&conf_path)
                 .args(&self.args)
@@ -446,7 +459,7 @@ impl ProftpdBuilder {
                 .stdout(out.try_clone().expect("dup"))
                 .stderr(out)
                 .spawn()
-                .unwrap_or_else(|e| panic!("cannot run {}: {e}", proftpd_bin().display()));
+                .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.bin().display()));
             let mut server = Proftpd {
                 master_pid: child.id(),
                 child: Some(child),
