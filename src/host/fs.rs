@@ -54,3 +54,18 @@ pub fn open_log_file(path: &str, mode: u32) -> Result<File, OpenLogError> {
         (_, e) => Err(OpenLogError::Os(e.to_string())),
     }
 }
+
+/// Bytes an unprivileged writer may still add to the file system holding
+/// `file` (`fstatvfs`: `f_bavail * f_frsize`); `None` if unknown.
+pub fn free_bytes(file: &File) -> Option<u64> {
+    use std::os::fd::AsRawFd;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: a valid descriptor and a buffer of the right type.
+    let rc = unsafe { libc::fstatvfs(file.as_raw_fd(), st.as_mut_ptr()) };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: fstatvfs filled it in.
+    let st = unsafe { st.assume_init() };
+    Some((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+}

@@ -338,9 +338,14 @@ fn write_forensics(criterion: Criterion) {
         };
         let out = block::render(criterion, &header, &s.ring);
         s.ring.clear();
-        block::write_block(&mut s.file, &out)
-            .err()
-            .map(|e| (s.path.clone(), e))
+        // A block that cannot fit is not started: no torn block in the file.
+        let fits = fs::free_bytes(&s.file).is_none_or(|free| free >= out.len() as u64);
+        let written = if fits {
+            block::write_block(&mut s.file, &out)
+        } else {
+            Err(std::io::Error::from_raw_os_error(libc::ENOSPC))
+        };
+        written.err().map(|e| (s.path.clone(), e))
     };
     if let Some((path, e)) = failure {
         LOG.notice(&format!(
