@@ -67,5 +67,5 @@ pub fn free_bytes(file: &File) -> Option<u64> {
     }
     // SAFETY: fstatvfs filled it in.
     let st = unsafe { st.assume_init() };
-    Some((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
 }
