@@ -6,6 +6,7 @@
 #
 #   ./test.sh                 everything
 #   ./test.sh unique_id       ... with the `cargo test` filter "unique_id"
+#                             (and without the gauntlet)
 #
 # Arguments are passed to `cargo test --all-targets`.
 set -euo pipefail
@@ -55,5 +56,13 @@ echo "ok"
 
 step "cargo test"
 cargo test --all-targets "$@"
+
+# The reliability gauntlet (tests/gauntlet.rs: load, faults, hostile input,
+# security, valgrind): ignored by a plain `cargo test`, run here one at a
+# time; skipped when a filter was given, or with PROFTPD_RS_GAUNTLET=0.
+if [[ $# -eq 0 && ${PROFTPD_RS_GAUNTLET:-1} != 0 ]]; then
+  step "reliability gauntlet"
+  cargo test --test gauntlet -- --ignored --test-threads 1 --nocapture
+fi
 
 step "all passed"
