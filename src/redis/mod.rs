@@ -719,7 +719,7 @@ mod proptests {
             kind in kind(),
         ) {
             let r = parse_log_on(&args, kind);
-            if args.len() == 1 && args[0].to_ascii_lowercase() == "none" {
+            if args.len() == 1 && args[0].eq_ignore_ascii_case("none") {
                 prop_assert_eq!(r, Ok(LogOnArgs::None));
             } else if args.len() < 2 {
                 prop_assert_eq!(r, Err("missing parameters".to_string()));

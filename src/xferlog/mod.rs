@@ -601,7 +601,7 @@ mod proptests {
                 Some(f) if f == "anon" => Some(Format::Anon),
                 Some(_) => None,
             };
-            let syslog = args[0].to_ascii_lowercase() == "syslog";
+            let syslog = args[0].eq_ignore_ascii_case("syslog");
             match (r, format) {
                 (Ok(out), Some(f)) => {
                     prop_assert_eq!(out.format, f);
