@@ -13,6 +13,9 @@ pub mod redis;
 pub mod unique_id;
 pub mod xferlog;
 
+#[cfg(test)]
+mod proptest_support;
+
 use host::ModuleRecord;
 
 /// mod_unique_id.

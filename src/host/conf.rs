@@ -100,14 +100,7 @@ impl Directive {
 
     /// Between `min` and `max` arguments.
     pub fn check_args_range(&self, min: usize, max: usize) -> Result<(), String> {
-        let argc = self.argc();
-        if argc < min {
-            Err("missing parameters".into())
-        } else if argc > max {
-            Err("wrong number of parameters".into())
-        } else {
-            Ok(())
-        }
+        check_arity(self.argc(), min, max)
     }
 
     /// The directive appears in one of the `allowed` contexts (see
@@ -282,6 +275,19 @@ pub(crate) unsafe fn netaddr_array(
             *slot = a;
         }
         (arr, unresolved)
+    }
+}
+
+/// `argc` arguments where `min` to `max` are allowed: "missing parameters"
+/// or "wrong number of parameters" (what [`Directive::check_args_range`]
+/// says, for pure parsers that get the arguments as a slice).
+pub fn check_arity(argc: usize, min: usize, max: usize) -> Result<(), String> {
+    if argc < min {
+        Err("missing parameters".into())
+    } else if argc > max {
+        Err("wrong number of parameters".into())
+    } else {
+        Ok(())
     }
 }
 
@@ -464,6 +470,35 @@ mod tests {
         }
         for s in ["maybe", "", "2", "onn"] {
             assert_eq!(parse_bool(s), None, "{s}");
+        }
+    }
+}
+
+/// Property tests (see docs/fuzzing.md).
+#[cfg(test)]
+mod proptests {
+    use super::{check_arity, parse_bool};
+    use crate::proptest_support::{config, text_or};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(config(1024))]
+
+        #[test]
+        fn bool_words(s in text_or(&["o", "n", "f", "O", "N", "F", "yes", "no", "true", "false", "1", "0", " ", "\u{130}", "\u{212a}"], 3)) {
+            let want = match s.to_lowercase().as_str() {
+                "on" | "yes" | "true" | "1" if s.is_ascii() => Some(true),
+                "off" | "no" | "false" | "0" if s.is_ascii() => Some(false),
+                _ => None,
+            };
+            prop_assert_eq!(parse_bool(&s), want);
+        }
+
+        #[test]
+        fn arity(argc in 0usize..20, min in 0usize..10, extra in 0usize..10) {
+            let max = min + extra;
+            let r = check_arity(argc, min, max);
+            prop_assert_eq!(r.is_ok(), (min..=max).contains(&argc));
         }
     }
 }

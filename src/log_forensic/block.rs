@@ -409,3 +409,266 @@ mod tests {
         let _ = std::fs::remove_file(&dir);
     }
 }
+
+/// Property tests (see docs/fuzzing.md): any messages (NUL, newlines,
+/// invalid UTF-8, marker text) and any header give exactly the C module's
+/// layout, every message once and in order, and the block is written
+/// whole or reported.
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::proptest_support::{NASTY, config, made_of, text_or};
+    use proptest::prelude::*;
+
+    const TITLES: [&str; 3] = ["FAILED LOGIN", "MODULE CONFIG", "UNTIMELY DEATH"];
+
+    fn criterion() -> impl Strategy<Value = (Criterion, &'static str)> {
+        prop::sample::select(vec![
+            (Criterion::FailedLogin, TITLES[0]),
+            (Criterion::ModuleConfig, TITLES[1]),
+            (Criterion::UntimelyDeath, TITLES[2]),
+        ])
+    }
+
+    fn field() -> impl Strategy<Value = String> {
+        text_or(NASTY, 6)
+    }
+
+    fn header() -> impl Strategy<Value = Header> {
+        (
+            (field(), field(), any::<u16>(), any::<u64>(), field()),
+            (
+                prop::option::of(field()),
+                any::<u32>(),
+                any::<u32>(),
+                prop::option::of(field()),
+            ),
+            (any::<u64>(), any::<u64>(), any::<u64>(), any::<u64>()),
+            (any::<u32>(), any::<u32>(), any::<u32>()),
+        )
+            .prop_map(|(a, b, c, d)| Header {
+                client_addr: a.0,
+                server_addr: a.1,
+                server_port: a.2,
+                elapsed_ms: a.3,
+                protocol: a.4,
+                user: b.0,
+                uid: b.1,
+                gid: b.2,
+                unique_id: b.3,
+                raw_bytes_in: c.0,
+                raw_bytes_out: c.1,
+                total_bytes_in: c.2,
+                total_bytes_out: c.3,
+                total_files_in: d.0,
+                total_files_out: d.1,
+                pid: d.2,
+            })
+    }
+
+    fn log_type() -> impl Strategy<Value = u32> {
+        prop_oneof![4 => 0u32..=5, 1 => any::<u32>()]
+    }
+
+    /// Message bytes: anything, or text with newlines, NULs, invalid bytes
+    /// and the block's own marker lines in it.
+    fn message() -> impl Strategy<Value = Vec<u8>> {
+        const PIECES: &[&str] = &[
+            "\n",
+            "\0",
+            "\r\n",
+            "x",
+            " ",
+            "-----BEGIN FAILED LOGIN FORENSICS-----\n",
+            "-----END FAILED LOGIN FORENSICS-----",
+            "[SystemLog:5] ",
+            "é",
+        ];
+        prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..48),
+            (made_of(PIECES, 6), prop::collection::vec(any::<u8>(), 0..3)).prop_map(|(s, b)| [
+                s.into_bytes(),
+                b
+            ]
+            .concat()),
+        ]
+    }
+
+    fn pushes() -> impl Strategy<Value = Vec<(u32, i32, Vec<u8>)>> {
+        prop::collection::vec((log_type(), any::<i32>(), message()), 0..40)
+    }
+
+    /// What the C module writes for one message, spelled out.
+    fn expected_message(log_type: u32, level: i32, msg: &[u8], pid: u32) -> Vec<u8> {
+        let names = [
+            "Unspec",
+            "TransferLog",
+            "syslog",
+            "SystemLog",
+            "ExtendedLog",
+            "TraceLog",
+        ];
+        let level = if level >= 50 {
+            "N".to_string()
+        } else {
+            level.max(0).to_string()
+        };
+        let mut out = match names.get(log_type as usize) {
+            Some(&"syslog") => format!("[syslog:{level}, PID {pid}] ").into_bytes(),
+            Some(name) => format!("[{name}:{level}] ").into_bytes(),
+            None => Vec::new(),
+        };
+        out.extend_from_slice(msg);
+        if log_type == 2 || !msg.ends_with(b"\n") {
+            out.push(b'\n');
+        }
+        out
+    }
+
+    fn expected_header(h: &Header) -> Vec<u8> {
+        let mut s = format!(
+            "Client-Address: {}\nServer-Address: {}:{}\nElapsed: {}\nProtocol: {}\n",
+            h.client_addr, h.server_addr, h.server_port, h.elapsed_ms, h.protocol
+        );
+        if let Some(u) = &h.user {
+            s += &format!("User: {u}\n");
+        }
+        s += &format!("UID: {}\nGID: {}\n", h.uid, h.gid);
+        if let Some(id) = &h.unique_id {
+            s += &format!("UNIQUE_ID: {id}\n");
+        }
+        s += &format!(
+            "Raw-Bytes-In: {}\nRaw-Bytes-Out: {}\nTotal-Bytes-In: {}\nTotal-Bytes-Out: {}\n\
+             Total-Files-In: {}\nTotal-Files-Out: {}\n\n",
+            h.raw_bytes_in,
+            h.raw_bytes_out,
+            h.total_bytes_in,
+            h.total_bytes_out,
+            h.total_files_in,
+            h.total_files_out
+        );
+        s.into_bytes()
+    }
+
+    fn count(hay: &[u8], needle: &[u8]) -> usize {
+        hay.windows(needle.len()).filter(|w| *w == needle).count()
+    }
+
+    /// A writer that follows a script: accept at most n bytes, be
+    /// interrupted, or fail.
+    #[derive(Clone, Debug)]
+    enum Step {
+        Take(usize),
+        Interrupt,
+        Fail,
+    }
+
+    struct Scripted {
+        steps: Vec<Step>,
+        at: usize,
+        out: Vec<u8>,
+    }
+
+    impl Write for Scripted {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let step = self
+                .steps
+                .get(self.at)
+                .cloned()
+                .unwrap_or(Step::Take(usize::MAX));
+            self.at += 1;
+            match step {
+                Step::Take(n) => {
+                    let n = n.min(buf.len());
+                    self.out.extend_from_slice(&buf[..n]);
+                    Ok(n)
+                }
+                Step::Interrupt => Err(io::Error::from(io::ErrorKind::Interrupted)),
+                Step::Fail => Err(io::Error::from_raw_os_error(libc::ENOSPC)),
+            }
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config(1024))]
+
+        #[test]
+        fn message_layout(t in log_type(), level in any::<i32>(), msg in message(), pid in any::<u32>()) {
+            let mut out = b"before".to_vec();
+            push_message(&mut out, t, level, &msg, pid);
+            prop_assert_eq!(&out[..6], b"before");
+            prop_assert_eq!(&out[6..], &expected_message(t, level, &msg, pid)[..]);
+            prop_assert!(out.ends_with(b"\n"));
+        }
+
+        #[test]
+        fn header_layout(h in header()) {
+            let mut out = Vec::new();
+            push_header(&mut out, &h);
+            prop_assert_eq!(out, expected_header(&h));
+        }
+
+        /// Begin marker, header, every message of the ring oldest first,
+        /// end marker; the markers once each unless a message or header
+        /// field carries the marker text itself.
+        #[test]
+        fn block_layout(
+            (c, title) in criterion(),
+            h in header(),
+            capacity in 1usize..24,
+            pushes in pushes(),
+        ) {
+            let mut ring = Ring::new(capacity);
+            for (t, l, m) in &pushes {
+                ring.push(*t, *l, m);
+            }
+            let block = render(c, &h, &ring);
+            let begin = format!("-----BEGIN {title} FORENSICS-----\n").into_bytes();
+            let end = format!("-----END {title} FORENSICS-----\n").into_bytes();
+            let mut want = begin.clone();
+            want.extend(expected_header(&h));
+            let kept = &pushes[pushes.len().saturating_sub(capacity)..];
+            let mut body = Vec::new();
+            for (t, l, m) in kept {
+                body.extend(expected_message(*t, *l, m, h.pid));
+            }
+            want.extend_from_slice(&body);
+            want.extend_from_slice(&end);
+            prop_assert_eq!(&block, &want);
+            let inside = [expected_header(&h), body].concat();
+            prop_assert_eq!(count(&block, &begin), 1 + count(&inside, &begin));
+            prop_assert_eq!(count(&block, &end), 1 + count(&inside, &end));
+        }
+
+        /// Short and interrupted writes are continued; a failure stops the
+        /// attempt with an error after a prefix of the block.
+        #[test]
+        fn block_written_whole_or_error(
+            h in header(),
+            pushes in pushes(),
+            steps in prop::collection::vec(
+                prop_oneof![6 => (0usize..64).prop_map(Step::Take), 2 => Just(Step::Interrupt), 1 => Just(Step::Fail)],
+                0..40,
+            ),
+        ) {
+            let mut ring = Ring::new(16);
+            for (t, l, m) in &pushes {
+                ring.push(*t, *l, m);
+            }
+            let block = render(Criterion::UntimelyDeath, &h, &ring);
+            let mut w = Scripted { steps: steps.clone(), at: 0, out: Vec::new() };
+            match write_block(&mut w, &block) {
+                Ok(()) => prop_assert_eq!(&w.out, &block),
+                Err(e) => {
+                    prop_assert!(block.starts_with(&w.out));
+                    let failed = matches!(w.steps.get(w.at - 1), Some(Step::Fail));
+                    let zero = matches!(w.steps.get(w.at - 1), Some(Step::Take(0)));
+                    prop_assert!(failed || (zero && e.kind() == io::ErrorKind::WriteZero), "{e}");
+                }
+            }
+        }
+    }
+}

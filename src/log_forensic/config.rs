@@ -160,3 +160,109 @@ mod tests {
         );
     }
 }
+
+/// Property tests (see docs/fuzzing.md).
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::proptest_support::{config, text_or};
+    use proptest::prelude::*;
+
+    const TYPES: [(&str, LogType); 7] = [
+        ("unspec", LogType::Unspec),
+        ("unknown", LogType::Unspec),
+        ("transferlog", LogType::TransferLog),
+        ("syslog", LogType::Syslog),
+        ("systemlog", LogType::SystemLog),
+        ("extendedlog", LogType::ExtendedLog),
+        ("tracelog", LogType::TraceLog),
+    ];
+    const CRITERIA: [&str; 3] = ["failedlogin", "moduleconfig", "untimelydeath"];
+
+    /// `word` in a random mix of upper and lower case.
+    fn any_case(word: &'static str) -> impl Strategy<Value = String> {
+        prop::collection::vec(any::<bool>(), word.len()).prop_map(move |up| {
+            word.chars()
+                .zip(up)
+                .map(|(c, u)| if u { c.to_ascii_uppercase() } else { c })
+                .collect()
+        })
+    }
+
+    /// Known words in any case, near misses and anything.
+    fn words(known: &'static [&'static str]) -> impl Strategy<Value = Vec<String>> {
+        let word = prop_oneof![
+            3 => prop::sample::select(known).prop_flat_map(any_case),
+            1 => prop::sample::select(known).prop_map(|w| w[1..].to_string()),
+            1 => text_or(&["log", "Log", "system", "trace", "failed", "login", " ", "\u{130}", "\u{212a}"], 3),
+        ];
+        prop::collection::vec(word, 0..6)
+    }
+
+    proptest! {
+        #![proptest_config(config(1024))]
+
+        #[test]
+        fn buffer_size_words(word in text_or(&["0", "1", "9", "-", "+", " ", "k", "4294967295", "4294967296"], 4)) {
+            let r = parse_buffer_size(&word);
+            let decimal = !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit());
+            match word.parse::<u32>() {
+                Ok(n) if decimal && n > 0 => prop_assert_eq!(r, Ok(n)),
+                _ => {
+                    let e = r.unwrap_err();
+                    prop_assert!(e.ends_with(&word), "{e}");
+                }
+            }
+        }
+
+        #[test]
+        fn buffer_size_round_trip(n in 1u32..) {
+            prop_assert_eq!(parse_buffer_size(&n.to_string()), Ok(n));
+            prop_assert_eq!(parse_buffer_size(&format!("000{n}")), Ok(n));
+        }
+
+        #[test]
+        fn capture_words(
+            w in words(&["unspec", "unknown", "transferlog", "syslog", "systemlog", "extendedlog", "tracelog"]),
+        ) {
+            let named: Option<Vec<LogType>> = w
+                .iter()
+                .map(|w| TYPES.iter().find(|(n, _)| w.eq_ignore_ascii_case(n)).map(|(_, t)| *t))
+                .collect();
+            match (parse_capture(&w), named) {
+                (Ok(c), Some(types)) if !w.is_empty() => {
+                    for t in LogType::ALL {
+                        prop_assert_eq!(c.contains(t), types.contains(&t), "{:?}", t);
+                    }
+                }
+                (Err(e), _) if w.is_empty() => prop_assert_eq!(e, "wrong number of parameters"),
+                (Err(e), None) => {
+                    let bad = w.iter().find(|w| !TYPES.iter().any(|(n, _)| w.eq_ignore_ascii_case(n)));
+                    prop_assert_eq!(Some(e), bad.map(|b| format!("unknown log type: {b}")));
+                }
+                (r, named) => prop_assert!(false, "{w:?}: {r:?} but {named:?}"),
+            }
+        }
+
+        #[test]
+        fn criteria_words(w in words(&CRITERIA)) {
+            let known = w.iter().all(|w| CRITERIA.iter().any(|c| w.eq_ignore_ascii_case(c)));
+            let has = |c: &str| w.iter().any(|w| w.eq_ignore_ascii_case(c));
+            match parse_criteria(&w) {
+                Ok(c) => {
+                    prop_assert!(known && !w.is_empty());
+                    prop_assert_eq!(
+                        (c.failed_login, c.module_config, c.untimely_death),
+                        (has("failedlogin"), has("moduleconfig"), has("untimelydeath"))
+                    );
+                }
+                Err(e) if w.is_empty() => prop_assert_eq!(e, "wrong number of parameters"),
+                Err(e) => {
+                    prop_assert!(!known);
+                    let bad = w.iter().find(|w| !CRITERIA.iter().any(|c| w.eq_ignore_ascii_case(c)));
+                    prop_assert_eq!(Some(e), bad.map(|b| format!("unknown criterion: {b}")));
+                }
+            }
+        }
+    }
+}

@@ -197,3 +197,81 @@ mod tests {
         assert_eq!(texts(&r), ["d", "e"]);
     }
 }
+
+/// Property tests (see docs/fuzzing.md): the ring against a plain model,
+/// for any capacity and any sequence of pushes and clears.
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::proptest_support::config;
+    use proptest::prelude::*;
+    use std::collections::VecDeque;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Push(u32, i32, Vec<u8>),
+        Clear,
+    }
+
+    /// Message bytes: mostly short, some around and above `KEEP_CAPACITY`.
+    pub(crate) fn message() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            8 => prop::collection::vec(any::<u8>(), 0..64),
+            1 => (KEEP_CAPACITY - 2..KEEP_CAPACITY + 2).prop_map(|n| vec![b'k'; n]),
+            1 => (0..3 * KEEP_CAPACITY).prop_map(|n| vec![0u8; n]),
+        ]
+    }
+
+    fn ops() -> impl Strategy<Value = Vec<Op>> {
+        prop::collection::vec(
+            prop_oneof![
+                20 => (any::<u32>(), any::<i32>(), message()).prop_map(|(t, l, b)| Op::Push(t, l, b)),
+                1 => Just(Op::Clear),
+            ],
+            0..80,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(config(1024))]
+
+        #[test]
+        fn ring_keeps_the_last_n_in_order(
+            capacity in prop_oneof![0usize..6, 0usize..40, Just(1024)],
+            ops in ops(),
+        ) {
+            let mut ring = Ring::new(capacity);
+            let cap = capacity.max(1);
+            prop_assert_eq!(ring.capacity(), cap);
+            let mut model: VecDeque<Msg> = VecDeque::new();
+            let mut pushes = 0;
+            for op in ops {
+                match op {
+                    Op::Push(log_type, level, bytes) => {
+                        ring.push(log_type, level, &bytes);
+                        pushes += 1;
+                        if model.len() == cap {
+                            model.pop_front();
+                        }
+                        model.push_back(Msg { log_type, level, bytes });
+                    }
+                    Op::Clear => {
+                        ring.clear();
+                        model.clear();
+                    }
+                }
+                prop_assert_eq!(ring.len(), model.len());
+                prop_assert_eq!(ring.is_empty(), model.is_empty());
+                prop_assert!(ring.iter().eq(model.iter()));
+                // Slots are made on first use, never more than capacity.
+                prop_assert!(ring.slots.len() <= cap.min(pushes));
+                // A slot keeps a large buffer only while it holds a large
+                // message (growth may double a small one's).
+                for s in &ring.slots {
+                    let (cap, len) = (s.bytes.capacity(), s.bytes.len());
+                    prop_assert!(len > KEEP_CAPACITY || cap <= 2 * KEEP_CAPACITY, "{len} in {cap}");
+                }
+            }
+        }
+    }
+}

@@ -227,3 +227,278 @@ mod tests {
         assert_eq!(text(&items), "alice:STOR:42");
     }
 }
+
+/// Property tests (see docs/fuzzing.md): the payload is always valid JSON
+/// that parses back to the same object, whatever the bytes and numbers.
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::proptest_support::{NASTY, config, made_of, text_or};
+    use proptest::prelude::*;
+
+    /// Bytes: anything, or UTF-8 with invalid bytes spliced in.
+    fn bytes() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..40),
+            prop::collection::vec(
+                prop_oneof![
+                    made_of(NASTY, 3).prop_map(String::into_bytes),
+                    prop::sample::select(vec![
+                        vec![0x80],
+                        vec![0xff],
+                        vec![0xc3],
+                        vec![0xe2, 0x82],
+                        vec![0xf0, 0x9f, 0x98],
+                        vec![0xed, 0xa0, 0x80],
+                        vec![0xc0, 0xaf],
+                        vec![0xf4, 0x90, 0x80, 0x80],
+                    ]),
+                ],
+                0..8
+            )
+            .prop_map(|v| v.concat()),
+        ]
+    }
+
+    fn jot_value() -> impl Strategy<Value = JotValue> {
+        prop_oneof![
+            bytes().prop_map(JotValue::Str),
+            any::<f64>().prop_map(JotValue::Num),
+            any::<i64>().prop_map(|n| JotValue::Num(n as f64)),
+            (0u32..1_000_000, 0u32..1000)
+                .prop_map(|(a, b)| JotValue::Num(f64::from(a) + f64::from(b) / 1000.0)),
+            any::<bool>().prop_map(JotValue::Bool),
+        ]
+    }
+
+    /// Keys: few distinct ones (so keys repeat), or anything.
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "user",
+                "command",
+                "connecting",
+                "disconnecting",
+                "ENV:X",
+                ""
+            ])
+            .prop_map(String::from),
+            text_or(NASTY, 4),
+        ]
+    }
+
+    fn items() -> impl Strategy<Value = Vec<JotItem>> {
+        prop::collection::vec(
+            prop_oneof![
+                3 => (key(), jot_value()).prop_map(|(key, value)| JotItem::Var { key, value }),
+                1 => bytes().prop_map(JotItem::Text),
+            ],
+            0..12,
+        )
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(number),
+            text_or(NASTY, 6).prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((key(), inner), 0..4)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Equal, floats up to the last bits (serde_json's default float
+    /// parser, without its `float_roundtrip` feature, may be an ULP off;
+    /// the text itself is exact, see `numbers_keep_their_value`).
+    fn same(a: &Value, b: &Value) -> bool {
+        match (a, b) {
+            (Value::Number(x), Value::Number(y)) if x.is_f64() || y.is_f64() => {
+                let (x, y) = (
+                    x.as_f64().unwrap_or(f64::NAN),
+                    y.as_f64().unwrap_or(f64::NAN),
+                );
+                x == y || (x.signum() == y.signum() && x.to_bits().abs_diff(y.to_bits()) <= 2)
+            }
+            (Value::Array(x), Value::Array(y)) => {
+                x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
+            }
+            (Value::Object(x), Value::Object(y)) => same_map(x, y),
+            _ => a == b,
+        }
+    }
+
+    /// Same keys in the same order, same values.
+    fn same_map(x: &Map<String, Value>, y: &Map<String, Value>) -> bool {
+        x.len() == y.len()
+            && x.iter()
+                .zip(y)
+                .all(|((k1, v1), (k2, v2))| k1 == k2 && same(v1, v2))
+    }
+
+    /// The text is valid JSON, with no raw control character, and parses
+    /// back to `map`.
+    fn check_json(map: &Map<String, Value>) -> Result<(), TestCaseError> {
+        let s = to_string(map);
+        prop_assert!(
+            !s.chars().any(|c| u32::from(c) < 0x20),
+            "raw control character in {s:?}"
+        );
+        let back: Map<String, Value> =
+            serde_json::from_str(&s).map_err(|e| TestCaseError::fail(format!("{e}: {s:?}")))?;
+        prop_assert!(
+            same_map(&back, map),
+            "{s:?} parsed as {back:?}, not {map:?}"
+        );
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(config(1024))]
+
+        #[test]
+        fn lossy_bytes_replaces_each_invalid_byte(b in bytes()) {
+            let mut want = String::new();
+            for chunk in b.utf8_chunks() {
+                want.push_str(chunk.valid());
+                want.extend(std::iter::repeat_n('\u{FFFD}', chunk.invalid().len()));
+            }
+            prop_assert_eq!(lossy_bytes(&b), want);
+        }
+
+        #[test]
+        fn lossy_bytes_is_identity_on_utf8(s in any::<String>()) {
+            prop_assert_eq!(lossy_bytes(s.as_bytes()), s);
+        }
+
+        #[test]
+        fn numbers_keep_their_value(n in any::<f64>()) {
+            let v = number(n);
+            if !n.is_finite() {
+                prop_assert_eq!(v, Value::Null);
+            } else {
+                if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
+                    prop_assert!(v.is_i64(), "{n} as {v}");
+                }
+                prop_assert_eq!(v.as_f64(), Some(n));
+                // The text is exact (a correctly rounding parser gives n back).
+                prop_assert_eq!(v.to_string().parse::<f64>(), Ok(n));
+                let back: Value = serde_json::from_str(&v.to_string()).unwrap();
+                prop_assert!(same(&back, &v), "{v} parsed as {back}");
+            }
+        }
+
+        /// Variables in order of first appearance, each with its last
+        /// value; literal text ignored; the text is valid JSON.
+        #[test]
+        fn object_is_valid_json_first_position_last_value(items in items()) {
+            let map = object(&items);
+            let vars: Vec<(&String, &JotValue)> = items
+                .iter()
+                .filter_map(|i| match i {
+                    JotItem::Var { key, value } => Some((key, value)),
+                    JotItem::Text(_) => None,
+                })
+                .collect();
+            let mut keys: Vec<&String> = Vec::new();
+            for (k, _) in &vars {
+                if !keys.contains(k) {
+                    keys.push(k);
+                }
+            }
+            prop_assert_eq!(map.keys().collect::<Vec<_>>(), keys);
+            for (k, v) in &map {
+                let last = vars.iter().rev().find(|(key, _)| *key == k).map(|(_, v)| value(v));
+                prop_assert_eq!(Some(v), last.as_ref());
+            }
+            check_json(&map)?;
+        }
+
+        #[test]
+        fn extras_add_but_never_override(items in items(), extra in prop::collection::vec((key(), json_value()), 0..6)) {
+            let before = object(&items);
+            let mut map = before.clone();
+            add_extra(&mut map, extra.clone());
+            prop_assert_eq!(&map.iter().take(before.len()).collect::<Vec<_>>(), &before.iter().collect::<Vec<_>>());
+            for (k, v) in &map {
+                if !before.contains_key(k) {
+                    let first = extra.iter().find(|(key, _)| key == k).map(|(_, v)| v);
+                    prop_assert_eq!(Some(v), first);
+                }
+            }
+            prop_assert!(extra.iter().all(|(k, _)| map.contains_key(k)));
+            check_json(&map)?;
+        }
+
+        #[test]
+        fn session_marks_come_first_and_once(items in items(), connect in any::<bool>(), disconnect in any::<bool>()) {
+            let before = object(&items);
+            let mut map = before.clone();
+            mark_session_event(&mut map, connect, disconnect);
+            let mut added = Vec::new();
+            if disconnect && !before.contains_key("disconnecting") {
+                added.push("disconnecting");
+            }
+            if connect && !before.contains_key("connecting") {
+                added.push("connecting");
+            }
+            let keys: Vec<&str> = map.keys().map(String::as_str).collect();
+            prop_assert_eq!(&keys[..added.len()], &added[..]);
+            prop_assert_eq!(
+                &keys[added.len()..],
+                &before.keys().map(String::as_str).collect::<Vec<_>>()[..]
+            );
+            for k in added {
+                prop_assert_eq!(&map[k], &Value::Bool(true));
+            }
+            for (k, v) in &before {
+                prop_assert_eq!(&map[k], v);
+            }
+            check_json(&map)?;
+        }
+
+        #[test]
+        fn text_concatenates_values(items in items()) {
+            let t = text(&items);
+            let mut want = String::new();
+            for i in &items {
+                match i {
+                    JotItem::Text(b) | JotItem::Var { value: JotValue::Str(b), .. } => want.push_str(&lossy_bytes(b)),
+                    JotItem::Var { value: JotValue::Num(n), .. } => {
+                        want.push_str(&if n.is_finite() { number(*n).to_string() } else { "-".into() })
+                    }
+                    JotItem::Var { value: JotValue::Bool(b), .. } => want.push_str(&b.to_string()),
+                }
+            }
+            prop_assert_eq!(t, want);
+        }
+
+        #[test]
+        fn parse_extra_never_panics(s in text_or(&["{", "}", "[", "]", "\"", ":", ",", "1", "-", "e", "null", "true", "\\", "\\u", "d83d", " ", "é", "%u"], 12)) {
+            match parse_extra(&s) {
+                Ok(m) => prop_assert!(matches!(serde_json::from_str::<Value>(&s), Ok(Value::Object(o)) if o == m)),
+                Err(e) => {
+                    prop_assert!(e.contains(&s), "{e}");
+                    prop_assert!(!matches!(serde_json::from_str::<Value>(&s), Ok(Value::Object(_))));
+                }
+            }
+        }
+
+        #[test]
+        fn parse_extra_round_trip(kv in prop::collection::vec((key(), json_value()), 0..6)) {
+            let map: Map<String, Value> = kv.into_iter().collect();
+            let back = parse_extra(&to_string(&map));
+            prop_assert!(back.as_ref().is_ok_and(|b| same_map(b, &map)), "{back:?}");
+            // Written with the spaces of a config line, too.
+            let pretty = serde_json::to_string_pretty(&map).unwrap();
+            prop_assert!(parse_extra(&pretty).is_ok_and(|b| same_map(&b, &map)));
+        }
+    }
+}

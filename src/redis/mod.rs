@@ -157,20 +157,54 @@ fn set_format_extra(cmd: &mut Directive) -> Result<(), String> {
     Ok(())
 }
 
-fn set_log_on(cmd: &mut Directive, kind: FilterKind, what: &str) -> Result<(), String> {
-    cmd.check_context(LOG_CTX)?;
-    if cmd.argc() == 1 && cmd.arg(0).eq_ignore_ascii_case("none") {
-        cmd.add_param_multi(Rule::None);
-        return Ok(());
+/// The words of a `RedisLogOnCommand` / `RedisLogOnEvent` line (the pure
+/// part of [`set_log_on`]).
+#[derive(Debug, PartialEq, Eq)]
+enum LogOnArgs {
+    /// `none`.
+    None,
+    Log {
+        /// The command/class list, as written.
+        rules: String,
+        /// RedisLogOnCommand with `ALL` in the list: every command.
+        every_command: bool,
+        fmt_name: String,
+        key: Option<String>,
+    },
+}
+
+fn parse_log_on(args: &[String], kind: FilterKind) -> Result<LogOnArgs, String> {
+    if args.len() == 1 && args[0].eq_ignore_ascii_case("none") {
+        return Ok(LogOnArgs::None);
     }
-    cmd.check_args_range(2, 3)?;
-    let rules = cmd.arg(0).to_string();
+    conf::check_arity(args.len(), 2, 3)?;
+    let rules = args[0].clone();
     // `ALL` means every command (the C module's command filter took it for
     // an unknown command name and logged nothing).
     let all = rules
         .split(',')
         .any(|r| r.trim().eq_ignore_ascii_case("ALL"));
-    let filters = if all && kind == FilterKind::Commands {
+    Ok(LogOnArgs::Log {
+        rules,
+        every_command: all && kind == FilterKind::Commands,
+        fmt_name: args[1].clone(),
+        key: args.get(2).cloned(),
+    })
+}
+
+fn set_log_on(cmd: &mut Directive, kind: FilterKind, what: &str) -> Result<(), String> {
+    cmd.check_context(LOG_CTX)?;
+    let LogOnArgs::Log {
+        rules,
+        every_command,
+        fmt_name,
+        key,
+    } = parse_log_on(cmd.args(), kind)?
+    else {
+        cmd.add_param_multi(Rule::None);
+        return Ok(());
+    };
+    let filters = if every_command {
         None
     } else {
         Some(
@@ -178,10 +212,8 @@ fn set_log_on(cmd: &mut Directive, kind: FilterKind, what: &str) -> Result<(), S
                 .map_err(|e| format!("unable to use {what} '{rules}': {e}"))?,
         )
     };
-    let fmt_name = cmd.arg(1).to_string();
     let fmt = require_format(&fmt_name)?;
-    let key = if cmd.argc() == 3 {
-        let text = cmd.arg(2).to_string();
+    let key = if let Some(text) = key {
         if text.is_empty() {
             return Err("error parsing Redis key '': empty key".into());
         }
@@ -208,19 +240,26 @@ fn set_log_on_event(cmd: &mut Directive) -> Result<(), String> {
     set_log_on(cmd, FilterKind::CommandsWithClasses, "events")
 }
 
+/// The `RedisOptions` words as flags (names are case-sensitive, as in the
+/// C module).
+fn parse_options(args: &[String]) -> Result<u32, String> {
+    let mut opts = 0u32;
+    for a in args {
+        match a.as_str() {
+            "NoReconnect" => opts |= OPT_NO_RECONNECT,
+            other => return Err(format!("unknown RedisOption '{other}'")),
+        }
+    }
+    Ok(opts)
+}
+
 /// usage: RedisOptions opt1 ...
 fn set_options(cmd: &mut Directive) -> Result<(), String> {
     if cmd.argc() == 0 {
         return Err("wrong number of parameters".into());
     }
     cmd.check_context(SERVER_CTX)?;
-    let mut opts = 0u32;
-    for a in cmd.args() {
-        match a.as_str() {
-            "NoReconnect" => opts |= OPT_NO_RECONNECT,
-            other => return Err(format!("unknown RedisOption '{other}'")),
-        }
-    }
+    let opts = parse_options(cmd.args())?;
     cmd.add_param_c(opts, &[CArg::ULong(opts.into())]);
     Ok(())
 }
@@ -701,5 +740,74 @@ mod tests {
         assert_eq!(super::utc_time(0), "1970-01-01 00:00:00");
         assert_eq!(super::utc_time(1_700_000_000), "2023-11-14 22:13:20");
         assert_eq!(super::utc_time(951_825_600), "2000-02-29 12:00:00");
+    }
+}
+
+/// Property tests of the pure directive parsing (see docs/fuzzing.md);
+/// the command/class lists themselves are parsed by the core
+/// (`pr_jot_filters_create`), and RedisLogFormatExtra's JSON by
+/// [`json::parse_extra`] (tested there).
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::proptest_support::{config, text_or};
+    use proptest::prelude::*;
+
+    const RULE_PIECES: &[&str] = &[
+        "ALL", "all", "All", "ALLX", "XALL", ",", ", ", " ", "\t", "RETR", "STOR", "AUTH", "READ",
+        "none", "NONE", "é", "\u{fffd}", "",
+    ];
+
+    fn kind() -> impl Strategy<Value = FilterKind> {
+        prop_oneof![
+            Just(FilterKind::Commands),
+            Just(FilterKind::CommandsWithClasses)
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(config(1024))]
+
+        #[test]
+        fn log_on_words(
+            args in prop::collection::vec(text_or(RULE_PIECES, 6), 0..6),
+            kind in kind(),
+        ) {
+            let r = parse_log_on(&args, kind);
+            if args.len() == 1 && args[0].eq_ignore_ascii_case("none") {
+                prop_assert_eq!(r, Ok(LogOnArgs::None));
+            } else if args.len() < 2 {
+                prop_assert_eq!(r, Err("missing parameters".to_string()));
+            } else if args.len() > 3 {
+                prop_assert_eq!(r, Err("wrong number of parameters".to_string()));
+            } else {
+                let all = args[0]
+                    .split(',')
+                    .map(|w| w.trim_matches(char::is_whitespace).to_ascii_uppercase())
+                    .any(|w| w == "ALL");
+                prop_assert_eq!(r, Ok(LogOnArgs::Log {
+                    rules: args[0].clone(),
+                    every_command: all && kind == FilterKind::Commands,
+                    fmt_name: args[1].clone(),
+                    key: args.get(2).cloned(),
+                }));
+            }
+        }
+
+        #[test]
+        fn options_words(args in prop::collection::vec(
+            text_or(&["NoReconnect", "noreconnect", "No", "Reconnect", " ", ""], 3), 0..5)
+        ) {
+            match parse_options(&args) {
+                Ok(flags) => {
+                    prop_assert!(args.iter().all(|a| a == "NoReconnect"));
+                    prop_assert_eq!(flags, if args.is_empty() { 0 } else { OPT_NO_RECONNECT });
+                }
+                Err(e) => {
+                    let bad = args.iter().find(|a| *a != "NoReconnect");
+                    prop_assert_eq!(Some(e), bad.map(|b| format!("unknown RedisOption '{b}'")));
+                }
+            }
+        }
     }
 }

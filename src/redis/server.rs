@@ -204,6 +204,13 @@ fn pct(s: &str) -> String {
     out
 }
 
+/// A unix socket path for a URL: every byte but `/` and the unreserved
+/// ones percent-encoded (URL parsing drops tabs and newlines and stops at
+/// `?` or `#`; the crate decodes the path again).
+fn pct_path(path: &str) -> String {
+    path.split('/').map(pct).collect::<Vec<_>>().join("/")
+}
+
 /// The connection URL for the `redis` crate (never logged: it may hold
 /// the password).
 pub fn url(cfg: &ServerCfg) -> String {
@@ -242,7 +249,7 @@ pub fn url(cfg: &ServerCfg) -> String {
             } else {
                 format!("?{}", q.join("&"))
             };
-            format!("redis+unix://{path}{q}")
+            format!("redis+unix://{}{q}", pct_path(path))
         }
     }
 }
@@ -306,6 +313,31 @@ mod tests {
         assert!(parse_server(&s(&["h", "u", "p", "1", "extra"])).is_err());
     }
 
+    /// Found by the property tests: the socket path went into the URL
+    /// unencoded, so `/tmp/a\tb.sock` became `/tmp/ab.sock`, `/tmp/a?b.sock`
+    /// and `/tmp/a#b` became `/tmp/a`, and `/tmp/100%41` `/tmp/100A`.
+    #[test]
+    fn unix_socket_path_survives_the_url() {
+        for path in [
+            "/tmp/a\tb.sock",
+            "/tmp/a?b.sock",
+            "/tmp/a#b",
+            "/tmp/100%41",
+            "/r s/é.sock",
+        ] {
+            let cfg = parse_server(&s(&[path, "", "pw", "2"])).unwrap();
+            let client = redis::Client::open(url(&cfg).as_str()).unwrap();
+            let info = client.get_connection_info();
+            assert_eq!(
+                info.addr(),
+                &redis::ConnectionAddr::Unix(path.into()),
+                "{path}"
+            );
+            assert_eq!(info.redis_settings().password(), Some("pw"));
+            assert_eq!(info.redis_settings().db(), 2);
+        }
+    }
+
     #[test]
     fn sentinels() {
         let c = parse_sentinel(&s(&["a", "b:1", "master", "mymaster"])).unwrap();
@@ -334,5 +366,326 @@ mod tests {
         assert_eq!(parse_millis("500", "connect"), Ok(500));
         assert!(parse_millis("5s", "connect").is_err());
         assert!(parse_millis("-1", "IO").is_err());
+    }
+}
+
+/// Property tests (see docs/fuzzing.md): no input panics, errors name the
+/// input, and what is written the documented way parses back.
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::proptest_support::{NASTY, config, made_of, text_or};
+    use proptest::prelude::*;
+
+    const ADDR_PIECES: &[&str] = &[
+        "[",
+        "]",
+        ":",
+        "/",
+        "::1",
+        "127.0.0.1",
+        "host",
+        "0",
+        "6379",
+        "65535",
+        "65536",
+        "99999999999999999999",
+        "-1",
+        "+1",
+        " ",
+        "é",
+        "\u{fffd}",
+        "ssl",
+        "master",
+    ];
+
+    const ARG_PIECES: &[&str] = &[
+        "ssl",
+        "ssl:",
+        "ssl-ca:",
+        "ssl-cert:",
+        "ssl-key:",
+        "true",
+        "off",
+        "maybe",
+        "/p",
+        ":",
+        "[::1]",
+        "h",
+        "6379",
+        "0",
+        "-1",
+        "99999999999999999999",
+        "master",
+        "MASTER",
+        "",
+        "é",
+        "\u{fffd}",
+        " ",
+    ];
+
+    /// Arguments of a directive: any strings, or ones made of `ARG_PIECES`.
+    fn args() -> impl Strategy<Value = Vec<String>> {
+        prop::collection::vec(text_or(ARG_PIECES, 4), 0..8)
+    }
+
+    /// A host as `host[:port]` gives it back: no `:`, not starting with
+    /// `/` or `[`, not empty.
+    fn plain_host() -> impl Strategy<Value = String> {
+        "[^:/\\[][^:]{0,30}"
+    }
+
+    /// A word that is neither an option (`:` or an `ssl` prefix) nor empty:
+    /// a user name, password or db index position.
+    fn positional() -> impl Strategy<Value = String> {
+        "[^:]{1,20}".prop_filter("ssl prefix", |s| !s.starts_with("ssl"))
+    }
+
+    fn tls() -> impl Strategy<Value = Tls> {
+        let path = prop::option::of("[^\0]{0,20}");
+        (any::<bool>(), path.clone(), path.clone(), path).prop_map(|(enabled, ca, cert, key)| Tls {
+            enabled,
+            ca,
+            cert,
+            key,
+        })
+    }
+
+    /// `tls` written as options; `ssl:false` only sometimes (it is the
+    /// default).
+    fn tls_args(tls: &Tls, write_false: bool) -> Vec<String> {
+        let mut v = Vec::new();
+        if tls.enabled || write_false {
+            v.push(format!("ssl:{}", if tls.enabled { "on" } else { "off" }));
+        }
+        for (k, p) in [("ca", &tls.ca), ("cert", &tls.cert), ("key", &tls.key)] {
+            if let Some(p) = p {
+                v.push(format!("ssl-{k}:{p}"));
+            }
+        }
+        v
+    }
+
+    /// A non-empty user name or password, any characters.
+    fn credential() -> impl Strategy<Value = String> {
+        prop::collection::vec(any::<char>(), 1..20).prop_map(String::from_iter)
+    }
+
+    /// The crate refuses the wildcard addresses (0.0.0.0, ::): use
+    /// localhost instead.
+    fn routable(ip: std::net::IpAddr) -> String {
+        if ip.is_unspecified() {
+            "localhost".into()
+        } else {
+            ip.to_string()
+        }
+    }
+
+    /// `/text` as a socket path can be: no NUL (config words are C
+    /// strings), no `.`/`..` segments (URL parsing resolves them, as the
+    /// kernel would, except through symlinks).
+    fn unix_path(text: &str) -> String {
+        let text = text.replace('\0', "");
+        let segments: Vec<&str> = text
+            .split('/')
+            .map(|s| if s == "." || s == ".." { "_" } else { s })
+            .collect();
+        format!("/{}", segments.join("/"))
+    }
+
+    proptest! {
+        #![proptest_config(config(512))]
+
+        #[test]
+        fn addr_never_panics_and_is_consistent(
+            text in text_or(ADDR_PIECES, 8),
+            default in 1u16..,
+        ) {
+            match parse_addr_with(&text, default) {
+                Ok(Addr::Unix(p)) => {
+                    prop_assert!(text.starts_with('/'));
+                    prop_assert_eq!(p, text);
+                }
+                Ok(Addr::Tcp { host, port }) => {
+                    prop_assert!(!host.is_empty());
+                    prop_assert!(port > 0);
+                    prop_assert!(text.contains(&host));
+                }
+                Err(e) => prop_assert!(e.contains(&text), "{e}"),
+            }
+        }
+
+        #[test]
+        fn host_port_round_trip(host in plain_host(), port in 1u16.., default in 1u16..) {
+            let tcp = |port| Addr::Tcp { host: host.clone(), port };
+            prop_assert_eq!(parse_addr_with(&format!("{host}:{port}"), default), Ok(tcp(port)));
+            prop_assert_eq!(parse_addr_with(&host, default), Ok(tcp(default)));
+        }
+
+        #[test]
+        fn bracketed_host_round_trip(host in "[^\\]]{1,30}", port in 1u16..) {
+            let tcp = |port| Addr::Tcp { host: host.clone(), port };
+            prop_assert_eq!(parse_addr(&format!("[{host}]:{port}")), Ok(tcp(port)));
+            prop_assert_eq!(parse_addr(&format!("[{host}]")), Ok(tcp(DEFAULT_PORT)));
+            let (zero, junk) = (format!("[{host}]:0"), format!("[{host}]x"));
+            prop_assert!(parse_addr(&zero).is_err());
+            prop_assert!(parse_addr(&junk).is_err());
+        }
+
+        #[test]
+        fn unix_path_is_kept(path in "/.*") {
+            prop_assert_eq!(parse_addr(&path), Ok(Addr::Unix(path.clone())));
+        }
+
+        #[test]
+        fn millis_accepts_exactly_decimal_numbers(
+            text in text_or(&["0", "1", "9", "-", "+", " ", "a", "18446744073709551615", "18446744073709551616"], 4),
+        ) {
+            let r = parse_millis(&text, "connect");
+            let decimal = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+            match text.parse::<u64>() {
+                Ok(n) if decimal => prop_assert_eq!(r, Ok(n)),
+                _ => {
+                    let e = r.unwrap_err();
+                    prop_assert!(e.contains("connect") && e.ends_with(&text), "{e}");
+                }
+            }
+        }
+
+        #[test]
+        fn millis_round_trip(n in any::<u64>()) {
+            prop_assert_eq!(parse_millis(&n.to_string(), "IO"), Ok(n));
+        }
+
+        #[test]
+        fn tls_never_panics(args in args()) {
+            let known = |a: &String| {
+                ["ssl-ca:", "ssl-cert:", "ssl-key:"].iter().any(|p| a.starts_with(p))
+                    || a.strip_prefix("ssl:").is_some_and(|v| crate::host::conf::parse_bool(v).is_some())
+            };
+            prop_assert_eq!(parse_tls(&args).is_ok(), args.iter().all(known));
+        }
+
+        #[test]
+        fn tls_round_trip(t in tls(), write_false in any::<bool>()) {
+            prop_assert_eq!(parse_tls(&tls_args(&t, write_false)), Ok(t));
+        }
+
+        #[test]
+        fn server_never_panics(args in args()) {
+            if let Ok(cfg) = parse_server(&args) {
+                prop_assert_eq!(Ok(cfg.addr), parse_addr(&args[0]));
+                prop_assert!(cfg.db.is_none_or(|d| d >= 0));
+                prop_assert!(cfg.username.is_none_or(|u| !u.is_empty()));
+                prop_assert!(cfg.password.is_none_or(|p| !p.is_empty()));
+            }
+        }
+
+        #[test]
+        fn server_round_trip(
+            addr in prop_oneof![
+                (plain_host(), 1u16..).prop_map(|(h, p)| (format!("{h}:{p}"), Addr::Tcp { host: h, port: p })),
+                "/[^\0]{0,30}".prop_map(|p| (p.clone(), Addr::Unix(p))),
+            ],
+            user in prop::option::of(positional()),
+            password in prop::option::of(positional()),
+            db in prop::option::of(0..=i64::MAX),
+            tls in tls(),
+            write_false in any::<bool>(),
+        ) {
+            let mut args = vec![addr.0];
+            let slots = [user.clone(), password.clone(), db.map(|d| d.to_string())];
+            let used = slots.iter().rposition(Option::is_some).map_or(0, |i| i + 1);
+            args.extend(slots[..used].iter().map(|s| s.clone().unwrap_or_default()));
+            args.extend(tls_args(&tls, write_false));
+            let want = ServerCfg { addr: addr.1, username: user, password, db, tls };
+            prop_assert_eq!(parse_server(&args), Ok(want));
+        }
+
+        #[test]
+        fn sentinel_never_panics(args in args()) {
+            if let Ok(cfg) = parse_sentinel(&args) {
+                prop_assert!(!cfg.sentinels.is_empty());
+                let all_tcp = cfg.sentinels.iter().all(|a| matches!(a, Addr::Tcp { .. }));
+                prop_assert!(all_tcp);
+            }
+        }
+
+        #[test]
+        fn sentinel_round_trip(
+            hosts in prop::collection::vec(
+                (plain_host().prop_filter("word", |h| !h.starts_with("ssl") && !h.eq_ignore_ascii_case("master")),
+                 prop::option::of(1u16..)),
+                1..5),
+            master in prop::option::of((any::<String>(), any::<prop::sample::Index>())),
+            tls in tls(),
+        ) {
+            let mut args: Vec<String> = hosts
+                .iter()
+                .map(|(h, p)| p.map_or(h.clone(), |p| format!("{h}:{p}")))
+                .collect();
+            if let Some((name, at)) = &master {
+                let i = at.index(args.len() + 1);
+                args.insert(i, name.clone());
+                args.insert(i, "Master".into());
+            }
+            args.extend(tls_args(&tls, false));
+            let want = SentinelCfg {
+                sentinels: hosts
+                    .iter()
+                    .map(|(h, p)| Addr::Tcp { host: h.clone(), port: p.unwrap_or(SENTINEL_DEFAULT_PORT) })
+                    .collect(),
+                master: master.map(|m| m.0),
+                tls,
+            };
+            prop_assert_eq!(parse_sentinel(&args), Ok(want));
+        }
+
+        /// The URL handed to the `redis` crate means what the directive
+        /// said: same address, credentials and db index.
+        #[test]
+        fn url_round_trips_through_the_redis_crate(
+            addr in prop_oneof![
+                "[a-z0-9]([a-z0-9.-]{0,20}[a-z0-9])?".prop_map(|h| Addr::Tcp { host: h, port: 1 }),
+                any::<std::net::Ipv4Addr>().prop_map(|ip| Addr::Tcp { host: routable(ip.into()), port: 1 }),
+                any::<std::net::Ipv6Addr>().prop_map(|ip| Addr::Tcp { host: routable(ip.into()), port: 1 }),
+                made_of(NASTY, 12).prop_map(|p| Addr::Unix(unix_path(&p))),
+                ".{0,30}".prop_map(|p| Addr::Unix(unix_path(&p))),
+            ],
+            port in 1u16..,
+            // parse_server makes empty credentials None.
+            username in prop::option::of(credential()),
+            password in prop::option::of(credential()),
+            db in prop::option::of(0..=i64::MAX),
+        ) {
+            let addr = match addr {
+                Addr::Tcp { host, .. } => Addr::Tcp { host, port },
+                a => a,
+            };
+            let cfg = ServerCfg { addr: addr.clone(), username, password, db, tls: Tls::default() };
+            let client = redis::Client::open(url(&cfg).as_str());
+            prop_assert!(client.is_ok(), "{:?}", client.err());
+            let client = client.unwrap();
+            let info = client.get_connection_info();
+            match (&addr, info.addr()) {
+                (Addr::Tcp { host, port }, redis::ConnectionAddr::Tcp(h, p)) => {
+                    prop_assert_eq!(h, host);
+                    prop_assert_eq!(p, port);
+                }
+                (Addr::Unix(path), redis::ConnectionAddr::Unix(p)) => {
+                    prop_assert_eq!(p, std::path::Path::new(path));
+                }
+                (a, b) => prop_assert!(false, "{a:?} became {b:?}"),
+            }
+            let s = info.redis_settings();
+            let (want_user, want_pass) = match (&cfg.username, &cfg.password) {
+                (Some(u), Some(p)) => (Some(u.as_str()), Some(p.as_str())),
+                (Some(p), None) | (None, Some(p)) => (None, Some(p.as_str())),
+                (None, None) => (None, None),
+            };
+            prop_assert_eq!(s.username(), want_user);
+            prop_assert_eq!(s.password(), want_pass);
+            prop_assert_eq!(s.db(), db.unwrap_or(0));
+        }
     }
 }

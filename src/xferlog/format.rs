@@ -62,12 +62,14 @@ pub struct LocalTime {
 }
 
 impl LocalTime {
-    /// Day of the week, 0 = Sunday (Sakamoto's method).
+    /// Day of the week, 0 = Sunday (Sakamoto's method; in i64, so that
+    /// any i32 year, e.g. one read from a log line, works).
     pub fn weekday(&self) -> usize {
-        const T: [i32; 12] = [0, 3, 2, 5, 0, 3, 5, 1, 4, 6, 2, 4];
+        const T: [i64; 12] = [0, 3, 2, 5, 0, 3, 5, 1, 4, 6, 2, 4];
         let m = usize::from(self.month.clamp(1, 12));
-        let y = if m < 3 { self.year - 1 } else { self.year };
-        let d = i32::from(self.day);
+        let year = i64::from(self.year);
+        let y = if m < 3 { year - 1 } else { year };
+        let d = i64::from(self.day);
         (y + y.div_euclid(4) - y.div_euclid(100) + y.div_euclid(400) + T[m - 1] + d).rem_euclid(7)
             as usize
     }
@@ -762,6 +764,39 @@ mod tests {
         );
     }
 
+    /// Found by the property tests: a year near i32::MAX or i32::MIN made
+    /// the weekday computation overflow (a panic in debug builds, a wrong
+    /// weekday in release builds).
+    #[test]
+    fn extreme_years() {
+        for (year, day) in [(i32::MAX, 1), (i32::MIN, 1), (i32::MIN, 3), (-1, 1)] {
+            let t = LocalTime {
+                year,
+                month: day,
+                day: 1,
+                ..t()
+            };
+            let wd = t.weekday();
+            assert!(wd < 7);
+            let line = format!("{} 0 h 1 /f b _ o r u ftp 0 *", t.wu());
+            assert_eq!(parse_line(&line, 1).unwrap().time, t, "{line}");
+        }
+        // The Gregorian calendar repeats every 400 years (146097 days, a
+        // whole number of weeks): 1 January 2147483647 is a Tuesday, like
+        // 1 January 2047.
+        let max = LocalTime {
+            year: i32::MAX,
+            month: 1,
+            day: 1,
+            ..t()
+        };
+        assert_eq!(DAYS[max.weekday()], "Tue");
+        let line = "Tue Jan 01 09:05:07 2147483647 0 h 1 /f b _ o r u ftp 0 *";
+        assert_eq!(parse_line(line, 1).unwrap().time, max);
+        let line = "Mon Jan 01 09:05:07 2147483647 0 h 1 /f b _ o r u ftp 0 *";
+        assert!(parse_line(line, 1).is_err());
+    }
+
     #[test]
     fn arbitrary_bytes_never_panic() {
         // A cheap deterministic fuzz: mutate a valid line byte by byte.
@@ -780,6 +815,392 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Property tests (see docs/fuzzing.md): the parser takes any text and
+/// mutated lines without panicking; what the writer writes for any record
+/// parses back to the record with its fields sanitised.
+#[cfg(test)]
+pub(crate) mod proptests {
+    use super::*;
+    use crate::proptest_support::{NASTY, config, made_of, text_or};
+    use proptest::prelude::*;
+
+    pub(crate) fn local_time() -> impl Strategy<Value = LocalTime> {
+        (
+            prop_oneof![4 => 1970i32..2100, 1 => any::<i32>()],
+            1u8..=12,
+            1u8..=31,
+            0u8..24,
+            0u8..60,
+            0u8..=60,
+        )
+            .prop_map(|(year, month, day, hour, minute, second)| LocalTime {
+                year,
+                month,
+                day,
+                hour,
+                minute,
+                second,
+            })
+    }
+
+    /// A field's text: anything (every char, whitespace and controls
+    /// included) or made of awkward pieces.
+    fn field() -> impl Strategy<Value = String> {
+        text_or(NASTY, 8)
+    }
+
+    fn wu_record(format: Format) -> impl Strategy<Value = Record> {
+        let ext = (
+            any::<u64>(),
+            any::<u64>(),
+            field(),
+            field(),
+            prop::sample::select(vec!['C', 'S', 'E', 'P']),
+        )
+            .prop_map(
+                |(restart_point, file_size, cwd, filename_arg, protection)| Extended {
+                    restart_point,
+                    file_size,
+                    cwd,
+                    filename_arg,
+                    protection,
+                },
+            );
+        (
+            (local_time(), any::<u64>(), field(), any::<u64>(), field()),
+            (
+                prop::sample::select(vec![TransferType::Ascii, TransferType::Binary]),
+                "[_CUT]{1,4}",
+                prop::sample::select(vec![Direction::Outgoing, Direction::Incoming]),
+                prop::sample::select(vec![
+                    AccessMode::Anonymous,
+                    AccessMode::Guest,
+                    AccessMode::Real,
+                ]),
+            ),
+            (field(), field(), 0u8..=1, field()),
+            (
+                prop::sample::select(vec![Completion::Complete, Completion::Incomplete]),
+                ext,
+            ),
+        )
+            .prop_map(move |(a, b, c, (completion, ext))| Record {
+                format,
+                time: a.0,
+                transfer_time: a.1,
+                remote_host: a.2,
+                bytes: a.3,
+                filename: a.4,
+                transfer_type: Some(b.0),
+                special_action: Some(b.1),
+                direction: b.2,
+                access_mode: b.3,
+                username: c.0,
+                service: Some(c.1),
+                auth_method: Some(c.2),
+                auth_user_id: Some(c.3),
+                completion: (format != Format::WuOrig).then_some(completion),
+                ext: (format == Format::WuExt).then_some(ext),
+            })
+    }
+
+    fn anon_record() -> impl Strategy<Value = Record> {
+        (
+            local_time(),
+            any::<u64>(),
+            field(),
+            any::<u64>(),
+            field(),
+            field(),
+        )
+            .prop_map(
+                |(time, transfer_time, remote_host, bytes, filename, username)| Record {
+                    format: Format::Anon,
+                    time,
+                    transfer_time,
+                    remote_host,
+                    bytes,
+                    filename,
+                    transfer_type: None,
+                    special_action: None,
+                    direction: Direction::Outgoing,
+                    access_mode: AccessMode::Anonymous,
+                    username,
+                    service: None,
+                    auth_method: None,
+                    auth_user_id: None,
+                    completion: None,
+                    ext: None,
+                },
+            )
+    }
+
+    pub(crate) fn record() -> impl Strategy<Value = Record> {
+        prop_oneof![
+            wu_record(Format::WuOrig),
+            wu_record(Format::WuExt),
+            wu_record(Format::Proftpd),
+            anon_record(),
+        ]
+    }
+
+    /// The record as the writer writes its text fields.
+    fn sanitized(r: &Record) -> Record {
+        let extra: &[char] = if r.format == Format::Anon {
+            &['!']
+        } else {
+            &[]
+        };
+        let s = |v: &str| sanitize_with(v, extra);
+        let o = |v: &Option<String>| v.as_deref().map(|v| sanitize_with(v, extra));
+        Record {
+            remote_host: s(&r.remote_host),
+            filename: s(&r.filename),
+            username: s(&r.username),
+            special_action: o(&r.special_action),
+            service: o(&r.service),
+            auth_user_id: o(&r.auth_user_id),
+            ext: r.ext.as_ref().map(|e| Extended {
+                cwd: s(&e.cwd),
+                filename_arg: s(&e.filename_arg),
+                ..e.clone()
+            }),
+            ..r.clone()
+        }
+    }
+
+    /// Tokens to put into lines: valid ones of other fields, edge numbers,
+    /// separators and junk.
+    const TOKENS: &[&str] = &[
+        "",
+        " ",
+        "!",
+        "-",
+        "_",
+        "*",
+        "a",
+        "b",
+        "c",
+        "i",
+        "o",
+        "r",
+        "g",
+        "C",
+        "P",
+        "0",
+        "1",
+        "7",
+        "-1",
+        "+1",
+        "00",
+        "31",
+        "32",
+        "99",
+        "18446744073709551615",
+        "18446744073709551616",
+        "2147483647",
+        "-2147483648",
+        "2147483648",
+        "Sun",
+        "Mon",
+        "Sat",
+        "Jan",
+        "Feb",
+        "Dec",
+        "00:00:00",
+        "23:59:60",
+        "24:00:00",
+        "1:2:3",
+        "::",
+        "é",
+        "\u{fffd}",
+        "\u{85}",
+        "\u{a0}",
+        "\0",
+        "\t",
+        "\r",
+        "\n",
+        "ftp",
+    ];
+
+    #[derive(Clone, Debug)]
+    enum Mutation {
+        Drop(prop::sample::Index),
+        Duplicate(prop::sample::Index),
+        Replace(prop::sample::Index, String),
+        Insert(prop::sample::Index, String),
+        /// Raw bytes at a byte offset (the result read back lossily).
+        Bytes(prop::sample::Index, Vec<u8>),
+        Truncate(prop::sample::Index),
+    }
+
+    fn mutation() -> impl Strategy<Value = Mutation> {
+        let idx = any::<prop::sample::Index>;
+        let token = || {
+            prop_oneof![
+                prop::sample::select(TOKENS).prop_map(String::from),
+                made_of(TOKENS, 3)
+            ]
+        };
+        prop_oneof![
+            idx().prop_map(Mutation::Drop),
+            idx().prop_map(Mutation::Duplicate),
+            (idx(), token()).prop_map(|(i, t)| Mutation::Replace(i, t)),
+            (idx(), token()).prop_map(|(i, t)| Mutation::Insert(i, t)),
+            (idx(), prop::collection::vec(any::<u8>(), 1..4))
+                .prop_map(|(i, b)| Mutation::Bytes(i, b)),
+            idx().prop_map(Mutation::Truncate),
+        ]
+    }
+
+    /// Apply `m` to `line`, whose tokens are separated by `sep`.
+    fn mutate(line: &str, sep: char, m: &Mutation) -> String {
+        let mut t: Vec<String> = line.split(sep).map(String::from).collect();
+        match m {
+            Mutation::Drop(i) => {
+                t.remove(i.index(t.len()));
+            }
+            Mutation::Duplicate(i) => {
+                let i = i.index(t.len());
+                t.insert(i, t[i].clone());
+            }
+            Mutation::Replace(i, s) => {
+                let i = i.index(t.len());
+                t[i] = s.clone();
+            }
+            Mutation::Insert(i, s) => t.insert(i.index(t.len() + 1), s.clone()),
+            Mutation::Bytes(i, b) => {
+                let mut bytes = line.as_bytes().to_vec();
+                let at = i.index(bytes.len() + 1);
+                bytes.splice(at..at, b.iter().copied());
+                return String::from_utf8_lossy(&bytes).into_owned();
+            }
+            Mutation::Truncate(i) => {
+                let bytes = line.as_bytes();
+                return String::from_utf8_lossy(&bytes[..i.index(bytes.len() + 1)]).into_owned();
+            }
+        }
+        t.join(&sep.to_string())
+    }
+
+    /// A parsed record written again parses back to itself, sanitised.
+    fn rewrite_is_stable(r: &Record) -> Result<(), TestCaseError> {
+        let line = r.to_line(r.format);
+        prop_assert_eq!(parse_line(&line, 1), Ok(sanitized(r)), "{:?}", line);
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(config(1024))]
+
+        #[test]
+        fn writer_parser_round_trip(rec in record()) {
+            let line = rec.to_line(rec.format);
+            prop_assert!(!line.contains(['\n', '\r']), "{:?}", line);
+            let want = sanitized(&rec);
+            prop_assert_eq!(parse_line(&line, 1), Ok(want.clone()), "{:?}", line);
+            prop_assert_eq!(parse_line(&format!("{line}\r\n"), 1), Ok(want.clone()));
+            // Writing what was parsed gives the same line.
+            prop_assert_eq!(want.to_line(want.format), line);
+        }
+
+        #[test]
+        fn syslog_message_is_the_line_without_time(
+            rec in prop_oneof![wu_record(Format::WuOrig), wu_record(Format::WuExt)],
+            op in prop::sample::select(vec![Operation::Get, Operation::Put, Operation::Append]),
+        ) {
+            let line = rec.to_line(rec.format);
+            let fields = line.splitn(6, ' ').nth(5).unwrap_or_default();
+            let kw = match (rec.format, op, rec.direction) {
+                (Format::WuExt, Operation::Get, _) => "get",
+                (Format::WuExt, Operation::Put, _) => "put",
+                (Format::WuExt, Operation::Append, _) => "append",
+                (_, _, Direction::Outgoing) => "send",
+                (_, _, Direction::Incoming) => "recv",
+            };
+            prop_assert_eq!(rec.to_syslog(rec.format, op), format!("xferlog ({kw}): {fields}"));
+        }
+
+        #[test]
+        fn parser_takes_any_text(s in text_or(TOKENS, 30)) {
+            if let Ok(r) = parse_line(&s, 3) {
+                rewrite_is_stable(&r)?;
+            }
+        }
+
+        #[test]
+        fn parser_takes_mutated_lines(rec in record(), ms in prop::collection::vec(mutation(), 1..4)) {
+            let sep = if rec.format == Format::Anon { '!' } else { ' ' };
+            let mut line = rec.to_line(rec.format);
+            for m in &ms {
+                line = mutate(&line, sep, m);
+            }
+            match parse_line(&line, 5) {
+                Ok(r) => rewrite_is_stable(&r)?,
+                Err(e) => prop_assert_eq!(e.line, 5),
+            }
+        }
+
+        #[test]
+        fn parse_all_numbers_every_non_blank_line(
+            lines in prop::collection::vec(
+                prop_oneof![
+                    record().prop_map(|r| r.to_line(r.format)),
+                    text_or(TOKENS, 10),
+                    Just(String::new()),
+                    Just(" \t".to_string()),
+                ],
+                0..12,
+            ),
+            crlf in any::<bool>(),
+        ) {
+            let text = lines.join(if crlf { "\r\n" } else { "\n" });
+            let results = parse_all(&text);
+            let want: Vec<usize> = text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+                .map(|(i, _)| i + 1)
+                .collect();
+            prop_assert_eq!(results.len(), want.len());
+            for (r, (n, l)) in results.iter().zip(want.iter().map(|n| (n, text.lines().nth(n - 1).unwrap()))) {
+                match r {
+                    Ok(rec) => prop_assert_eq!(Ok(rec.clone()), parse_line(l, 0).map_err(|e| e.message)),
+                    Err(e) => prop_assert_eq!(e.line, *n),
+                }
+            }
+        }
+
+        #[test]
+        fn sanitize_leaves_one_clean_word(
+            s in field(),
+            // The writer's only extra is '!'; '_' and '-' are what it writes.
+            extra in prop::collection::vec(any::<char>().prop_filter("replacement", |c| !"_-".contains(*c)), 0..2),
+        ) {
+            let out = sanitize_with(&s, &extra);
+            let bad = |c: char| c.is_whitespace() || c.is_control() || extra.contains(&c);
+            prop_assert!(!out.is_empty());
+            prop_assert!(!out.chars().any(bad), "{:?}", out);
+            if s.is_empty() {
+                prop_assert_eq!(&out, "-");
+            } else {
+                prop_assert_eq!(out.chars().count(), s.chars().count());
+                if !s.chars().any(bad) {
+                    prop_assert_eq!(&out, &s);
+                }
+            }
+            prop_assert_eq!(sanitize_with(&out, &extra), out);
+        }
+
+        #[test]
+        fn times_never_panic(year in any::<i32>(), month in any::<u8>(), day in any::<u8>(), h in any::<u8>(), m in any::<u8>(), s in any::<u8>()) {
+            let t = LocalTime { year, month, day, hour: h, minute: m, second: s };
+            prop_assert!(t.weekday() < 7);
+            prop_assert!(t.wu().ends_with(&t.anon()));
         }
     }
 }

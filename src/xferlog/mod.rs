@@ -152,15 +152,20 @@ fn set_engine(cmd: &mut Directive) -> Result<(), String> {
     Ok(())
 }
 
+/// The `XferLogPaths` word (case-insensitive).
+pub fn parse_paths(word: &str) -> Result<PathView, String> {
+    match word.to_ascii_lowercase().as_str() {
+        "chroot" => Ok(PathView::Chroot),
+        "real" => Ok(PathView::Real),
+        other => Err(format!("expected 'chroot' or 'real', not '{other}'")),
+    }
+}
+
 /// usage: XferLogPaths chroot|real
 fn set_paths(cmd: &mut Directive) -> Result<(), String> {
     cmd.check_args(1)?;
     cmd.check_context(CONTEXTS)?;
-    let v = match cmd.arg(0).to_ascii_lowercase().as_str() {
-        "chroot" => PathView::Chroot,
-        "real" => PathView::Real,
-        other => return Err(format!("expected 'chroot' or 'real', not '{other}'")),
-    };
+    let v = parse_paths(cmd.arg(0))?;
     cmd.add_param(v, false);
     Ok(())
 }
@@ -563,5 +568,93 @@ mod tests {
         assert_eq!(elapsed(Some((10, 500)), (12, 400)), 1);
         assert_eq!(elapsed(Some((10, 500)), (12, 600)), 2);
         assert_eq!(elapsed(Some((10, 500)), (10, 400)), 0);
+    }
+}
+
+/// Property tests of the directive words (see docs/fuzzing.md);
+/// `XferLogEngine` is [`conf::parse_bool`], tested in `host::conf`.
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::proptest_support::{config, text_or};
+    use proptest::prelude::*;
+
+    const PIECES: &[&str] = &[
+        "/", "var", "log", "syslog", "SYSLOG", "wu-orig", "WU-EXT", "anon", "Anon", "proftpd",
+        "chroot", "Real", "-", " ", "\u{130}", "\u{212a}", "",
+    ];
+
+    proptest! {
+        #![proptest_config(config(1024))]
+
+        #[test]
+        fn xferlog_words(args in prop::collection::vec(text_or(PIECES, 4), 0..4)) {
+            let r = parse_xferlog(&args);
+            if args.is_empty() || args.len() > 2 {
+                prop_assert!(r.unwrap_err().starts_with("usage: "));
+                return Ok(());
+            }
+            let format = match args.get(1).map(|f| f.to_ascii_lowercase()) {
+                None => Some(Format::WuOrig),
+                Some(f) if f == "wu-orig" => Some(Format::WuOrig),
+                Some(f) if f == "wu-ext" => Some(Format::WuExt),
+                Some(f) if f == "anon" => Some(Format::Anon),
+                Some(_) => None,
+            };
+            let syslog = args[0].eq_ignore_ascii_case("syslog");
+            match (r, format) {
+                (Ok(out), Some(f)) => {
+                    prop_assert_eq!(out.format, f);
+                    if syslog {
+                        prop_assert_eq!(out.target, Target::Syslog);
+                        prop_assert!(f != Format::Anon);
+                    } else {
+                        prop_assert!(args[0].starts_with('/'));
+                        prop_assert_eq!(out.target, Target::File(args[0].clone()));
+                    }
+                }
+                (Err(e), None) => prop_assert!(e.starts_with("unknown format"), "{e}"),
+                (Err(e), Some(f)) => prop_assert!(
+                    (syslog && f == Format::Anon) || (!syslog && !args[0].starts_with('/')),
+                    "{e}"
+                ),
+                (Ok(out), None) => prop_assert!(false, "{args:?} gave {out:?}"),
+            }
+        }
+
+        #[test]
+        fn paths_word(w in text_or(PIECES, 3)) {
+            let want = match w.to_ascii_lowercase().as_str() {
+                "chroot" => Some(PathView::Chroot),
+                "real" => Some(PathView::Real),
+                _ => None,
+            };
+            match parse_paths(&w) {
+                Ok(v) => prop_assert_eq!(Some(v), want),
+                Err(e) => {
+                    prop_assert!(want.is_none());
+                    prop_assert!(e.ends_with(&format!("not '{}'", w.to_ascii_lowercase())), "{e}");
+                }
+            }
+        }
+
+        #[test]
+        fn real_path_is_absolute(
+            chroot in prop::option::of(text_or(&["/", "home", "al", "..", "."], 5).prop_map(|s| format!("/{s}"))),
+            cwd in text_or(&["/", "d", "..", "."], 5).prop_map(|s| format!("/{s}")),
+            path in text_or(&["/", "x", "..", ".", " "], 5),
+        ) {
+            let p = real_path(chroot.as_deref(), &cwd, &path);
+            prop_assert!(p.starts_with('/'), "{p:?}");
+        }
+
+        #[test]
+        fn elapsed_is_whole_seconds(s in any::<i32>(), us in 0i64..1_000_000, d in 0i64..1_000_000_000, dus in 0i64..1_000_000) {
+            let start = (i64::from(s), us);
+            let total = us + dus;
+            let now = (start.0 + d + total / 1_000_000, total % 1_000_000);
+            prop_assert_eq!(elapsed(Some(start), now), d as u64);
+            prop_assert_eq!(elapsed(Some(now), start), 0);
+        }
     }
 }

@@ -63,3 +63,30 @@ mod tests {
         );
     }
 }
+
+/// Property tests (see docs/fuzzing.md).
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::proptest_support::config;
+    use crate::xferlog::format::proptests::local_time;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(config(1024))]
+
+        #[test]
+        fn datagram_layout(t in local_time(), pid in any::<u32>(), msg in any::<String>()) {
+            let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+            let want = format!(
+                "<94>{} {:>2} {:02}:{:02}:{:02} proftpd[{pid}]: {msg}",
+                months[usize::from(t.month) - 1],
+                t.day,
+                t.hour,
+                t.minute,
+                t.second
+            );
+            prop_assert_eq!(datagram(&t, pid, &msg), want);
+        }
+    }
+}
