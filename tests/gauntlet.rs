@@ -16,7 +16,6 @@ use harness::{Ftp, Modules, Proftpd, RedisServer, wait_until};
 use proftpd_rs::xferlog::format::Completion;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -461,14 +460,7 @@ fn redis_killed_and_restarted_mid_load() {
 #[ignore]
 fn redis_silent_sessions_finish_within_timeouts() {
     let sessions = 40;
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for s in listener.incoming().flatten() {
-            held.push(s);
-        }
-    });
+    let port = harness::util::silent_server();
     let mut server = start_all(&all_modules_conf(
         &format!("127.0.0.1:{port}"),
         "@DIR@/forensic.log",
@@ -972,6 +964,18 @@ fn with_path(conf: &str, directive: &str, path: &Path) -> String {
     out
 }
 
+/// A failed login (a forensic block), then a session with an upload (an
+/// xferlog line; Redis events, RedisLog).
+fn fail_then_store(server: &Proftpd) {
+    let mut f = server.connect();
+    f.expect("USER alice", 331);
+    f.cmd("PASS wrong");
+    f.quit();
+    let mut f = server.login("alice", "secret");
+    f.stor("x", b"x");
+    f.quit();
+}
+
 /// Log files of every module refuse a symlink and a world-writable
 /// directory (with a notice naming the file), and are created with their
 /// documented modes, owned by root.
@@ -1016,13 +1020,7 @@ fn log_files_refuse_symlinks_and_world_writable_dirs() {
                 &path,
             );
             let mut server = start_all(&conf);
-            let mut f = server.connect();
-            f.expect("USER alice", 331);
-            f.cmd("PASS wrong");
-            f.quit();
-            let mut f = server.login("alice", "secret");
-            f.stor("x", b"x");
-            f.quit();
+            fail_then_store(&server);
             assert!(server.wait_for_no_sessions(Duration::from_secs(20)));
             server.stop();
             assert_eq!(
@@ -1050,13 +1048,7 @@ fn log_files_refuse_symlinks_and_world_writable_dirs() {
             "@DIR@/forensic.log",
             "s:",
         ));
-        let mut f = server.connect();
-        f.expect("USER alice", 331);
-        f.cmd("PASS wrong");
-        f.quit();
-        let mut f = server.login("alice", "secret");
-        f.stor("x", b"x");
-        f.quit();
+        fail_then_store(&server);
         let file = match directive {
             "ForensicLogFile" => "forensic.log",
             "RedisLog" => "redis.log",

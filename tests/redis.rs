@@ -6,7 +6,6 @@ mod harness;
 
 use harness::{Modules, Proftpd, RedisClient, RedisServer, check_config, wait_until};
 use serde_json::Value;
-use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 fn start(modules: Modules, conf: &str) -> Proftpd {
@@ -343,14 +342,7 @@ fn redis_refusing_does_not_delay_replies() {
 #[test]
 fn redis_silent_does_not_delay_replies() {
     // Accepts connections and never answers.
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for s in listener.incoming().flatten() {
-            held.push(s);
-        }
-    });
+    let port = harness::util::silent_server();
     let (server, per_cmd) = assert_replies_not_delayed(&format!("127.0.0.1:{port}"));
     assert!(
         per_cmd < Duration::from_millis(50),
@@ -698,32 +690,11 @@ fn sentinel_follows_failover() {
         "master_link_status"
     ) == "up"));
     // A Sentinel watching the master.
-    let dir = tempfile::tempdir().unwrap();
-    let sport = harness::free_port();
-    let sconf = dir.path().join("sentinel.conf");
-    std::fs::write(
-        &sconf,
-        format!(
-            "port {sport}\nbind 127.0.0.1\ndir {}\nsentinel monitor mymaster 127.0.0.1 {m} 1\n\
-             sentinel down-after-milliseconds mymaster 1000\nsentinel failover-timeout mymaster 10000\n",
-            dir.path().display()
-        ),
-    )
-    .unwrap();
-    let mut sentinel = std::process::Command::new("redis-sentinel")
-        .arg(&sconf)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("redis-sentinel");
-    struct Kill<'a>(&'a mut std::process::Child);
-    impl Drop for Kill<'_> {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _guard = Kill(&mut sentinel);
+    let sentinel = Sentinel::start_with(
+        m,
+        "sentinel down-after-milliseconds mymaster 1000\nsentinel failover-timeout mymaster 10000",
+    );
+    let sport = sentinel.port;
     let master_port = |sc: &mut RedisClient| -> Option<String> {
         match sc.try_cmd(&[
             b"SENTINEL".as_slice(),
@@ -888,20 +859,68 @@ impl Sentinel {
         Sentinel::start_with(master, "")
     }
 
+    /// On a plain port, with `extra` config lines.
     fn start_with(master: u16, extra: &str) -> Sentinel {
+        Sentinel::spawn(
+            |port| {
+                format!("port {port}\nsentinel monitor mymaster 127.0.0.1 {master} 1\n{extra}\n")
+            },
+            |port| {
+                RedisClient::try_connect(port)
+                    .and_then(|mut c| {
+                        c.try_cmd(&[
+                            b"SENTINEL".as_slice(),
+                            b"get-master-addr-by-name",
+                            b"mymaster",
+                        ])
+                    })
+                    .is_ok_and(|r| matches!(r, harness::Resp::Array(Some(_))))
+            },
+        )
+    }
+
+    /// On a TLS port only (certificates of [`make_certs`] in `certs`),
+    /// talking TLS to the master at 127.0.0.1:`master_tls` too.
+    fn start_tls(master_tls: u16, certs: &str) -> Sentinel {
+        let ca = format!("{certs}/ca.crt");
+        Sentinel::spawn(
+            |port| {
+                format!(
+                    "port 0\ntls-port {port}\ntls-cert-file {certs}/r.crt\ntls-key-file {certs}/r.key\n\
+                     tls-ca-cert-file {ca}\ntls-auth-clients no\ntls-replication yes\n\
+                     sentinel monitor mymaster 127.0.0.1 {master_tls} 1\n"
+                )
+            },
+            |port| {
+                std::process::Command::new("redis-cli")
+                    .args(["--tls", "--cacert", &ca, "-h", "127.0.0.1", "-p"])
+                    .arg(port.to_string())
+                    .args(["SENTINEL", "get-master-addr-by-name", "mymaster"])
+                    .output()
+                    .is_ok_and(|o| {
+                        String::from_utf8_lossy(&o.stdout).contains(&master_tls.to_string())
+                    })
+            },
+        )
+    }
+
+    /// Starts redis-sentinel with `conf(port)` (plus bind and dir) and waits
+    /// until `ready(port)`.
+    fn spawn(conf: impl FnOnce(u16) -> String, mut ready: impl FnMut(u16) -> bool) -> Sentinel {
         let dir = tempfile::tempdir().unwrap();
         let port = harness::free_port();
-        let conf = dir.path().join("sentinel.conf");
+        let path = dir.path().join("sentinel.conf");
         std::fs::write(
-            &conf,
+            &path,
             format!(
-                "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor mymaster 127.0.0.1 {master} 1\n{extra}\n",
-                dir.path().display()
+                "bind 127.0.0.1\ndir {}\n{}",
+                dir.path().display(),
+                conf(port)
             ),
         )
         .unwrap();
         let child = std::process::Command::new("redis-sentinel")
-            .arg(&conf)
+            .arg(&path)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -911,17 +930,10 @@ impl Sentinel {
             child,
             _dir: dir,
         };
-        assert!(wait_until(harness::DEFAULT_TIMEOUT, || {
-            RedisClient::try_connect(port)
-                .and_then(|mut c| {
-                    c.try_cmd(&[
-                        b"SENTINEL".as_slice(),
-                        b"get-master-addr-by-name",
-                        b"mymaster",
-                    ])
-                })
-                .is_ok_and(|r| matches!(r, harness::Resp::Array(Some(_))))
-        }));
+        assert!(
+            wait_until(harness::DEFAULT_TIMEOUT, || ready(port)),
+            "redis-sentinel did not come up"
+        );
         s
     }
 }
@@ -1122,14 +1134,7 @@ fn tls_silent_server_does_not_delay_replies() {
     let certs = tempfile::tempdir().unwrap();
     make_certs(certs.path());
     let d = certs.path().display();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for s in listener.incoming().flatten() {
-            held.push(s);
-        }
-    });
+    let port = harness::util::silent_server();
     for spec in [
         format!("127.0.0.1:{port} ssl:true ssl-ca:{d}/ca.crt"),
         // A silent Sentinel, asked over TLS.
@@ -1165,45 +1170,8 @@ fn sentinel_over_tls_with_auth_and_db_index() {
     ]);
 
     // A Sentinel with no plain port, talking TLS to the master too.
-    let sdir = tempfile::tempdir().unwrap();
-    let sport = harness::free_port();
-    let sconf = sdir.path().join("sentinel.conf");
-    std::fs::write(
-        &sconf,
-        format!(
-            "port 0\ntls-port {sport}\nbind 127.0.0.1\ndir {}\ntls-cert-file {d}/r.crt\n\
-             tls-key-file {d}/r.key\ntls-ca-cert-file {d}/ca.crt\ntls-auth-clients no\n\
-             tls-replication yes\nsentinel monitor mymaster 127.0.0.1 {tls_port} 1\n",
-            sdir.path().display()
-        ),
-    )
-    .unwrap();
-    let mut child = std::process::Command::new("redis-sentinel")
-        .arg(&sconf)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("redis-sentinel");
-    struct Kill<'a>(&'a mut std::process::Child);
-    impl Drop for Kill<'_> {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _guard = Kill(&mut child);
-    let sport_s = sport.to_string();
-    let ca = format!("{d}/ca.crt");
-    assert!(
-        wait_until(harness::DEFAULT_TIMEOUT, || {
-            std::process::Command::new("redis-cli")
-                .args(["--tls", "--cacert", &ca, "-h", "127.0.0.1", "-p", &sport_s])
-                .args(["SENTINEL", "get-master-addr-by-name", "mymaster"])
-                .output()
-                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&tls_port.to_string()))
-        }),
-        "TLS Sentinel did not come up"
-    );
+    let sentinel = Sentinel::start_tls(tls_port, &d);
+    let sport = sentinel.port;
 
     let server = start(
         Modules::Ours,

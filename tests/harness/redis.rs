@@ -64,15 +64,8 @@ impl RedisBuilder {
             let conf_path = dir.path().join("redis.conf");
             fs::write(&conf_path, conf).expect("write redis.conf");
             let _ = fs::remove_file(dir.path().join("redis.log"));
-            let child = Command::new(redis_bin())
-                .arg(&conf_path)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot run {}: {e}", redis_bin().display()));
             let mut server = RedisServer {
-                child: Some(child),
+                child: Some(spawn_redis(&conf_path)),
                 port,
                 socket,
                 dir: None,
@@ -101,6 +94,16 @@ impl RedisBuilder {
             panic!("redis-server did not start (exited: {exited}); redis.log:\n{log}");
         }
     }
+}
+
+fn spawn_redis(conf: &Path) -> Child {
+    Command::new(redis_bin())
+        .arg(conf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", redis_bin().display()))
 }
 
 fn ping(port: u16) -> bool {
@@ -171,15 +174,7 @@ impl RedisServer {
     /// `appendonly yes` it keeps what it had acknowledged).
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "redis-server is still running");
-        let conf = self.dir().join("redis.conf");
-        let child = Command::new(redis_bin())
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", redis_bin().display()));
-        self.child = Some(child);
+        self.child = Some(spawn_redis(&self.dir().join("redis.conf")));
         let port = self.port;
         assert!(
             util::wait_until(REDIS_START_TIMEOUT, || ping(port)),

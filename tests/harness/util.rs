@@ -297,3 +297,17 @@ pub fn read_tail(path: &Path, max: usize) -> String {
         String::from_utf8_lossy(&bytes).into_owned()
     }
 }
+
+/// A loopback port that accepts connections and never answers (a "silent"
+/// server: the connections are held open until the test process ends).
+pub fn silent_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind silent server");
+    let port = listener.local_addr().expect("local_addr").port();
+    thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    port
+}
