@@ -84,7 +84,9 @@ pub(crate) use event_handler;
 /// this module, unregister all of its event handlers; on `core.restart`,
 /// forget the stored directive values (the configuration is re-read).
 /// Modules with more to reset on restart register their own handler too.
+/// (`init` runs in the master: also warms up caches the sessions inherit.)
 pub fn register_module_lifecycle(module: &'static ModuleRecord) {
+    super::sys::warm_up_before_fork();
     // SAFETY: the module record is 'static; it is passed back to us as the
     // user data of the two host-internal handlers below.
     unsafe {
