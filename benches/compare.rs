@@ -14,7 +14,8 @@
 //! is described in `docs/benchmarks.md`.
 //!
 //! Parameters (environment): `BENCH_ROUNDS` (default 50), `BENCH_SESSIONS`
-//! (session-cost sessions per configuration and round, 4), `BENCH_NOOPS`
+//! (session-cost sessions per configuration and round, 4), `BENCH_REPLICAS`
+//! (servers per session-cost configuration, used in turn, 3), `BENCH_NOOPS`
 //! (commands per Redis sample, 300), `BENCH_FORENSIC_CMDS` (commands per
 //! forensic session, 2000), `BENCH_HANDLER_CMDS` (the same for the handler-only
 //! mode, 1000), `BENCH_TRANSFERS` (transfers per xferlog sample, 40),
@@ -41,6 +42,7 @@ use std::time::{Duration, Instant};
 struct Params {
     rounds: usize,
     sessions: usize,
+    replicas: usize,
     noops: usize,
     forensic_cmds: usize,
     handler_cmds: usize,
@@ -79,6 +81,7 @@ impl Params {
         Params {
             rounds: env_num("BENCH_ROUNDS", 50).max(1),
             sessions: env_num("BENCH_SESSIONS", 4).max(1),
+            replicas: env_num("BENCH_REPLICAS", 3).max(1),
             noops: env_num("BENCH_NOOPS", 300).max(1),
             forensic_cmds: env_num("BENCH_FORENSIC_CMDS", 2000).max(1),
             handler_cmds: env_num("BENCH_HANDLER_CMDS", 1000).max(1),
@@ -539,8 +542,10 @@ fn render_details(s: &Samples, scale: &BTreeMap<String, (f64, Unit)>) -> String 
 
 /// Session cost: CPU of a whole session (connect, USER, PASS, QUIT).
 struct SessionGroup {
-    /// (case, C server, our server)
-    cases: Vec<(&'static str, Proftpd, Proftpd)>,
+    /// (case, C servers, our servers): `replicas` servers per configuration,
+    /// used in turn, so that one server's memory layout (ASLR, inherited by
+    /// all its sessions) does not bias a configuration.
+    cases: Vec<(&'static str, Vec<Proftpd>, Vec<Proftpd>)>,
 }
 
 const SESSION_CASES: [&str; 6] = [
@@ -553,7 +558,7 @@ const SESSION_CASES: [&str; 6] = [
 ];
 
 impl SessionGroup {
-    fn start(redis: &str) -> SessionGroup {
+    fn start(p: &Params, redis: &str) -> SessionGroup {
         let live = redis_conf(redis, SESSION_RULE);
         let build = |case: &str, side: Side| -> Proftpd {
             let b = server(side);
@@ -583,7 +588,10 @@ impl SessionGroup {
         SessionGroup {
             cases: SESSION_CASES
                 .iter()
-                .map(|&case| (case, build(case, Side::C), build(case, Side::Ours)))
+                .map(|&case| {
+                    let replicas = |side| (0..p.replicas).map(|_| build(case, side)).collect();
+                    (case, replicas(Side::C), replicas(Side::Ours))
+                })
                 .collect(),
         }
     }
@@ -602,8 +610,13 @@ impl SessionGroup {
             let start = (round * p.sessions + pass) % n;
             for j in 0..n {
                 let (case, c, ours) = &self.cases[(start + j) % n];
+                let replica = (round + pass) % p.replicas;
                 for side in sides(round + pass) {
-                    let srv = if side == Side::C { c } else { ours };
+                    let srv = if side == Side::C {
+                        &c[replica]
+                    } else {
+                        &ours[replica]
+                    };
                     let ns = session_cpu_ns(srv, login);
                     s.push(&Self::key(case, side), ns);
                 }
@@ -1029,9 +1042,16 @@ fn main() {
     eprintln!("[bench] module: {}", harness::cdylib_path().display());
     eprintln!("[bench] machine: {}", machine());
     eprintln!(
-        "[bench] groups {:?}, {} rounds (+1 warm-up), {} sessions/round, {} NOOPs, \
-         {} forensic commands ({} handler mode), {} transfers",
-        p.groups, p.rounds, p.sessions, p.noops, p.forensic_cmds, p.handler_cmds, p.transfers
+        "[bench] groups {:?}, {} rounds (+1 warm-up), {} sessions/round on {} servers per \
+         config, {} NOOPs, {} forensic commands ({} handler mode), {} transfers",
+        p.groups,
+        p.rounds,
+        p.sessions,
+        p.replicas,
+        p.noops,
+        p.forensic_cmds,
+        p.handler_cmds,
+        p.transfers
     );
 
     // Redis: a live server, a refused port and a silent one (accepts, never answers).
@@ -1057,7 +1077,7 @@ fn main() {
     });
 
     eprintln!("[bench] starting servers");
-    let session = p.wants("session").then(|| SessionGroup::start(&live));
+    let session = p.wants("session").then(|| SessionGroup::start(&p, &live));
     let mut redis_g = p
         .wants("redis")
         .then(|| RedisGroup::start(&p, &live, &refused, &silent));

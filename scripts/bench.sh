@@ -6,7 +6,7 @@
 # A thin wrapper around `cargo bench --bench compare` (release build; run as
 # root: the benchmark starts real proftpd servers). Parameters are environment
 # variables: BENCH_ROUNDS (50), BENCH_SESSIONS (4), BENCH_NOOPS (300),
-# BENCH_FORENSIC_CMDS (2000), BENCH_HANDLER_CMDS (1000), BENCH_TRANSFERS (40),
+# BENCH_REPLICAS (3), BENCH_FORENSIC_CMDS (2000), BENCH_HANDLER_CMDS (1000), BENCH_TRANSFERS (40),
 # BENCH_HANG_WAIT (5 s). Not part of ./test.sh.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
