@@ -93,8 +93,11 @@ static LOADED: AtomicUsize = AtomicUsize::new(0);
 /// raises `core.restart` for the others, and dlclose()s our library, which
 /// runs no Rust destructors: so when the last of our modules is unloaded,
 /// everything Rust-owned that the statics hold is freed first.
+///
+/// (`init` runs in the master: also warms up caches the sessions inherit.)
 pub fn register_module_lifecycle(module: &'static ModuleRecord) {
     LOADED.fetch_add(1, Ordering::SeqCst);
+    super::sys::warm_up_before_fork();
     // SAFETY: the module record is 'static; it is passed back to us as the
     // user data of the two host-internal handlers below.
     unsafe {

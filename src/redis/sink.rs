@@ -201,6 +201,7 @@ impl Sink {
     /// Read the replies of the events in flight; `false` if the connection
     /// failed (the events stay queued and are sent again later).
     fn collect(&mut self, log: &mut dyn FnMut(String)) -> bool {
+        let mut answered = false;
         while self.inflight > 0 {
             let Some(conn) = self.conn.as_mut() else {
                 self.inflight = 0;
@@ -222,10 +223,12 @@ impl Sink {
                         log(format!("error appending log message to '{key}': {text}"));
                     }
                     self.inflight -= 1;
+                    answered = true;
                 }
                 Ok(_) => {
                     self.backlog.pop_front();
                     self.inflight -= 1;
+                    answered = true;
                 }
                 Err(e) => {
                     self.lost(format!("error appending log messages to Redis: {e}"), log);
@@ -233,8 +236,12 @@ impl Sink {
                 }
             }
         }
-        self.retry_at = None;
-        self.backoff = BACKOFF_MIN;
+        // Only an answer ends an outage: a connection that was merely
+        // accepted (e.g. by a silent server) must not reset the back-off.
+        if answered {
+            self.retry_at = None;
+            self.backoff = BACKOFF_MIN;
+        }
         true
     }
 
@@ -608,6 +615,35 @@ mod tests {
                 String::from_utf8_lossy(reply)
             );
         }
+    }
+
+    #[test]
+    fn silent_server_doubles_the_back_off() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for s in l.incoming().flatten() {
+                held.push(s);
+            }
+        });
+        let mut sink = Sink::new(settings(port, 100));
+        let mut log = Vec::new();
+        let mut submit = |sink: &mut Sink, ev: &str| {
+            sink.submit(vec![("k".into(), ev.into())], &mut |m| log.push(m))
+        };
+        submit(&mut sink, "a");
+        submit(&mut sink, "b");
+        assert!(sink.conn.is_none(), "the silent server was given up");
+        assert_eq!(sink.backoff, BACKOFF_MIN * 2);
+        // The retry connects (accepted), sends, and waits in vain again: the
+        // accepted connection must not count as Redis being back.
+        sink.retry_at = Some(Instant::now());
+        submit(&mut sink, "c");
+        submit(&mut sink, "d");
+        assert!(sink.conn.is_none());
+        assert_eq!(sink.backoff, BACKOFF_MIN * 4);
+        assert_eq!(sink.pending(), 4);
     }
 
     #[test]
