@@ -1295,3 +1295,34 @@ fn mod_tls_redis_session_cache() {
         }
     }
 }
+
+/// Without `ssl-ca:` the server is checked against the system's CAs: a
+/// certificate of our throwaway CA is refused (nothing is sent), and
+/// RedisLog says why.
+#[test]
+fn tls_verifies_the_server_certificate() {
+    let certs = tempfile::tempdir().unwrap();
+    make_certs(certs.path());
+    let d = certs.path().display();
+    let tls_port = harness::free_port();
+    let redis = RedisServer::builder()
+        .config(&format!("tls-port {tls_port}"))
+        .config(&format!("tls-cert-file {d}/r.crt"))
+        .config(&format!("tls-key-file {d}/r.key"))
+        .config(&format!("tls-ca-cert-file {d}/ca.crt"))
+        .config("tls-auth-clients no")
+        .start();
+    let server = start(
+        Modules::Ours,
+        &redis_conf(
+            &format!("127.0.0.1:{tls_port} ssl:true"),
+            &format!("RedisTimeouts 500 500\n{RAW}\nRedisLogOnCommand PWD raw"),
+        ),
+    );
+    let mut ftp = server.login("alice", "secret");
+    ftp.expect("PWD", 257);
+    ftp.quit();
+    let log = wait_redis_log(&server, "could not be delivered");
+    assert!(log.contains("certificate"), "{log}");
+    assert!(redis.client().keys("*").is_empty());
+}

@@ -55,8 +55,26 @@ pub fn notice(msg: &str) {
     pri(Level::Notice, msg)
 }
 
+/// Whether a debug message of `level` goes anywhere: `DebugLevel` lets it
+/// through, or a module (e.g. mod_log_forensic) listens to the log events.
+/// (proftpd clears a 16 KB buffer for every `pr_log_debug()` call, even one
+/// it then discards.)
+pub fn debug_wanted(level: i32) -> bool {
+    // SAFETY: plain calls; setting the level back at once.
+    unsafe {
+        let current = ffi::pr_log_setdebuglevel(0);
+        ffi::pr_log_setdebuglevel(current);
+        current >= level
+            || ffi::pr_log_event_listening(ffi::PR_LOG_TYPE_SYSLOG) > 0
+            || ffi::pr_log_event_listening(ffi::PR_LOG_TYPE_SYSTEMLOG) > 0
+    }
+}
+
 /// A debug message, shown when `DebugLevel` >= `level` (0..=10).
 pub fn debug(level: i32, msg: &str) {
+    if !debug_wanted(level) {
+        return;
+    }
     let m = to_cstring(msg);
     // SAFETY: fixed "%s" format with one NUL-terminated string argument.
     unsafe { ffi::pr_log_debug(level as c_int, FMT.as_ptr(), m.as_ptr()) }
@@ -102,7 +120,9 @@ impl Logger {
     }
 
     pub fn debug(&self, level: i32, msg: &str) {
-        debug(level, &format!("{}: {msg}", self.version));
+        if debug_wanted(level) {
+            debug(level, &format!("{}: {msg}", self.version));
+        }
     }
 
     pub fn trace(&self, level: i32, msg: &str) {

@@ -78,6 +78,12 @@ pub fn state() -> XferState {
     }
 }
 
+/// Whether a transfer was set up (`session.xfer.p` exists).
+pub fn active() -> bool {
+    // SAFETY: reading proftpd's session global on its one thread.
+    unsafe { !ffi::session.xfer.p.is_null() }
+}
+
 /// `session.restart_pos`: the REST offset (mod_xfer resets it to 0 during
 /// the transfer command, so read it in PRE_CMD).
 pub fn restart_pos() -> u64 {

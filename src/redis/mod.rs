@@ -545,10 +545,23 @@ fn read_tls_files(tls: &server::Tls, log_file: &mut Option<std::fs::File>) -> si
             }
         }
     };
+    let (ca, cert, key) = (read(&tls.ca), read(&tls.cert), read(&tls.key));
+    // Without ssl-ca, the server is verified against the system's CAs: read
+    // them now, before a chroot hides them.
+    let system_roots = if ca.is_none() {
+        let found = privs::as_root(rustls_native_certs::load_native_certs);
+        if found.certs.is_empty() {
+            log_line(log_file, "no system CA certificates found (use ssl-ca:)");
+        }
+        found.certs.into_iter().map(|c| c.to_vec()).collect()
+    } else {
+        Vec::new()
+    };
     sink::TlsFiles {
-        ca: read(&tls.ca),
-        cert: read(&tls.cert),
-        key: read(&tls.key),
+        ca,
+        cert,
+        key,
+        system_roots,
     }
 }
 

@@ -46,6 +46,9 @@ pub struct TlsFiles {
     pub ca: Option<Vec<u8>>,
     pub cert: Option<Vec<u8>>,
     pub key: Option<Vec<u8>>,
+    /// The system's CA certificates (DER), for a TLS connection without
+    /// `ssl-ca:`; read when the session starts, before any chroot.
+    pub system_roots: Vec<Vec<u8>>,
 }
 
 pub struct Sink {
@@ -408,11 +411,54 @@ impl Conn {
     }
 }
 
-/// RESP over native-tls, with the connect timeout on connect() and the io
-/// timeout on every read and write, the handshake included.
+/// RESP over TLS (rustls with the ring provider: no libssl in the process,
+/// whose mere loading cost every session of the host), with the connect
+/// timeout on connect() and the io timeout on every read and write, the
+/// handshake included.
 struct TlsConn {
-    stream: native_tls::TlsStream<TcpStream>,
+    stream: rustls::StreamOwned<rustls::ClientConnection, TcpStream>,
     parser: redis::Parser,
+}
+
+/// The rustls client configuration for `f`: the CA certificates of
+/// `ssl-ca` (else the system's), and the client certificate if given.
+fn tls_config(f: &TlsFiles) -> Result<rustls::ClientConfig, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let mut roots = rustls::RootCertStore::empty();
+    match &f.ca {
+        Some(pem) => {
+            for cert in CertificateDer::pem_slice_iter(pem) {
+                let cert = cert.map_err(|e| format!("ssl-ca: {e}"))?;
+                roots.add(cert).map_err(|e| format!("ssl-ca: {e}"))?;
+            }
+        }
+        None => {
+            for der in &f.system_roots {
+                let _ = roots.add(CertificateDer::from(der.clone()));
+            }
+        }
+    }
+    if roots.is_empty() {
+        return Err("no CA certificate to verify the server with".into());
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots);
+    match (&f.cert, &f.key) {
+        (Some(cert), Some(key)) => {
+            let chain = CertificateDer::pem_slice_iter(cert)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("ssl-cert: {e}"))?;
+            let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| format!("ssl-key: {e}"))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| format!("ssl-cert/ssl-key: {e}"))
+        }
+        _ => Ok(builder.with_no_client_auth()),
+    }
 }
 
 impl TlsConn {
@@ -443,21 +489,24 @@ impl TlsConn {
         tcp.set_read_timeout(Some(io)).map_err(|e| e.to_string())?;
         tcp.set_write_timeout(Some(io)).map_err(|e| e.to_string())?;
         let _ = tcp.set_nodelay(true);
-        let mut b = native_tls::TlsConnector::builder();
-        if let Some(ca) = &f.ca {
-            let cert = native_tls::Certificate::from_pem(ca).map_err(|e| format!("ssl-ca: {e}"))?;
-            b.add_root_certificate(cert);
+        let config = tls_config(f)?;
+        let name = rustls::pki_types::ServerName::try_from(host.clone())
+            .map_err(|e| format!("TLS server name '{host}': {e}"))?;
+        let client = rustls::ClientConnection::new(std::sync::Arc::new(config), name)
+            .map_err(|e| e.to_string())?;
+        let mut stream = rustls::StreamOwned::new(client, tcp);
+        // The handshake now, so that its errors (and timeouts) show here.
+        while stream.conn.is_handshaking() {
+            stream
+                .conn
+                .complete_io(&mut stream.sock)
+                .map_err(|e| match e.kind() {
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+                        "TLS handshake timed out".to_string()
+                    }
+                    _ => format!("TLS handshake: {e}"),
+                })?;
         }
-        if let (Some(cert), Some(key)) = (&f.cert, &f.key) {
-            let id = native_tls::Identity::from_pkcs8(cert, key)
-                .map_err(|e| format!("ssl-cert/ssl-key: {e}"))?;
-            b.identity(id);
-        }
-        let connector = b.build().map_err(|e| e.to_string())?;
-        let stream = connector.connect(host, tcp).map_err(|e| match e {
-            native_tls::HandshakeError::Failure(e) => format!("TLS handshake: {e}"),
-            native_tls::HandshakeError::WouldBlock(_) => "TLS handshake timed out".to_string(),
-        })?;
         let mut conn = Box::new(TlsConn {
             stream,
             parser: redis::Parser::new(),

@@ -80,29 +80,36 @@ impl LocalTime {
 
     /// `DDD MMM dd hh:mm:ss YYYY` (wu formats).
     pub fn wu(&self) -> String {
-        format!(
-            "{} {} {:02} {:02}:{:02}:{:02} {}",
-            DAYS[self.weekday()],
-            self.month_name(),
-            self.day,
-            self.hour,
-            self.minute,
-            self.second,
-            self.year
-        )
+        let mut out = String::with_capacity(24);
+        self.push_wu(&mut out);
+        out
     }
 
     /// `MMM dd hh:mm:ss YYYY` (anon format).
     pub fn anon(&self) -> String {
-        format!(
-            "{} {:02} {:02}:{:02}:{:02} {}",
-            self.month_name(),
-            self.day,
-            self.hour,
-            self.minute,
-            self.second,
-            self.year
-        )
+        let mut out = String::with_capacity(20);
+        self.push_anon(&mut out);
+        out
+    }
+
+    fn push_wu(&self, out: &mut String) {
+        out.push_str(DAYS[self.weekday()]);
+        out.push(' ');
+        self.push_anon(out);
+    }
+
+    fn push_anon(&self, out: &mut String) {
+        out.push_str(self.month_name());
+        out.push(' ');
+        push_2(out, self.day);
+        out.push(' ');
+        push_2(out, self.hour);
+        out.push(':');
+        push_2(out, self.minute);
+        out.push(':');
+        push_2(out, self.second);
+        out.push(' ');
+        push_num(out, self.year);
     }
 }
 
@@ -215,18 +222,59 @@ pub struct Record {
 /// TransferLog does), so that every field stays one word; an empty value
 /// becomes `-`.  `extra` lists further characters to replace.
 pub fn sanitize_with(s: &str, extra: &[char]) -> String {
+    let mut out = String::with_capacity(s.len().max(1));
+    push_sanitized(&mut out, s, extra);
+    out
+}
+
+/// Append [`sanitize_with`]`(s, extra)` to `out`.
+fn push_sanitized(out: &mut String, s: &str, extra: &[char]) {
     if s.is_empty() {
-        return "-".to_string();
+        out.push('-');
+        return;
     }
-    s.chars()
-        .map(|c| {
-            if c.is_whitespace() || c.is_control() || extra.contains(&c) {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect()
+    let clean = |c: char| !(c.is_whitespace() || c.is_control() || extra.contains(&c));
+    // Usually nothing to replace: copy the text at once.
+    if s.chars().all(clean) {
+        out.push_str(s);
+        return;
+    }
+    for c in s.chars() {
+        out.push(if clean(c) { c } else { '_' });
+    }
+}
+
+/// Append a number in decimal.
+fn push_num(out: &mut String, n: impl Into<i64>) {
+    let n: i64 = n.into();
+    if n < 0 {
+        out.push('-');
+    }
+    push_u64(out, n.unsigned_abs());
+}
+
+/// Append an unsigned number in decimal (without `fmt`'s machinery).
+fn push_u64(out: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
+}
+
+/// Append a number of two digits or more, zero-padded.
+fn push_2(out: &mut String, n: u8) {
+    if n < 10 {
+        out.push('0');
+    }
+    push_num(out, n);
 }
 
 /// [`sanitize_with`] without extra characters.
@@ -235,69 +283,97 @@ pub fn sanitize(s: &str) -> String {
 }
 
 impl Record {
-    /// The wu fields after current-time (shared by file lines and syslog).
-    fn wu_fields(&self, format: Format) -> String {
-        let mut s = format!(
-            "{} {} {} {} {} {} {} {} {} {} {} {}",
-            self.transfer_time,
-            sanitize(&self.remote_host),
-            self.bytes,
-            sanitize(&self.filename),
+    /// Append the wu fields after current-time (shared by file lines and
+    /// syslog) to `out`.
+    fn push_wu_fields(&self, out: &mut String, format: Format) {
+        let word = |out: &mut String, s: &str| {
+            out.push(' ');
+            push_sanitized(out, s, &[]);
+        };
+        let chr = |out: &mut String, c: char| {
+            out.push(' ');
+            out.push(c);
+        };
+        push_u64(out, self.transfer_time);
+        word(out, &self.remote_host);
+        out.push(' ');
+        push_u64(out, self.bytes);
+        word(out, &self.filename);
+        chr(
+            out,
             self.transfer_type.unwrap_or(TransferType::Binary).code(),
-            sanitize(self.special_action.as_deref().unwrap_or("_")),
-            self.direction.code(),
-            self.access_mode.code(),
-            sanitize(&self.username),
-            sanitize(self.service.as_deref().unwrap_or("ftp")),
-            self.auth_method.unwrap_or(0),
-            sanitize(self.auth_user_id.as_deref().unwrap_or("*")),
         );
+        word(out, self.special_action.as_deref().unwrap_or("_"));
+        chr(out, self.direction.code());
+        chr(out, self.access_mode.code());
+        word(out, &self.username);
+        word(out, self.service.as_deref().unwrap_or("ftp"));
+        out.push(' ');
+        push_num(out, self.auth_method.unwrap_or(0));
+        word(out, self.auth_user_id.as_deref().unwrap_or("*"));
+        let completion = self.completion.unwrap_or(Completion::Complete).code();
         match format {
             Format::WuExt => {
-                let empty = Extended {
-                    restart_point: 0,
-                    file_size: self.bytes,
-                    cwd: "/".into(),
-                    filename_arg: String::new(),
-                    protection: 'C',
-                };
-                let ext = self.ext.as_ref().unwrap_or(&empty);
-                s.push_str(&format!(
-                    " {} {} {} {} {} {}",
-                    self.completion.unwrap_or(Completion::Complete).code(),
-                    ext.restart_point,
-                    ext.file_size,
-                    sanitize(&ext.cwd),
-                    sanitize(&ext.filename_arg),
-                    ext.protection
-                ));
+                chr(out, completion);
+                out.push(' ');
+                match &self.ext {
+                    Some(ext) => {
+                        push_u64(out, ext.restart_point);
+                        out.push(' ');
+                        push_u64(out, ext.file_size);
+                        word(out, &ext.cwd);
+                        word(out, &ext.filename_arg);
+                        chr(out, ext.protection);
+                    }
+                    None => {
+                        out.push_str("0 ");
+                        push_u64(out, self.bytes);
+                        out.push_str(" / - C");
+                    }
+                }
             }
-            Format::Proftpd => {
-                s.push(' ');
-                s.push(self.completion.unwrap_or(Completion::Complete).code());
-            }
+            Format::Proftpd => chr(out, completion),
             _ => {}
         }
-        s
+    }
+
+    /// The wu fields after current-time.
+    fn wu_fields(&self, format: Format) -> String {
+        let mut out = String::with_capacity(160);
+        self.push_wu_fields(&mut out, format);
+        out
+    }
+
+    /// Append the line in `format` (without a newline) to `out`.
+    pub fn push_line(&self, out: &mut String, format: Format) {
+        match format {
+            Format::Anon => {
+                let field = |out: &mut String, s: &str| {
+                    out.push('!');
+                    push_sanitized(out, s, &['!']);
+                };
+                self.time.push_anon(out);
+                field(out, &self.username);
+                field(out, &self.remote_host);
+                field(out, &self.filename);
+                out.push('!');
+                push_u64(out, self.bytes);
+                out.push('!');
+                push_u64(out, self.transfer_time);
+            }
+            _ => {
+                self.time.push_wu(out);
+                out.push(' ');
+                self.push_wu_fields(out, format);
+            }
+        }
     }
 
     /// The line in `format`, without the trailing newline.
     pub fn to_line(&self, format: Format) -> String {
-        match format {
-            Format::Anon => {
-                let f = |s: &str| sanitize_with(s, &['!']);
-                format!(
-                    "{}!{}!{}!{}!{}!{}",
-                    self.time.anon(),
-                    f(&self.username),
-                    f(&self.remote_host),
-                    f(&self.filename),
-                    self.bytes,
-                    self.transfer_time
-                )
-            }
-            _ => format!("{} {}", self.time.wu(), self.wu_fields(format)),
-        }
+        let mut out = String::with_capacity(192);
+        self.push_line(&mut out, format);
+        out
     }
 
     /// The syslog message for `format` (wu-orig or wu-ext): the line without

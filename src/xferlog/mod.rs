@@ -55,11 +55,13 @@ static CONFTAB: ConfTable<4> = ConfTable::new([
     CONF_END,
 ]);
 
-static CMDTAB: CmdTable<15> = CmdTable::new([
-    command(Phase::PreCmd, c"RETR", cmd_handler!(VERSION, pre_xfer)),
-    command(Phase::PreCmd, c"STOR", cmd_handler!(VERSION, pre_xfer)),
-    command(Phase::PreCmd, c"STOU", cmd_handler!(VERSION, pre_xfer)),
-    command(Phase::PreCmd, c"APPE", cmd_handler!(VERSION, pre_xfer)),
+// One handler per transfer command and outcome: every handler proftpd
+// dispatches costs it a debug message (a 16 KB buffer cleared), so the REST
+// offset is taken when REST is logged, not in a PRE_CMD of every transfer;
+// only STOU, whose argument mod_xfer replaces, needs its PRE_CMD.
+static CMDTAB: CmdTable<13> = CmdTable::new([
+    command(Phase::LogCmd, c"REST", cmd_handler!(VERSION, log_rest)),
+    command(Phase::PreCmd, c"STOU", cmd_handler!(VERSION, pre_stou)),
     command(Phase::LogCmd, c"RETR", cmd_handler!(VERSION, log_complete)),
     command(Phase::LogCmd, c"STOR", cmd_handler!(VERSION, log_complete)),
     command(Phase::LogCmd, c"STOU", cmd_handler!(VERSION, log_complete)),
@@ -179,7 +181,7 @@ fn init() -> Result<(), String> {
 #[derive(Default)]
 struct Session {
     files: HashMap<String, std::fs::File>,
-    /// REST offset seen in PRE_CMD of the current transfer command.
+    /// The REST offset for the next transfer command.
     restart: u64,
     /// Data-channel protection chosen by the client: PROT P/C, or AUTH
     /// SSL/TLS-P (protected) and AUTH TLS/TLS-C (clear); `None` until it
@@ -187,9 +189,35 @@ struct Session {
     protected: Option<bool>,
     /// The syslog socket, when an `XferLog syslog` applies.
     syslog: Option<std::os::unix::net::UnixDatagram>,
-    /// The argument of the current transfer command as the client sent it
-    /// (mod_xfer replaces STOU's with the name it chose).
-    arg: Option<String>,
+    /// STOU's argument as the client sent it (mod_xfer replaces it with
+    /// the name it chose).
+    stou_arg: Option<String>,
+    /// The settings that apply to this session's transfers, looked up at
+    /// its first transfer (after login, when `<Anonymous>` is known).
+    settings: Option<std::sync::Arc<Settings>>,
+}
+
+/// The XferLog settings of a session.
+struct Settings {
+    engine: bool,
+    view: PathView,
+    outputs: Vec<Output>,
+    wants_ext: bool,
+}
+
+impl Settings {
+    fn lookup() -> Settings {
+        let mut outputs: Vec<Output> = conf::lookup_all_anon(XFERLOG);
+        if outputs.is_empty() {
+            outputs = conf::lookup_all(Scope::Server, XFERLOG, false);
+        }
+        Settings {
+            engine: setting(ENGINE).unwrap_or(true),
+            view: setting(PATHS).unwrap_or(PathView::Chroot),
+            wants_ext: outputs.iter().any(|o| o.format == Format::WuExt),
+            outputs,
+        }
+    }
 }
 
 static SESSION: Mutex<Option<Session>> = Mutex::new(None);
@@ -253,6 +281,7 @@ fn open_outputs() {
     with_session(|s| {
         s.files = files;
         s.syslog = syslog;
+        s.settings = None;
     });
 }
 
@@ -264,13 +293,15 @@ fn setting<T: std::any::Any + Clone>(name: &str) -> Option<T> {
         .or_else(|| conf::lookup::<T>(Scope::Server, name, false))
 }
 
-fn pre_xfer(cmd: &mut Cmd) -> CmdResult {
+fn log_rest(_cmd: &mut Cmd) -> CmdResult {
     let pos = xfer::restart_pos();
+    with_session(|s| s.restart = pos);
+    CmdResult::Declined
+}
+
+fn pre_stou(cmd: &mut Cmd) -> CmdResult {
     let arg = String::from_utf8_lossy(&cmd.arg_bytes()).into_owned();
-    with_session(|s| {
-        s.restart = pos;
-        s.arg = Some(arg);
-    });
+    with_session(|s| s.stou_arg = Some(arg));
     CmdResult::Declined
 }
 
@@ -361,30 +392,38 @@ pub fn elapsed(start: Option<(i64, i64)>, now: (i64, i64)) -> u64 {
 }
 
 fn log_transfer(cmd: &mut Cmd, completion: Completion) {
-    let engine: bool = setting(ENGINE).unwrap_or(true);
-    if !engine {
+    // What this command consumes, whether it is logged or not.
+    let (restart, protected, stou_arg) = with_session(|s| {
+        let r = (s.restart, s.protected, s.stou_arg.take());
+        s.restart = 0;
+        r
+    });
+    if !xfer::active() {
+        // No transfer was set up (e.g. "550 no such file", or not logged
+        // in yet): nothing to log.
+        LOG.trace(9, "no transfer to log");
+        return;
+    }
+    // Logged in by now, so the `<Anonymous>` section (if any) is known.
+    let settings = with_session(|s| {
+        s.settings
+            .get_or_insert_with(|| std::sync::Arc::new(Settings::lookup()))
+            .clone()
+    });
+    if !settings.engine || settings.outputs.is_empty() {
         return;
     }
     let st = xfer::state();
-    let Some(path) = st.path.clone().filter(|_| st.active) else {
-        // No transfer was set up (e.g. "550 no such file"): nothing to log.
-        LOG.trace(9, "no transfer to log");
+    let Some(path) = st.path.clone() else {
         return;
     };
-    let mut outputs: Vec<Output> = conf::lookup_all_anon(XFERLOG);
-    if outputs.is_empty() {
-        outputs = conf::lookup_all(Scope::Server, XFERLOG, false);
-    }
-    if outputs.is_empty() {
-        return;
-    }
     let name = cmd.name();
     let (direction, op) = match name.as_str() {
         "RETR" => (Direction::Outgoing, Operation::Get),
         "APPE" => (Direction::Incoming, Operation::Append),
         _ => (Direction::Incoming, Operation::Put),
     };
-    let view: PathView = setting(PATHS).unwrap_or(PathView::Chroot);
+    let view = settings.view;
     let (now_s, now_us) = sys::now();
     let now = (now_s as i64, i64::from(now_us));
     let (year, month, day, hour, minute, second) = xfer::local_time(now.0);
@@ -401,11 +440,20 @@ fn log_transfer(cmd: &mut Cmd, completion: Completion) {
         st.user.clone()
     }
     .unwrap_or_default();
+    // The size after an upload (only wu-ext writes it): for a plain binary
+    // STOR/STOU what came in (the file was truncated); else asked of the
+    // file system (ASCII mode rewrites line ends, a REST inside a longer
+    // file leaves its tail, APPE adds to what was there).
     let file_size = match direction {
+        Direction::Incoming
+            if settings.wants_ext && (st.ascii || restart > 0 || op == Operation::Append) =>
+        {
+            std::fs::metadata(&path)
+                .map(|m| m.len())
+                .unwrap_or(st.file_size + st.total_bytes)
+        }
+        Direction::Incoming => st.total_bytes,
         Direction::Outgoing => st.file_size,
-        Direction::Incoming => std::fs::metadata(&path)
-            .map(|m| m.len())
-            .unwrap_or(st.file_size + st.total_bytes),
     };
     let (filename, cwd) = match view {
         PathView::Chroot => (path.clone(), st.cwd.clone()),
@@ -419,13 +467,10 @@ fn log_transfer(cmd: &mut Cmd, completion: Completion) {
     };
     // mod_ident's RFC 1413 answer, as ProFTPD's TransferLog uses it.
     let ident = session::note_get("mod_ident.rfc1413-ident");
-    let (restart, protected, arg) = with_session(|s| {
-        let r = (s.restart, s.protected, s.arg.take());
-        s.restart = 0;
-        r
-    });
-    let filename_arg =
-        arg.unwrap_or_else(|| String::from_utf8_lossy(&cmd.arg_bytes()).into_owned());
+    let filename_arg = match stou_arg {
+        Some(a) if name == "STOU" => a,
+        _ => String::from_utf8_lossy(&cmd.arg_bytes()).into_owned(),
+    };
     let mut rec = Record {
         format: Format::WuOrig,
         time: LocalTime {
@@ -464,8 +509,9 @@ fn log_transfer(cmd: &mut Cmd, completion: Completion) {
             protection: protection(xfer::rfc2228_mech().as_deref(), protected),
         }),
     };
+    let mut line = String::with_capacity(256);
     with_session(|s| {
-        for o in &outputs {
+        for o in &settings.outputs {
             if o.format == Format::Anon && !(st.anonymous && direction == Direction::Outgoing) {
                 continue;
             }
@@ -485,7 +531,8 @@ fn log_transfer(cmd: &mut Cmd, completion: Completion) {
                         LOG.debug(3, &format!("XferLog '{p}' is not open"));
                         continue;
                     };
-                    let mut line = rec.to_line(o.format);
+                    line.clear();
+                    rec.push_line(&mut line, o.format);
                     line.push('\n');
                     if let Err(e) = f.write_all(line.as_bytes()) {
                         LOG.notice(&format!("error writing XferLog '{p}': {e}"));
