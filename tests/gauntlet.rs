@@ -73,6 +73,11 @@ fn start_all(conf: &str) -> Proftpd {
 struct Script {
     ftp: Ftp,
     sent: Vec<String>,
+    /// The 220 banner's wait (proftpd's master accepts one connection at a
+    /// time and sleeps 200 ms after each SIGCHLD, so under load this is
+    /// mostly queueing in the master).
+    banner: Duration,
+    /// The slowest reply to a command.
     slowest: Duration,
 }
 
@@ -85,7 +90,8 @@ impl Script {
         Script {
             ftp,
             sent: Vec::new(),
-            slowest: t.elapsed(),
+            banner: t.elapsed(),
+            slowest: Duration::ZERO,
         }
     }
 
@@ -123,11 +129,11 @@ impl Script {
         self.slowest = self.slowest.max(t.elapsed());
     }
 
-    fn quit(mut self) -> (Vec<String>, Duration) {
+    fn quit(mut self) -> (Vec<String>, Duration, Duration) {
         self.note("QUIT");
         let r = self.ftp.quit();
         assert_eq!(r.code, 221, "QUIT: {r}");
-        (self.sent, self.slowest)
+        (self.sent, self.banner, self.slowest)
     }
 }
 
@@ -136,6 +142,7 @@ struct SessionRun {
     sent: Vec<String>,
     transfers: usize,
     elapsed: Duration,
+    banner: Duration,
     slowest: Duration,
 }
 
@@ -181,7 +188,7 @@ fn run_session(port: u16, i: usize, fail_first: bool) -> SessionRun {
     while s.sent.len() + 1 < COMMANDS {
         s.cmd(&format!("CWD /no/such/dir{i}_{}", s.sent.len()), 550);
     }
-    let (mut sent, slowest) = s.quit();
+    let (mut sent, banner, slowest) = s.quit();
     assert_eq!(sent.len(), COMMANDS);
     sent.insert(0, "CONNECT".into());
     sent.push("DISCONNECT".into());
@@ -189,6 +196,7 @@ fn run_session(port: u16, i: usize, fail_first: bool) -> SessionRun {
         sent,
         transfers,
         elapsed: t.elapsed(),
+        banner,
         slowest,
     }
 }
@@ -373,10 +381,16 @@ fn load_all_modules() {
     println!(
         "gauntlet: load: {sessions} sessions ({concurrency} at a time) x {COMMANDS} commands = \
          {events} events in Redis, {} distinct UNIQUE_IDs, {transfers} xferlog lines, \
-         {failed} forensic blocks (deliberate {deliberate}), in {:.1} s; slowest reply {} ms",
+         {failed} forensic blocks (deliberate {deliberate}), in {:.1} s; slowest reply {} ms \
+         (slowest banner {} ms)",
         ids.len(),
         load_time.as_secs_f64(),
-        slowest.as_millis()
+        slowest.as_millis(),
+        runs.iter()
+            .map(|r| r.banner)
+            .max()
+            .unwrap_or_default()
+            .as_millis()
     );
 }
 
@@ -468,9 +482,13 @@ fn redis_silent_sessions_finish_within_timeouts() {
     ));
     let runs = run_load(server.port(), sessions, 20, &|_| {});
     let slowest = runs.iter().map(|r| r.slowest).max().unwrap_or_default();
+    let banner = runs.iter().map(|r| r.banner).max().unwrap_or_default();
     let longest = runs.iter().map(|r| r.elapsed).max().unwrap_or_default();
     // RedisTimeouts 300 300: one attempt costs at most 600 ms.
     assert!(slowest < Duration::from_millis(1000), "slowest {slowest:?}");
+    // The session's start is logged before the banner: not held up either
+    // (beyond the master's own queueing of 20 connections at once).
+    assert!(banner < Duration::from_secs(3), "banner {banner:?}");
     assert!(longest < Duration::from_secs(10), "longest {longest:?}");
     // Sessions end (within the exit grace plus one attempt).
     assert!(server.wait_for_no_sessions(Duration::from_secs(15)));
@@ -479,9 +497,10 @@ fn redis_silent_sessions_finish_within_timeouts() {
     server.stop();
     assert_no_crash(&server);
     println!(
-        "gauntlet: redis silent: {sessions} sessions x {COMMANDS} commands; slowest reply {} ms, \
-         longest session {} ms",
+        "gauntlet: redis silent: {sessions} sessions x {COMMANDS} commands; slowest reply {} ms \
+         (slowest banner {} ms), longest session {} ms",
         slowest.as_millis(),
+        banner.as_millis(),
         longest.as_millis()
     );
 }
