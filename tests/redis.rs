@@ -1089,6 +1089,21 @@ fn make_certs(dir: &std::path::Path) {
     }
 }
 
+/// A redis-server with a TLS port (the certificates of [`make_certs`] in
+/// `certs`; `tls-auth-clients` as given) besides its plain one; returns it
+/// and the TLS port.
+fn tls_redis(certs: &str, auth_clients: &str) -> (RedisServer, u16) {
+    let tls_port = harness::free_port();
+    let redis = RedisServer::builder()
+        .config(&format!("tls-port {tls_port}"))
+        .config(&format!("tls-cert-file {certs}/r.crt"))
+        .config(&format!("tls-key-file {certs}/r.key"))
+        .config(&format!("tls-ca-cert-file {certs}/ca.crt"))
+        .config(&format!("tls-auth-clients {auth_clients}"))
+        .start();
+    (redis, tls_port)
+}
+
 /// RedisServer ... ssl:true ssl-ca:... against redis-server's TLS port, without
 /// and with a client certificate (ssl-cert/ssl-key, `tls-auth-clients yes`).
 #[test]
@@ -1100,14 +1115,7 @@ fn tls_connection() {
         ("no", String::new()),
         ("yes", format!(" ssl-cert:{d}/r.crt ssl-key:{d}/r.key")),
     ] {
-        let tls_port = harness::free_port();
-        let redis = RedisServer::builder()
-            .config(&format!("tls-port {tls_port}"))
-            .config(&format!("tls-cert-file {d}/r.crt"))
-            .config(&format!("tls-key-file {d}/r.key"))
-            .config(&format!("tls-ca-cert-file {d}/ca.crt"))
-            .config(&format!("tls-auth-clients {auth_clients}"))
-            .start();
+        let (redis, tls_port) = tls_redis(&d.to_string(), auth_clients);
         let server = start(
             Modules::Ours,
             &redis_conf(
@@ -1157,14 +1165,7 @@ fn sentinel_over_tls_with_auth_and_db_index() {
     let certs = tempfile::tempdir().unwrap();
     make_certs(certs.path());
     let d = certs.path().display().to_string();
-    let tls_port = harness::free_port();
-    let master = RedisServer::builder()
-        .config(&format!("tls-port {tls_port}"))
-        .config(&format!("tls-cert-file {d}/r.crt"))
-        .config(&format!("tls-key-file {d}/r.key"))
-        .config(&format!("tls-ca-cert-file {d}/ca.crt"))
-        .config("tls-auth-clients no")
-        .start();
+    let (master, tls_port) = tls_redis(&d, "no");
     master.client().cmd(&[
         "ACL", "SETUSER", "ftplog", "on", ">s3cr3t", "~*", "&*", "+@all",
     ]);
@@ -1304,14 +1305,7 @@ fn tls_verifies_the_server_certificate() {
     let certs = tempfile::tempdir().unwrap();
     make_certs(certs.path());
     let d = certs.path().display();
-    let tls_port = harness::free_port();
-    let redis = RedisServer::builder()
-        .config(&format!("tls-port {tls_port}"))
-        .config(&format!("tls-cert-file {d}/r.crt"))
-        .config(&format!("tls-key-file {d}/r.key"))
-        .config(&format!("tls-ca-cert-file {d}/ca.crt"))
-        .config("tls-auth-clients no")
-        .start();
+    let (redis, tls_port) = tls_redis(&d.to_string(), "no");
     let server = start(
         Modules::Ours,
         &redis_conf(

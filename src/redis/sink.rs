@@ -573,6 +573,19 @@ mod tests {
         }
     }
 
+    /// A port that accepts connections and never answers.
+    fn silent_port() -> u16 {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for s in l.incoming().flatten() {
+                held.push(s);
+            }
+        });
+        port
+    }
+
     fn closed_port() -> u16 {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
@@ -604,15 +617,7 @@ mod tests {
 
     #[test]
     fn silent_server_costs_one_io_timeout_then_nothing() {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        std::thread::spawn(move || {
-            let mut held = Vec::new();
-            for s in l.incoming().flatten() {
-                held.push(s);
-            }
-        });
-        let mut sink = Sink::new(settings(port, 100));
+        let mut sink = Sink::new(settings(silent_port(), 100));
         let mut log = Vec::new();
         // The first event is sent without waiting; waiting for its reply at
         // the second costs one io timeout: that is the first failure.
@@ -668,15 +673,7 @@ mod tests {
 
     #[test]
     fn silent_server_doubles_the_back_off() {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        std::thread::spawn(move || {
-            let mut held = Vec::new();
-            for s in l.incoming().flatten() {
-                held.push(s);
-            }
-        });
-        let mut sink = Sink::new(settings(port, 100));
+        let mut sink = Sink::new(settings(silent_port(), 100));
         let mut log = Vec::new();
         let mut submit = |sink: &mut Sink, ev: &str| {
             sink.submit(vec![("k".into(), ev.into())], &mut |m| log.push(m))
