@@ -7,6 +7,7 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod decimal;
 pub mod host;
 pub mod log_forensic;
 pub mod redis;

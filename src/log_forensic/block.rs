@@ -70,19 +70,7 @@ fn push_level(out: &mut Vec<u8>, level: i32) {
 }
 
 fn push_num(out: &mut Vec<u8>, n: u64) {
-    // itoa without allocating.
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
+    out.extend_from_slice(crate::decimal::decimal(n, &mut [0u8; 20]).as_bytes());
 }
 
 fn push_line(out: &mut Vec<u8>, key: &str, value: &[u8]) {

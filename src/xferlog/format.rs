@@ -253,20 +253,9 @@ fn push_num(out: &mut String, n: impl Into<i64>) {
     push_u64(out, n.unsigned_abs());
 }
 
-/// Append an unsigned number in decimal (without `fmt`'s machinery).
-fn push_u64(out: &mut String, mut n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    // Only ASCII digits were written.
-    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
+/// Append an unsigned number in decimal.
+fn push_u64(out: &mut String, n: u64) {
+    out.push_str(crate::decimal::decimal(n, &mut [0u8; 20]));
 }
 
 /// Append a number of two digits or more, zero-padded.
