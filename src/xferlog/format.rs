@@ -234,8 +234,11 @@ fn push_sanitized(out: &mut String, s: &str, extra: &[char]) {
         return;
     }
     let clean = |c: char| !(c.is_whitespace() || c.is_control() || extra.contains(&c));
-    // Usually nothing to replace: copy the text at once.
-    if s.chars().all(clean) {
+    // Usually nothing to replace: copy the text at once.  Printable ASCII
+    // (0x21-0x7e) is neither white space nor a control character, so a
+    // byte test settles the common case without decoding characters.
+    let plain = |b: u8| b.is_ascii_graphic() && !extra.contains(&char::from(b));
+    if s.bytes().all(plain) || s.chars().all(clean) {
         out.push_str(s);
         return;
     }

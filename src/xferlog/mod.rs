@@ -27,7 +27,6 @@ use crate::host::module::{
 use crate::host::{context, fs, session, sys, xfer};
 use crate::xferlog_module as MODULE;
 use format::{AccessMode, Completion, Direction, Extended, Format, LocalTime, Operation, Record};
-use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Mutex;
 
@@ -180,7 +179,9 @@ fn init() -> Result<(), String> {
 /// Per-session state (sessions are forked processes).
 #[derive(Default)]
 struct Session {
-    files: HashMap<String, std::fs::File>,
+    /// The open XferLog files by path (a few at most: a list, and no
+    /// HashMap, whose random keys would cost a getrandom() per session).
+    files: Vec<(String, std::fs::File)>,
     /// The REST offset for the next transfer command.
     restart: u64,
     /// Data-channel protection chosen by the client: PROT P/C, or AUTH
@@ -246,19 +247,19 @@ fn on_session_reinit(_ev: &EventData) {
 /// `<Anonymous>` sections: as root, before any chroot.
 fn open_outputs() {
     let outputs: Vec<Output> = conf::lookup_all(Scope::Server, XFERLOG, true);
-    let mut files = HashMap::new();
+    let mut files: Vec<(String, std::fs::File)> = Vec::new();
     let mut syslog = false;
     for o in outputs {
         match o.target {
             Target::Syslog => syslog = true,
             Target::File(path) => {
-                if files.contains_key(&path) {
+                if files.iter().any(|(p, _)| *p == path) {
                     continue;
                 }
                 LOG.debug(6, &format!("opening XferLog '{path}'"));
                 match fs::open_log_file(&path, LOG_MODE) {
                     Ok(f) => {
-                        files.insert(path, f);
+                        files.push((path, f));
                     }
                     Err(e) => LOG.notice(&format!("unable to open XferLog '{path}': {e}")),
                 }
@@ -277,7 +278,7 @@ fn open_outputs() {
     } else {
         None
     };
-    // Replacing the map closes the previous server's files (after HOST).
+    // Replacing the list closes the previous server's files (after HOST).
     with_session(|s| {
         s.files = files;
         s.syslog = syslog;
@@ -527,7 +528,7 @@ fn log_transfer(cmd: &mut Cmd, completion: Completion) {
                     }
                 }
                 Target::File(p) => {
-                    let Some(f) = s.files.get_mut(p) else {
+                    let Some((_, f)) = s.files.iter_mut().find(|(q, _)| q == p) else {
                         LOG.debug(3, &format!("XferLog '{p}' is not open"));
                         continue;
                     };
