@@ -19,4 +19,18 @@ if ! command -v cargo >/dev/null 2>&1 && [[ -f $HOME/.cargo/env ]]; then
   # shellcheck disable=SC1091
   . "$HOME/.cargo/env"
 fi
+# The code layout (proftpd-glue/symbol-order.txt, docs/benchmarks.md) names
+# functions by their mangled names, which change with the code and the
+# toolchain: say so when most of them are gone from the build.
+cargo build --release --lib
+order=proftpd-glue/symbol-order.txt
+lib=target/release/libproftpd_rs.so
+if [[ -f $order ]] && command -v nm >/dev/null 2>&1; then
+  listed=$(sort -u "$order" | wc -l)
+  found=$(nm "$lib" | awk '{print $NF}' | sort -u | comm -12 - <(sort -u "$order") | wc -l)
+  echo "bench.sh: code layout: $found of $listed functions of $order are in the build"
+  if ((found * 10 < listed * 9)); then
+    echo "bench.sh: the code layout is stale: run scripts/symbol-order.py, rebuild, commit" >&2
+  fi
+fi
 exec cargo bench --bench compare -- "$@"
