@@ -125,6 +125,14 @@ impl Logger {
         }
     }
 
+    /// [`Logger::debug`] with the message made only when it goes anywhere
+    /// (no formatting on a session's path when nobody looks).
+    pub fn debug_with(&self, level: i32, msg: impl FnOnce() -> String) {
+        if debug_wanted(level) {
+            debug(level, &format!("{}: {}", self.version, msg()));
+        }
+    }
+
     pub fn trace(&self, level: i32, msg: &str) {
         trace(self.channel, level, msg);
     }

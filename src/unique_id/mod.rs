@@ -107,7 +107,7 @@ fn apply_config() {
         }
     };
     match session::env_set(KEY, &id) {
-        Ok(()) => LOG.debug(8, &format!("unique session ID is '{id}'")),
+        Ok(()) => LOG.debug_with(8, || format!("unique session ID is '{id}'")),
         Err(e) => LOG.debug(
             0,
             &format!("error setting UNIQUE_ID environment variable: {e}"),

@@ -256,7 +256,7 @@ fn open_outputs() {
                 if files.iter().any(|(p, _)| *p == path) {
                     continue;
                 }
-                LOG.debug(6, &format!("opening XferLog '{path}'"));
+                LOG.debug_with(6, || format!("opening XferLog '{path}'"));
                 match fs::open_log_file(&path, LOG_MODE) {
                     Ok(f) => {
                         files.push((path, f));
