@@ -11,7 +11,7 @@
 
 use super::ffi;
 use std::any::Any;
-use std::ffi::{CStr, CString, c_void};
+use std::ffi::{CStr, CString, c_char, c_void};
 use std::ptr;
 use std::sync::Mutex;
 
@@ -395,33 +395,69 @@ fn value_of<T: Any + Clone>(c: *mut ffi::config_rec) -> Option<T> {
 }
 
 /// The first value stored for `name` in `scope` (searching sub-sections
-/// too when `recurse`).
+/// too when `recurse`).  Runs in every session for every setting a module
+/// reads, so it allocates nothing.
 pub fn lookup<T: Any + Clone>(scope: Scope, name: &str, recurse: bool) -> Option<T> {
-    lookup_all(scope, name, recurse).into_iter().next()
+    let set = scope_set(scope);
+    if set.is_null() {
+        return None;
+    }
+    with_c_name(name, |cname| {
+        // SAFETY: find_config/find_config_next walk proftpd's config tree.
+        unsafe {
+            let ty = ffi::CONF_PARAM as i32;
+            let mut c = ffi::find_config(set, ty, cname, recurse as i32);
+            while !c.is_null() {
+                if let Some(v) = value_of::<T>(c) {
+                    return Some(v);
+                }
+                c = ffi::find_config_next(c, (*c).next, ty, cname, recurse as i32);
+            }
+            None
+        }
+    })
+    .flatten()
 }
 
 /// Every value stored for `name` in `scope`, in configuration order.
 pub fn lookup_all<T: Any + Clone>(scope: Scope, name: &str, recurse: bool) -> Vec<T> {
     let set = scope_set(scope);
-    let mut out = Vec::new();
     if set.is_null() {
-        return out;
+        return Vec::new();
     }
-    let Ok(cname) = CString::new(name) else {
-        return out;
-    };
-    // SAFETY: find_config/find_config_next walk proftpd's config tree.
-    unsafe {
-        let ty = ffi::CONF_PARAM as i32;
-        let mut c = ffi::find_config(set, ty, cname.as_ptr(), recurse as i32);
-        while !c.is_null() {
-            if let Some(v) = value_of::<T>(c) {
-                out.push(v);
+    with_c_name(name, |cname| {
+        let mut out = Vec::new();
+        // SAFETY: find_config/find_config_next walk proftpd's config tree.
+        unsafe {
+            let ty = ffi::CONF_PARAM as i32;
+            let mut c = ffi::find_config(set, ty, cname, recurse as i32);
+            while !c.is_null() {
+                if let Some(v) = value_of::<T>(c) {
+                    out.push(v);
+                }
+                c = ffi::find_config_next(c, (*c).next, ty, cname, recurse as i32);
             }
-            c = ffi::find_config_next(c, (*c).next, ty, cname.as_ptr(), recurse as i32);
         }
+        out
+    })
+    .unwrap_or_default()
+}
+
+/// Call `f` with `name` as a C string, made on the stack when it is short
+/// (directive names are); `None` if `name` holds a NUL byte.
+fn with_c_name<R>(name: &str, f: impl FnOnce(*const c_char) -> R) -> Option<R> {
+    let bytes = name.as_bytes();
+    if bytes.contains(&0) {
+        return None;
     }
-    out
+    let mut buf = [0u8; 64];
+    if bytes.len() < buf.len() {
+        buf[..bytes.len()].copy_from_slice(bytes);
+        Some(f(buf.as_ptr().cast()))
+    } else {
+        let c = CString::new(name).ok()?;
+        Some(f(c.as_ptr()))
+    }
 }
 
 /// Every value stored for `name` directly in the session's `<Anonymous>`
@@ -435,25 +471,25 @@ pub fn lookup_all_anon<T: Any + Clone>(name: &str) -> Vec<T> {
         }
         (*(*s).anon_config).subset
     };
-    let mut out = Vec::new();
-    let Ok(cname) = CString::new(name) else {
-        return out;
-    };
     if set.is_null() {
-        return out;
+        return Vec::new();
     }
-    // SAFETY: find_config/find_config_next walk proftpd's config tree.
-    unsafe {
-        let ty = ffi::CONF_PARAM as i32;
-        let mut c = ffi::find_config(set, ty, cname.as_ptr(), 0);
-        while !c.is_null() {
-            if let Some(v) = value_of::<T>(c) {
-                out.push(v);
+    with_c_name(name, |cname| {
+        let mut out = Vec::new();
+        // SAFETY: find_config/find_config_next walk proftpd's config tree.
+        unsafe {
+            let ty = ffi::CONF_PARAM as i32;
+            let mut c = ffi::find_config(set, ty, cname, 0);
+            while !c.is_null() {
+                if let Some(v) = value_of::<T>(c) {
+                    out.push(v);
+                }
+                c = ffi::find_config_next(c, (*c).next, ty, cname, 0);
             }
-            c = ffi::find_config_next(c, (*c).next, ty, cname.as_ptr(), 0);
         }
-    }
-    out
+        out
+    })
+    .unwrap_or_default()
 }
 
 #[cfg(test)]

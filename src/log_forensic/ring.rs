@@ -35,9 +35,12 @@ pub struct Ring {
 impl Ring {
     /// A ring holding at most `capacity` (>= 1) messages.
     pub fn new(capacity: usize) -> Ring {
+        let capacity = capacity.max(1);
         Ring {
-            capacity: capacity.max(1),
-            slots: Vec::new(),
+            capacity,
+            // Room for a session's first messages (a login raises a few
+            // dozen) without regrowing; more slots as they arrive.
+            slots: Vec::with_capacity(capacity.min(64)),
             next: 0,
             len: 0,
         }
