@@ -398,49 +398,50 @@ fn value_of<T: Any + Clone>(c: *mut ffi::config_rec) -> Option<T> {
 /// too when `recurse`).  Runs in every session for every setting a module
 /// reads, so it allocates nothing.
 pub fn lookup<T: Any + Clone>(scope: Scope, name: &str, recurse: bool) -> Option<T> {
-    let set = scope_set(scope);
-    if set.is_null() {
-        return None;
-    }
-    with_c_name(name, |cname| {
-        // SAFETY: find_config/find_config_next walk proftpd's config tree.
-        unsafe {
-            let ty = ffi::CONF_PARAM as i32;
-            let mut c = ffi::find_config(set, ty, cname, recurse as i32);
-            while !c.is_null() {
-                if let Some(v) = value_of::<T>(c) {
-                    return Some(v);
-                }
-                c = ffi::find_config_next(c, (*c).next, ty, cname, recurse as i32);
-            }
-            None
-        }
-    })
-    .flatten()
+    let mut first = None;
+    walk(scope_set(scope), name, recurse, |v| {
+        first = Some(v);
+        false
+    });
+    first
 }
 
 /// Every value stored for `name` in `scope`, in configuration order.
 pub fn lookup_all<T: Any + Clone>(scope: Scope, name: &str, recurse: bool) -> Vec<T> {
-    let set = scope_set(scope);
+    let mut out = Vec::new();
+    walk(scope_set(scope), name, recurse, |v| {
+        out.push(v);
+        true
+    });
+    out
+}
+
+/// Hand the values stored for `name` in `set` to `f`, in configuration
+/// order, while it returns true.
+fn walk<T: Any + Clone>(
+    set: *mut ffi::xaset_t,
+    name: &str,
+    recurse: bool,
+    mut f: impl FnMut(T) -> bool,
+) {
     if set.is_null() {
-        return Vec::new();
+        return;
     }
     with_c_name(name, |cname| {
-        let mut out = Vec::new();
         // SAFETY: find_config/find_config_next walk proftpd's config tree.
         unsafe {
             let ty = ffi::CONF_PARAM as i32;
             let mut c = ffi::find_config(set, ty, cname, recurse as i32);
             while !c.is_null() {
-                if let Some(v) = value_of::<T>(c) {
-                    out.push(v);
+                if let Some(v) = value_of::<T>(c)
+                    && !f(v)
+                {
+                    return;
                 }
                 c = ffi::find_config_next(c, (*c).next, ty, cname, recurse as i32);
             }
         }
-        out
-    })
-    .unwrap_or_default()
+    });
 }
 
 /// Call `f` with `name` as a C string, made on the stack when it is short
@@ -471,25 +472,12 @@ pub fn lookup_all_anon<T: Any + Clone>(name: &str) -> Vec<T> {
         }
         (*(*s).anon_config).subset
     };
-    if set.is_null() {
-        return Vec::new();
-    }
-    with_c_name(name, |cname| {
-        let mut out = Vec::new();
-        // SAFETY: find_config/find_config_next walk proftpd's config tree.
-        unsafe {
-            let ty = ffi::CONF_PARAM as i32;
-            let mut c = ffi::find_config(set, ty, cname, 0);
-            while !c.is_null() {
-                if let Some(v) = value_of::<T>(c) {
-                    out.push(v);
-                }
-                c = ffi::find_config_next(c, (*c).next, ty, cname, 0);
-            }
-        }
-        out
-    })
-    .unwrap_or_default()
+    let mut out = Vec::new();
+    walk(set, name, false, |v| {
+        out.push(v);
+        true
+    });
+    out
 }
 
 #[cfg(test)]
