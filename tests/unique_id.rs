@@ -297,6 +297,7 @@ fn id_in_mod_sql_query() {
 
 /// A panicking handler: the panic is logged, the session and the daemon live on.
 #[test]
+#[cfg_attr(not(debug_assertions), ignore = "uses a test hook of debug builds")]
 fn panic_in_sess_init_is_caught() {
     let server = Proftpd::builder(Modules::Ours)
         .load_module("mod_unique_id.c")
@@ -318,6 +319,7 @@ fn panic_in_sess_init_is_caught() {
 
 /// A panic while parsing a directive is a config error naming the directive.
 #[test]
+#[cfg_attr(not(debug_assertions), ignore = "uses a test hook of debug builds")]
 fn panic_in_directive_handler_is_a_config_error() {
     let (ok, out) = Proftpd::builder(Modules::Ours)
         .load_module("mod_unique_id.c")

@@ -467,6 +467,7 @@ fn bad_configuration() {
 }
 
 #[test]
+#[cfg_attr(not(debug_assertions), ignore = "uses a test hook of debug builds")]
 fn syslog_output() {
     use std::os::unix::fs::PermissionsExt;
     use std::os::unix::net::UnixDatagram;
@@ -636,6 +637,7 @@ fn host_command_switches_to_the_vhost_logs() {
 /// A panic in our log handler is caught: the transfer, the session, the
 /// daemon and ProFTPD's own TransferLog are unaffected.
 #[test]
+#[cfg_attr(not(debug_assertions), ignore = "uses a test hook of debug builds")]
 fn panic_in_log_handler_is_caught() {
     let s = Proftpd::builder(Modules::Ours)
         .load_module("mod_xferlog.c")
