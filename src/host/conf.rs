@@ -427,6 +427,7 @@ fn walk<T: Any + Clone>(
     if set.is_null() {
         return;
     }
+    super::state::core_call("conf::lookup");
     with_c_name(name, |cname| {
         // SAFETY: find_config/find_config_next walk proftpd's config tree.
         unsafe {

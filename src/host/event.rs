@@ -38,6 +38,7 @@ impl EventData {
 
 /// Register `cb` (a trampoline made by `event_handler!`) for `event`.
 pub fn register(module: &'static ModuleRecord, event: &'static CStr, cb: EventFn) {
+    super::state::core_call("event");
     // SAFETY: the module record is 'static (proftpd keeps its pointer; it
     // copies the event name).
     unsafe {
@@ -47,6 +48,7 @@ pub fn register(module: &'static ModuleRecord, event: &'static CStr, cb: EventFn
 
 /// Unregister `cb` from `event`.
 pub fn unregister(module: &'static ModuleRecord, event: &'static CStr, cb: EventFn) {
+    super::state::core_call("event");
     // SAFETY: as above.
     unsafe {
         ffi::pr_event_unregister(module.as_ptr(), event.as_ptr(), Some(cb));

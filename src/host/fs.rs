@@ -31,6 +31,7 @@ pub fn open_log_file(path: &str, mode: u32) -> Result<File, OpenLogError> {
     if !path.starts_with('/') {
         return Err(OpenLogError::NotAbsolute);
     }
+    super::state::core_call("fs::open_log_file");
     let p =
         std::ffi::CString::new(path).map_err(|_| OpenLogError::Os("NUL byte in path".into()))?;
     let mut fd: i32 = -1;

@@ -124,6 +124,7 @@ impl Filters {
 /// The compiled form of the named `LogFormat` (mod_log's config records in
 /// the main server: argv[0] the name, argv[1] the compiled bytes).
 pub fn find_log_format(name: &str) -> Option<LogFmt> {
+    super::state::core_call("conf::lookup");
     let cname = CString::new("LogFormat").ok()?;
     // SAFETY: walking proftpd's config tree on its thread; argv entries of
     // LogFormat records are NUL-terminated.
@@ -151,6 +152,7 @@ pub fn find_log_format(name: &str) -> Option<LogFmt> {
 /// Compile LogFormat text (e.g. a Redis key format `"%u:%m"`) as the core
 /// does; unknown `%{...}` sequences stay literal text.
 pub fn compile(text: &str) -> Result<LogFmt, String> {
+    super::state::core_call("jot::compile");
     let c = CString::new(text).map_err(|_| "NUL in text".to_string())?;
     let mut buf = vec![0u8; 4096];
     // SAFETY: pr_jot_parsed_t points into our buffer (bufsz-1 usable, like
@@ -273,6 +275,7 @@ pub fn resolve(
     fmt: &LogFmt,
     with_text: bool,
 ) -> Result<Option<Vec<JotItem>>, String> {
+    super::state::core_call("jot::resolve");
     let mut bytes = fmt.0.clone();
     bytes.push(0);
     let mut col = Collector {

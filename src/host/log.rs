@@ -38,6 +38,7 @@ impl Level {
 
 /// Log at the given priority (SystemLog or syslog, as proftpd is configured).
 pub fn pri(level: Level, msg: &str) {
+    super::state::core_call("log");
     let m = to_cstring(msg);
     // SAFETY: fixed "%s" format with one NUL-terminated string argument.
     unsafe { ffi::pr_log_pri(level.pri(), FMT.as_ptr(), m.as_ptr()) }
@@ -72,6 +73,7 @@ pub fn debug_wanted(level: i32) -> bool {
 
 /// A debug message, shown when `DebugLevel` >= `level` (0..=10).
 pub fn debug(level: i32, msg: &str) {
+    super::state::core_call("log");
     if !debug_wanted(level) {
         return;
     }
@@ -82,6 +84,7 @@ pub fn debug(level: i32, msg: &str) {
 
 /// A message on a trace channel (`Trace channel:level`).
 pub fn trace(channel: &CStr, level: i32, msg: &str) {
+    super::state::core_call("log");
     let m = to_cstring(msg);
     // SAFETY: fixed "%s" format with one NUL-terminated string argument.
     unsafe {
@@ -120,6 +123,7 @@ impl Logger {
     }
 
     pub fn debug(&self, level: i32, msg: &str) {
+        super::state::core_call("log");
         if debug_wanted(level) {
             debug(level, &format!("{}: {msg}", self.version));
         }
@@ -128,6 +132,7 @@ impl Logger {
     /// [`Logger::debug`] with the message made only when it goes anywhere
     /// (no formatting on a session's path when nobody looks).
     pub fn debug_with(&self, level: i32, msg: impl FnOnce() -> String) {
+        super::state::core_call("log");
         if debug_wanted(level) {
             debug(level, &format!("{}: {}", self.version, msg()));
         }

@@ -26,6 +26,7 @@ pub mod module;
 pub mod privs;
 pub mod sessinfo;
 pub mod session;
+pub mod state;
 pub mod sys;
 pub mod xfer;
 

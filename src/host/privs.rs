@@ -13,6 +13,7 @@ pub fn as_root<R>(f: impl FnOnce() -> R) -> R {
             }
         }
     }
+    super::state::core_call("privs");
     // SAFETY: plain call into proftpd's privilege switching.
     unsafe {
         ffi::pr_privs_root(c"proftpd-rs".as_ptr(), line!() as i32);

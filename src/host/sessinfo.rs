@@ -133,6 +133,7 @@ pub fn pid() -> u32 {
 
 /// Take a snapshot of the session now.
 pub fn snapshot() -> SessionInfo {
+    super::state::core_call("sessinfo::snapshot");
     // SAFETY: reading proftpd's globals on its one thread; the netaddr
     // accessors return NULL or live addresses of the session.
     unsafe {

@@ -29,6 +29,7 @@ pub fn in_session() -> bool {
 /// Set an environment variable of the session (`pr_env_set`), so that
 /// `%{NAME}e` and `%{env:NAME}` see it.
 pub fn env_set(key: &str, value: &str) -> Result<(), String> {
+    super::state::core_call("session::env");
     let (k, v) = (cstr(key)?, cstr(value)?);
     let pool = session_pool();
     if pool.is_null() {
@@ -45,6 +46,7 @@ pub fn env_set(key: &str, value: &str) -> Result<(), String> {
 
 /// Remove an environment variable of the session.
 pub fn env_unset(key: &str) {
+    super::state::core_call("session::env");
     if let (Ok(k), pool) = (cstr(key), session_pool())
         && !pool.is_null()
     {
@@ -62,6 +64,7 @@ pub fn env_get(key: &str) -> Option<String> {
 
 /// Set (replace) a session note, visible as `%{note:KEY}`.
 pub fn note_set(key: &str, value: &str) -> Result<(), String> {
+    super::state::core_call("session::note");
     let (k, v) = (cstr(key)?, cstr(value)?);
     let (tab, pool) = (notes(), session_pool());
     if tab.is_null() || pool.is_null() {
@@ -84,6 +87,7 @@ pub fn note_set(key: &str, value: &str) -> Result<(), String> {
 
 /// Remove a session note.
 pub fn note_remove(key: &str) {
+    super::state::core_call("session::note");
     if let (Ok(k), tab) = (cstr(key), notes())
         && !tab.is_null()
     {
@@ -96,6 +100,7 @@ pub fn note_remove(key: &str) {
 
 /// Read a session note that holds a string.
 pub fn note_get(key: &str) -> Option<String> {
+    super::state::core_call("session::note");
     let k = cstr(key).ok()?;
     let tab = notes();
     if tab.is_null() {
@@ -122,6 +127,7 @@ pub enum DisconnectReason {
 
 /// End the session (`pr_session_disconnect`); does not return.
 pub fn disconnect(module: &'static ModuleRecord, reason: DisconnectReason, details: &str) -> ! {
+    super::state::core_call("session::disconnect");
     let code = match reason {
         DisconnectReason::ByApplication => ffi::PR_SESS_DISCONNECT_BY_APPLICATION,
         DisconnectReason::BadConfig => ffi::PR_SESS_DISCONNECT_BAD_CONFIG,

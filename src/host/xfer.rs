@@ -52,6 +52,7 @@ pub struct XferState {
 
 /// Read the current transfer state.
 pub fn state() -> XferState {
+    super::state::core_call("xfer::state");
     // SAFETY: reading proftpd's session global on its one thread; all
     // pointers are NULL or NUL-terminated strings in session pools.
     unsafe {

@@ -25,13 +25,13 @@ use crate::host::module::{
     CMD_END, CONF_END, CmdTable, ConfTable, ModuleRecord, ModuleSpec, Phase, command, directive,
 };
 use crate::host::sessinfo::{self, EndReason};
+use crate::host::state::SessionState;
 use crate::host::{context, fs, session};
 use crate::log_forensic_module as MODULE;
 use block::{Criterion, Header};
 use config::{Capture, Criteria};
 use ring::Ring;
 use std::fs::File;
-use std::sync::{Mutex, TryLockError};
 
 macro_rules! version {
     () => {
@@ -97,11 +97,10 @@ struct State {
     capture: Capture,
 }
 
-static STATE: Mutex<Option<State>> = Mutex::new(None);
-
-fn state() -> std::sync::MutexGuard<'static, Option<State>> {
-    STATE.lock().unwrap_or_else(|e| e.into_inner())
-}
+/// Borrowed only for plain Rust (see [`SessionState`]): a log message
+/// raised while the state is borrowed (which the rule makes impossible, but
+/// a signal handler could) finds it busy and is dropped.
+static STATE: SessionState<State> = SessionState::new();
 
 // ---- directives ----------------------------------------------------------
 
@@ -175,7 +174,7 @@ fn init() -> Result<(), String> {
 /// The configuration is re-read: drop the session state (the stored
 /// directive values are reset by the host, see `register_module_lifecycle`).
 fn on_restart(_ev: &EventData) {
-    *state() = None;
+    let _ = STATE.take();
 }
 
 fn sess_init() -> Result<(), String> {
@@ -214,13 +213,14 @@ fn start() {
     let size = conf::lookup::<u32>(Scope::Server, BUFFER_SIZE, false)
         .unwrap_or(config::DEFAULT_BUFFER_SIZE);
 
-    *state() = Some(State {
+    let old = STATE.replace(Some(State {
         file,
         path,
         ring: Ring::new(size as usize),
         criteria,
         capture,
-    });
+    }));
+    drop(old);
 
     // Listeners last, as the C module does.
     if criteria.module_config || criteria.untimely_death {
@@ -233,7 +233,7 @@ fn start() {
 
 /// Stop capturing; close the file.
 fn stop() {
-    let capture = state().take().map(|s| s.capture);
+    let capture = STATE.take().ok().flatten().map(|s| s.capture);
     event::unregister(&MODULE, c"core.exit", ON_EXIT);
     if let Some(capture) = capture {
         for t in capture.types() {
@@ -260,33 +260,27 @@ fn on_log(ev: &EventData) {
     if le.message.is_empty() {
         return;
     }
-    match STATE.try_lock() {
-        Ok(mut g) => {
-            if let Some(s) = g.as_mut() {
-                s.ring.push(le.log_type_code, le.log_level, le.message);
-            }
-        }
-        // Busy, or a previous capture panicked: drop the message rather
-        // than risk a loop.
-        Err(TryLockError::WouldBlock) | Err(TryLockError::Poisoned(_)) => {}
-    }
+    // Busy: drop the message rather than wait or loop.
+    let _ = STATE.with_some(|s| s.ring.push(le.log_type_code, le.log_level, le.message));
 }
 
 // ---- writing blocks ------------------------------------------------------------
 
 fn on_pass_failed(_cmd: &mut Cmd) -> CmdResult {
-    if state().as_ref().is_some_and(|s| s.criteria.failed_login) {
+    if STATE.with_some(|s| s.criteria.failed_login) == Ok(Some(true)) {
         write_forensics(Criterion::FailedLogin);
     }
     CmdResult::Declined
 }
 
 /// Which criterion, if any, a session end meets.
+///
+/// A segfault is not one: the core reports it from inside its SIGSEGV
+/// handler, where building and writing a block (allocation, locks in the
+/// C library) is not safe; the C module does not write then either.
 fn exit_criterion(reason: EndReason, by_module: bool, c: Criteria) -> Option<Criterion> {
     match reason {
-        EndReason::Signal | EndReason::Segfault if c.untimely_death => {
-            Some(Criterion::UntimelyDeath)
-        }
+        EndReason::Signal if c.untimely_death => Some(Criterion::UntimelyDeath),
         EndReason::ModuleAcl if c.module_config => Some(Criterion::ModuleConfig),
         EndReason::Banned | EndReason::ConfigAcl if by_module && c.module_config => {
             Some(Criterion::ModuleConfig)
@@ -296,10 +290,14 @@ fn exit_criterion(reason: EndReason, by_module: bool, c: Criteria) -> Option<Cri
 }
 
 fn on_exit(_ev: &EventData) {
-    let Some(criteria) = state().as_ref().map(|s| s.criteria) else {
+    let (reason, by_module) = sessinfo::end_reason();
+    if reason == EndReason::Segfault {
+        // Inside the core's SIGSEGV handler: touch nothing (see above).
+        return;
+    }
+    let Ok(Some(criteria)) = STATE.with_some(|s| s.criteria) else {
         return;
     };
-    let (reason, by_module) = sessinfo::end_reason();
     if let Some(c) = exit_criterion(reason, by_module, criteria) {
         write_forensics(c);
     }
@@ -307,7 +305,9 @@ fn on_exit(_ev: &EventData) {
 
 /// Write one block with everything captured so far, then start afresh.  A
 /// write error is reported once (after the state is released, so the
-/// notice itself can be captured) and the block is given up.
+/// notice itself can be captured) and the block is given up.  The state is
+/// borrowed only to render and write(2) the block: plain Rust and a system
+/// call, nothing of proftpd's.
 fn write_forensics(criterion: Criterion) {
     // Gather the session facts before taking the state: these calls may
     // log, and their messages are captured like any other.
@@ -331,11 +331,7 @@ fn write_forensics(criterion: Criterion) {
         total_files_out: info.total_files_out,
         pid: info.pid,
     };
-    let failure = {
-        let mut g = state();
-        let Some(s) = g.as_mut() else {
-            return;
-        };
+    let failure = STATE.with_some(|s| {
         let out = block::render(criterion, &header, &s.ring);
         s.ring.clear();
         // A block that cannot fit is not started: no torn block in the file.
@@ -346,8 +342,8 @@ fn write_forensics(criterion: Criterion) {
             Err(std::io::Error::from_raw_os_error(libc::ENOSPC))
         };
         written.err().map(|e| (s.path.clone(), e))
-    };
-    if let Some((path, e)) = failure {
+    });
+    if let Ok(Some(Some((path, e)))) = failure {
         LOG.notice(&format!(
             "error writing to ForensicLogFile '{path}': {e}; forensic block dropped"
         ));
@@ -375,10 +371,8 @@ mod tests {
             exit_criterion(Signal, false, all),
             Some(Criterion::UntimelyDeath)
         );
-        assert_eq!(
-            exit_criterion(Segfault, false, all),
-            Some(Criterion::UntimelyDeath)
-        );
+        // Not on a segfault: the core reports it from its signal handler.
+        assert_eq!(exit_criterion(Segfault, false, all), None);
         assert_eq!(
             exit_criterion(ModuleAcl, true, all),
             Some(Criterion::ModuleConfig)

@@ -19,20 +19,22 @@ use crate::host::module::{
     ANY_COMMAND, CMD_END, CONF_END, CmdTable, ConfTable, ModuleRecord, ModuleSpec, Phase,
     cmd_handler, command, conf_handler, cstr, directive, init_fn,
 };
+use crate::host::state::SessionState;
 use crate::host::{context, core_redis, fs, privs, sys};
 use crate::redis_module as MODULE;
 use serde_json::{Map, Value};
 use server::{SentinelCfg, ServerCfg};
 use sink::{Settings, Sink};
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 pub const VERSION: &str = concat!("mod_redis/", env!("CARGO_PKG_VERSION"), "-rs");
 const LOG: Logger = Logger::new(VERSION, c"redis");
 
 const ENGINE: &str = "RedisEngine";
-const LOG_FILE: &str = "RedisLog";
+const LOG_FILE_DIRECTIVE: &str = "RedisLog";
 const EXTRA: &str = "RedisLogFormatExtra";
 const ON_COMMAND: &str = "RedisLogOnCommand";
 const ON_EVENT: &str = "RedisLogOnEvent";
@@ -413,11 +415,21 @@ fn set_timeouts(cmd: &mut Directive) -> Result<(), String> {
 struct Session {
     settings: Option<Settings>,
     sink: Option<Sink>,
-    log_file: Option<std::fs::File>,
     warned_no_server: bool,
 }
 
-static SESSION: Mutex<Option<Session>> = Mutex::new(None);
+/// The session's Redis connection and backlog (`None`: RedisEngine off).
+/// Borrowed only for plain Rust (see [`SessionState`]): settings are looked
+/// up and LogFormats resolved before, debug messages logged after.
+static SESSION: SessionState<Session> = SessionState::new();
+
+/// The RedisLog file, apart from [`SESSION`] so that the exit handler can
+/// still count what it could not deliver if it ever finds SESSION busy.
+static LOG_FILE: SessionState<std::fs::File> = SessionState::new();
+
+/// Events not yet delivered, as of the last borrow of [`SESSION`] (for that
+/// same case).
+static PENDING: AtomicUsize = AtomicUsize::new(0);
 
 fn init() -> Result<(), String> {
     event::register_module_lifecycle(&MODULE);
@@ -458,15 +470,26 @@ fn on_exit(_ev: &EventData) {
     flush_session(true);
 }
 
+/// Read this server's settings and set the session up; every call into
+/// proftpd happens here, before the state is touched.
 fn configure_session() {
-    let engine = conf::lookup::<bool>(Scope::Server, ENGINE, false).unwrap_or(false);
-    let mut guard = SESSION.lock().unwrap_or_else(|e| e.into_inner());
-    if !engine {
-        *guard = None;
-        return;
+    let (session, log_file) = if conf::lookup::<bool>(Scope::Server, ENGINE, false).unwrap_or(false)
+    {
+        let (s, f) = session_settings();
+        (Some(s), f)
+    } else {
+        (None, None)
+    };
+    let (old, old_file) = (SESSION.replace(session), LOG_FILE.replace(log_file));
+    if old.is_err() || old_file.is_err() {
+        LOG.notice("session state busy: RedisEngine settings not applied");
     }
+}
+
+/// The settings of an engine-on session, and its RedisLog.
+fn session_settings() -> (Session, Option<std::fs::File>) {
     let mut log_file = None;
-    if let Some(path) = conf::lookup::<String>(Scope::Server, LOG_FILE, false)
+    if let Some(path) = conf::lookup::<String>(Scope::Server, LOG_FILE_DIRECTIVE, false)
         && !path.eq_ignore_ascii_case("none")
     {
         match fs::open_log_file(&path, 0o640) {
@@ -522,12 +545,12 @@ fn configure_session() {
         no_reconnect,
         backlog_max: sink::BACKLOG_MAX,
     });
-    *guard = Some(Session {
+    let session = Session {
         settings,
         sink: None,
-        log_file,
         warned_no_server: false,
-    });
+    };
+    (session, log_file)
 }
 
 /// Read the TLS files as root (the session may run as a user that cannot).
@@ -565,18 +588,39 @@ fn read_tls_files(tls: &server::Tls, log_file: &mut Option<std::fs::File>) -> si
     }
 }
 
-/// A RedisLog line: `YYYY-MM-DD HH:MM:SS,mmm mod_redis/x-rs[pid]: msg` (UTC).
+/// A RedisLog line, and the same message at DebugLevel 3.  Not while
+/// [`SESSION`] is borrowed (it logs): there, [`write_log_line`] and
+/// [`debug_after`].
 fn log_line(file: &mut Option<std::fs::File>, msg: &str) {
-    LOG.debug(3, msg);
     if let Some(f) = file {
-        let (secs, micros) = sys::now();
-        let line = format!(
-            "{},{:03} {VERSION}[{}]: {msg}\n",
-            utc_time(secs),
-            micros / 1000,
-            std::process::id()
-        );
-        let _ = f.write_all(line.as_bytes());
+        write_line(f, msg);
+    }
+    LOG.debug(3, msg);
+}
+
+/// A RedisLog line: `YYYY-MM-DD HH:MM:SS,mmm mod_redis/x-rs[pid]: msg` (UTC).
+fn write_line(f: &mut std::fs::File, msg: &str) {
+    let (secs, micros) = sys::now();
+    let line = format!(
+        "{},{:03} {VERSION}[{}]: {msg}\n",
+        utc_time(secs),
+        micros / 1000,
+        std::process::id()
+    );
+    let _ = f.write_all(line.as_bytes());
+}
+
+/// A RedisLog line written from plain Rust (the file's own short borrow);
+/// the message is also kept in `debug` for [`debug_after`].
+fn write_log_line(msg: String, debug: &mut Vec<String>) {
+    let _ = LOG_FILE.with_some(|f| write_line(f, &msg));
+    debug.push(msg);
+}
+
+/// The messages gathered during a borrow, at DebugLevel 3, once it ended.
+fn debug_after(debug: Vec<String>) {
+    for m in debug {
+        LOG.debug(3, &m);
     }
 }
 
@@ -604,38 +648,50 @@ pub fn utc_time(secs: u64) -> String {
 
 /// Deliver the session's backlog: once (before `HOST` switches servers), or
 /// at session end with up to [`sink::EXIT_GRACE`] for Redis to come back.
+/// Never waits for the state: if it is busy (the session ends inside a
+/// borrow, which the rule should make impossible) the undelivered events
+/// are counted as lost.
 fn flush_session(at_exit: bool) {
-    let mut guard = SESSION.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(s) = guard.as_mut() else {
-        return;
-    };
-    let Session { sink, log_file, .. } = s;
-    let Some(sink) = sink.as_mut() else {
-        return;
-    };
-    let mut log = |m: String| log_line(log_file, &m);
-    let retried = if at_exit {
-        sink.finish(sink::EXIT_GRACE, &mut log)
+    let when = if at_exit {
+        "session ending"
     } else {
-        sink.flush(true, &mut log);
-        None
+        "switching servers (HOST)"
     };
-    let pending = sink.pending();
-    if pending > 0 {
-        let when = if at_exit {
-            "session ending"
-        } else {
-            "switching servers (HOST)"
+    let mut debug = Vec::new();
+    let done = SESSION.with_some(|s| {
+        let Some(sink) = s.sink.as_mut() else {
+            return;
         };
-        log(format!(
-            "{when}: {pending} event(s) could not be delivered to Redis"
-        ));
-    } else if let Some(t) = retried {
-        log(format!(
-            "session ending: all events delivered after waiting {} ms for Redis",
-            t.as_millis()
-        ));
+        let mut log = |m: String| write_log_line(m, &mut debug);
+        let retried = if at_exit {
+            sink.finish(sink::EXIT_GRACE, &mut log)
+        } else {
+            sink.flush(true, &mut log);
+            None
+        };
+        let pending = sink.pending();
+        PENDING.store(pending, Ordering::Relaxed);
+        if pending > 0 {
+            log(format!(
+                "{when}: {pending} event(s) could not be delivered to Redis"
+            ));
+        } else if let Some(t) = retried {
+            log(format!(
+                "session ending: all events delivered after waiting {} ms for Redis",
+                t.as_millis()
+            ));
+        }
+    });
+    if done.is_err() {
+        let pending = PENDING.load(Ordering::Relaxed);
+        write_log_line(
+            format!(
+                "{when}: module state busy: {pending} event(s) could not be delivered to Redis"
+            ),
+            &mut debug,
+        );
     }
+    debug_after(debug);
 }
 
 // ---- logging ------------------------------------------------------------
@@ -707,12 +763,13 @@ fn active_rules(name: &str) -> Vec<Arc<LogRule>> {
         .collect()
 }
 
-/// LOG_CMD / LOG_CMD_ERR for every command.
+/// LOG_CMD / LOG_CMD_ERR for every command.  The rules are looked up and
+/// the events resolved first (calls into proftpd); the state is borrowed
+/// only to hand them to the sink.
 fn log_any(cmd: &mut Cmd) -> CmdResult {
-    let mut guard = SESSION.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(s) = guard.as_mut() else {
+    if SESSION.with(|s| s.is_some()) != Ok(true) {
         return CmdResult::Declined;
-    };
+    }
     let mut rules = active_rules(ON_COMMAND);
     rules.extend(active_rules(ON_EVENT));
     if rules.is_empty() {
@@ -724,25 +781,45 @@ fn log_any(cmd: &mut Cmd) -> CmdResult {
         .iter()
         .filter_map(|r| event_for(cmd, r, &extras, &mut errors))
         .collect();
+    if events.is_empty() && errors.is_empty() {
+        return CmdResult::Declined;
+    }
+    let mut debug = Vec::new();
     for e in errors {
-        log_line(&mut s.log_file, &e);
+        write_log_line(e, &mut debug);
     }
-    if events.is_empty() {
-        return CmdResult::Declined;
-    }
-    let Some(settings) = s.settings.clone() else {
-        if !s.warned_no_server {
-            s.warned_no_server = true;
-            log_line(
-                &mut s.log_file,
-                "no RedisServer configured: not logging to Redis",
-            );
+    let n = events.len();
+    let submitted = SESSION.with_some(|s| {
+        if events.is_empty() {
+            return;
         }
-        return CmdResult::Declined;
-    };
-    let Session { sink, log_file, .. } = s;
-    let sink = sink.get_or_insert_with(|| Sink::new(settings));
-    sink.submit(events, &mut |m| log_line(log_file, &m));
+        if s.sink.is_none() {
+            match &s.settings {
+                Some(settings) => s.sink = Some(Sink::new(settings.clone())),
+                None => {
+                    if !s.warned_no_server {
+                        s.warned_no_server = true;
+                        write_log_line(
+                            "no RedisServer configured: not logging to Redis".into(),
+                            &mut debug,
+                        );
+                    }
+                    return;
+                }
+            }
+        }
+        if let Some(sink) = s.sink.as_mut() {
+            sink.submit(events, &mut |m| write_log_line(m, &mut debug));
+            PENDING.store(sink.pending(), Ordering::Relaxed);
+        }
+    });
+    if submitted.is_err() {
+        write_log_line(
+            format!("module state busy: {n} event(s) dropped"),
+            &mut debug,
+        );
+    }
+    debug_after(debug);
     CmdResult::Declined
 }
 

@@ -9,12 +9,11 @@ mod id;
 pub use id::{ALPHABET, ID_LEN, encode_id};
 
 use crate::host::conf::{self, Directive, Scope};
-use crate::host::event::{self, EventData};
+use crate::host::event;
 use crate::host::log::Logger;
 use crate::host::module::{CONF_END, ConfTable, ModuleRecord, ModuleSpec, cstr, directive};
 use crate::host::{context, session, sys};
 use crate::unique_id_module as MODULE;
-use std::sync::Mutex;
 
 pub const VERSION: &str = concat!("mod_unique_id/", env!("CARGO_PKG_VERSION"), "-rs");
 const LOG: Logger = Logger::new(VERSION, c"unique_id");
@@ -45,9 +44,6 @@ pub const fn record() -> ModuleRecord {
     })
 }
 
-/// This session's ID, once generated (per process: sessions are forked).
-static SESSION_ID: Mutex<Option<String>> = Mutex::new(None);
-
 /// usage: UniqueIDEngine on|off
 fn set_engine(cmd: &mut Directive) -> Result<(), String> {
     cmd.check_args(1)?;
@@ -62,50 +58,23 @@ fn init() -> Result<(), String> {
     Ok(())
 }
 
+/// Give the session its ID, if the server's `UniqueIDEngine` is on.  A
+/// session keeps that one ID from start to end: `HOST` changes nothing
+/// (as with the C module, which has no session re-init handler), so the
+/// forensic block and every log line of the session carry the same ID.
 fn sess_init() -> Result<(), String> {
-    event::register(
-        &MODULE,
-        c"core.session-reinit",
-        event::event_handler!(VERSION, on_session_reinit),
-    );
-    apply_config();
-    Ok(())
-}
-
-/// HOST switched the virtual host: follow that server's UniqueIDEngine.
-fn on_session_reinit(_ev: &EventData) {
-    apply_config();
-}
-
-fn engine_enabled() -> bool {
-    conf::lookup::<bool>(Scope::Server, ENGINE, false).unwrap_or(true)
-}
-
-/// Set (or remove) the ID according to the current server's configuration.
-/// The ID, once made, stays the same for the whole session.
-fn apply_config() {
-    if !engine_enabled() {
-        session::env_unset(KEY);
-        session::note_remove(KEY);
+    if !conf::lookup::<bool>(Scope::Server, ENGINE, false).unwrap_or(true) {
         LOG.trace(8, "UniqueIDEngine off: no UNIQUE_ID for this session");
-        return;
+        return Ok(());
     }
-    let mut guard = SESSION_ID.lock().unwrap_or_else(|e| e.into_inner());
-    let id = match guard.as_ref() {
-        Some(id) => id.clone(),
-        None => {
-            LOG.debug(8, "generating unique session ID");
-            let mut random = [0u8; id::RANDOM_LEN];
-            if let Err(e) = sys::random_bytes(&mut random) {
-                LOG.notice(&format!("unable to read random bytes: {e}"));
-                return;
-            }
-            let (secs, micros) = sys::now();
-            let id = encode_id(secs, micros, &random);
-            *guard = Some(id.clone());
-            id
-        }
-    };
+    LOG.debug(8, "generating unique session ID");
+    let mut random = [0u8; id::RANDOM_LEN];
+    if let Err(e) = sys::random_bytes(&mut random) {
+        LOG.notice(&format!("unable to read random bytes: {e}"));
+        return Ok(());
+    }
+    let (secs, micros) = sys::now();
+    let id = encode_id(secs, micros, &random);
     match session::env_set(KEY, &id) {
         Ok(()) => LOG.debug_with(8, || format!("unique session ID is '{id}'")),
         Err(e) => LOG.debug(
@@ -116,4 +85,5 @@ fn apply_config() {
     if let Err(e) = session::note_set(KEY, &id) {
         LOG.debug(0, &format!("error adding UNIQUE_ID session note: {e}"));
     }
+    Ok(())
 }

@@ -24,11 +24,12 @@ use crate::host::module::{
     CMD_END, CONF_END, CmdTable, ConfTable, ModuleRecord, ModuleSpec, Phase, cmd_handler, command,
     cstr, directive,
 };
+use crate::host::state::SessionState;
 use crate::host::{context, fs, session, sys, xfer};
 use crate::xferlog_module as MODULE;
 use format::{AccessMode, Completion, Direction, Extended, Format, LocalTime, Operation, Record};
 use std::io::Write;
-use std::sync::Mutex;
+use std::sync::Arc;
 
 pub const VERSION: &str = concat!("mod_xferlog/", env!("CARGO_PKG_VERSION"), "-rs");
 const LOG: Logger = Logger::new(VERSION, c"xferlog");
@@ -195,7 +196,7 @@ struct Session {
     stou_arg: Option<String>,
     /// The settings that apply to this session's transfers, looked up at
     /// its first transfer (after login, when `<Anonymous>` is known).
-    settings: Option<std::sync::Arc<Settings>>,
+    settings: Option<Arc<Settings>>,
 }
 
 /// The XferLog settings of a session.
@@ -221,11 +222,15 @@ impl Settings {
     }
 }
 
-static SESSION: Mutex<Option<Session>> = Mutex::new(None);
+static SESSION: SessionState<Session> = SessionState::new();
 
-fn with_session<R>(f: impl FnOnce(&mut Session) -> R) -> R {
-    let mut g = SESSION.lock().unwrap_or_else(|e| e.into_inner());
-    f(g.get_or_insert_with(Session::default))
+/// Borrow the session state for a stretch of plain Rust (no call into
+/// proftpd: see [`SessionState`]); `None` if it is busy (re-entered), in
+/// which case the caller goes on without it.
+fn with_session<R>(f: impl FnOnce(&mut Session) -> R) -> Option<R> {
+    SESSION
+        .with(|s| f(s.get_or_insert_with(Session::default)))
+        .ok()
 }
 
 fn sess_init() -> Result<(), String> {
@@ -321,8 +326,12 @@ fn log_auth(cmd: &mut Cmd) -> CmdResult {
         .trim()
         .to_ascii_uppercase();
     match arg.as_str() {
-        "SSL" | "TLS-P" => with_session(|s| s.protected = Some(true)),
-        "TLS" | "TLS-C" => with_session(|s| s.protected = Some(false)),
+        "SSL" | "TLS-P" => {
+            with_session(|s| s.protected = Some(true));
+        }
+        "TLS" | "TLS-C" => {
+            with_session(|s| s.protected = Some(false));
+        }
         _ => {}
     }
     CmdResult::Declined
@@ -398,7 +407,8 @@ fn log_transfer(cmd: &mut Cmd, completion: Completion) {
         let r = (s.restart, s.protected, s.stou_arg.take());
         s.restart = 0;
         r
-    });
+    })
+    .unwrap_or_default();
     if !xfer::active() {
         // No transfer was set up (e.g. "550 no such file", or not logged
         // in yet): nothing to log.
@@ -406,11 +416,14 @@ fn log_transfer(cmd: &mut Cmd, completion: Completion) {
         return;
     }
     // Logged in by now, so the `<Anonymous>` section (if any) is known.
-    let settings = with_session(|s| {
-        s.settings
-            .get_or_insert_with(|| std::sync::Arc::new(Settings::lookup()))
-            .clone()
-    });
+    let settings = match with_session(|s| s.settings.clone()).flatten() {
+        Some(settings) => settings,
+        None => {
+            let settings = Arc::new(Settings::lookup());
+            with_session(|s| s.settings = Some(settings.clone()));
+            settings
+        }
+    };
     if !settings.engine || settings.outputs.is_empty() {
         return;
     }
@@ -511,7 +524,9 @@ fn log_transfer(cmd: &mut Cmd, completion: Completion) {
         }),
     };
     let mut line = String::with_capacity(256);
-    with_session(|s| {
+    // Errors are logged after the state is released.
+    let mut errors: Vec<(bool, String)> = Vec::new();
+    let written = with_session(|s| {
         for o in &settings.outputs {
             if o.format == Format::Anon && !(st.anonymous && direction == Direction::Outgoing) {
                 continue;
@@ -523,25 +538,35 @@ fn log_transfer(cmd: &mut Cmd, completion: Completion) {
                         let msg = rec.to_syslog(o.format, op);
                         let d = syslog::datagram(&rec.time, std::process::id(), &msg);
                         if let Err(e) = sock.send(d.as_bytes()) {
-                            LOG.debug(3, &format!("error sending to syslog: {e}"));
+                            errors.push((false, format!("error sending to syslog: {e}")));
                         }
                     }
                 }
                 Target::File(p) => {
                     let Some((_, f)) = s.files.iter_mut().find(|(q, _)| q == p) else {
-                        LOG.debug(3, &format!("XferLog '{p}' is not open"));
+                        errors.push((false, format!("XferLog '{p}' is not open")));
                         continue;
                     };
                     line.clear();
                     rec.push_line(&mut line, o.format);
                     line.push('\n');
                     if let Err(e) = f.write_all(line.as_bytes()) {
-                        LOG.notice(&format!("error writing XferLog '{p}': {e}"));
+                        errors.push((true, format!("error writing XferLog '{p}': {e}")));
                     }
                 }
             }
         }
     });
+    if written.is_none() {
+        errors.push((true, "session state busy: transfer not logged".into()));
+    }
+    for (notice, e) in errors {
+        if notice {
+            LOG.notice(&e);
+        } else {
+            LOG.debug(3, &e);
+        }
+    }
 }
 
 #[cfg(test)]
