@@ -359,7 +359,7 @@ fn same_transfer(ours: &str, theirs_without_status: &str) {
 
 #[test]
 fn side_by_side_with_transferlog() {
-    let s = server(&format!("XferLog @DIR@/{ORIG}\n"));
+    let s = server(&both_logs());
     let home = s.home("alice");
     std::fs::write(home.join("big"), vec![b'y'; 32 * 1024 * 1024]).unwrap();
     let mut ftp = s.login(ALICE.0, ALICE.1);
@@ -380,6 +380,7 @@ fn side_by_side_with_transferlog() {
     let n = 9;
     let theirs = compare_with_transferlog(&s, ORIG, n);
     assert!(theirs[n - 1].ends_with(" i"));
+    compare_ext_with_transferlog(&s, n);
 }
 
 /// Our first `n` lines of `name` against TransferLog's; returns theirs.
@@ -928,5 +929,197 @@ fn protection_level_after_auth_ssl_and_implicit_ftps() {
         let e = records(&s, EXT, 1);
         assert_eq!(ext(&e[0]).protection, 'P', "{mode}");
         assert_eq!(e[0].bytes, 9);
+    }
+}
+
+/// A server whose main port speaks SSH (mod_sftp), with both our logs and
+/// ProFTPD's TransferLog; the client key is authorized for alice.
+fn ssh_server() -> (Proftpd, harness::SshKeys) {
+    let b = Proftpd::builder(Modules::Ours).load_modules(&["mod_sftp.c", "mod_xferlog.c"]);
+    let keys = harness::SshKeys::generate(b.dir(), &["alice"]);
+    let s = b
+        .config(&format!("{}{}", keys.sftp_config(), both_logs()))
+        .start();
+    (s, keys)
+}
+
+/// Our wu-ext lines against TransferLog's: a wu-ext line starts with the
+/// fields of TransferLog's (wu-orig plus completion-status), then adds its
+/// own five; returns our records.
+fn compare_ext_with_transferlog(s: &Proftpd, n: usize) -> Vec<Record> {
+    let ours = s.wait_for_lines(EXT, n);
+    let theirs = s.wait_for_lines("xferlog", n);
+    for (o, t) in ours.iter().zip(&theirs) {
+        let fields = t.split(' ').count();
+        let head: Vec<&str> = o.split(' ').take(fields).collect();
+        let head = head.join(" ");
+        // TransferLog's line as a wu-orig one: without its completion field.
+        let strip = |l: &str| l.rsplit_once(' ').unwrap().0.to_string();
+        same_transfer(&strip(&head), &strip(t));
+        assert_eq!(
+            head.rsplit_once(' ').unwrap().1,
+            t.rsplit_once(' ').unwrap().1
+        );
+    }
+    records(s, EXT, n)
+}
+
+/// The transfers of one SSH or FTPS session: an upload of `up_len` bytes
+/// as `up.bin`, then a download of `down.bin` (`down_len` bytes), logged
+/// with `service` and protection `P`, equal to TransferLog's lines.
+fn check_protected_pair(s: &Proftpd, service: &str, up_len: u64, down_len: u64) {
+    let home = s.home("alice").display().to_string();
+    compare_with_transferlog(s, ORIG, 2);
+    let e = compare_ext_with_transferlog(s, 2);
+    let want = [
+        (Direction::Incoming, "up.bin", up_len),
+        (Direction::Outgoing, "down.bin", down_len),
+    ];
+    for (r, (dir, name, len)) in e.iter().zip(want) {
+        assert_eq!(r.service.as_deref(), Some(service), "{r:?}");
+        assert_eq!(r.direction, dir);
+        assert_eq!(r.filename, format!("{home}/{name}"));
+        assert_eq!(r.bytes, len);
+        assert_eq!(r.completion, Some(Completion::Complete));
+        let x = ext(r);
+        assert_eq!(x.protection, 'P', "{r:?}");
+        assert_eq!(x.file_size, len, "{r:?}");
+        assert_eq!(x.restart_point, 0);
+    }
+}
+
+/// A file of `len` bytes, owned by alice, in her home.
+fn alice_file(s: &Proftpd, name: &str, len: usize) -> Vec<u8> {
+    let data: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+    let p = s.home("alice").join(name);
+    std::fs::write(&p, &data).unwrap();
+    std::os::unix::fs::chown(&p, Some(2001), Some(2001)).unwrap();
+    data
+}
+
+#[test]
+fn sftp_side_by_side_with_transferlog() {
+    let (s, keys) = ssh_server();
+    let down = alice_file(&s, "down.bin", 100_000);
+    let (src, dst) = (keys.local("up.src"), keys.local("down.dst"));
+    std::fs::write(&src, vec![b'u'; 54_321]).unwrap();
+    keys.sftp(
+        s.port(),
+        "alice",
+        &format!(
+            "put {} up.bin\nget down.bin {}\n",
+            src.display(),
+            dst.display()
+        ),
+    );
+    assert_eq!(std::fs::read(&dst).unwrap(), down);
+    check_protected_pair(&s, "sftp", 54_321, 100_000);
+}
+
+#[test]
+fn scp_side_by_side_with_transferlog() {
+    let (s, keys) = ssh_server();
+    let down = alice_file(&s, "down.bin", 70_000);
+    let (src, dst) = (keys.local("up.src"), keys.local("down.dst"));
+    std::fs::write(&src, vec![b'u'; 12_345]).unwrap();
+    keys.scp(
+        s.port(),
+        src.to_str().unwrap(),
+        &harness::SshKeys::remote("alice", "up.bin"),
+    );
+    keys.scp(
+        s.port(),
+        &harness::SshKeys::remote("alice", "down.bin"),
+        dst.to_str().unwrap(),
+    );
+    assert_eq!(std::fs::read(&dst).unwrap(), down);
+    check_protected_pair(&s, "scp", 12_345, 70_000);
+}
+
+#[test]
+fn ftps_side_by_side_with_transferlog() {
+    use std::process::Command;
+    let s = tls_server(false);
+    let down = alice_file(&s, "down.bin", 80_000);
+    let client = tempfile::tempdir().unwrap();
+    let (src, dst) = (client.path().join("up.src"), client.path().join("down.dst"));
+    std::fs::write(&src, vec![b'u'; 23_456]).unwrap();
+    let url = format!("ftp://127.0.0.1:{}/", s.port());
+    // curl --ssl-reqd: AUTH TLS, PROT P, binary transfers.
+    for args in [
+        vec![
+            "-T".to_string(),
+            src.display().to_string(),
+            format!("{url}up.bin"),
+        ],
+        vec![
+            "-o".to_string(),
+            dst.display().to_string(),
+            format!("{url}down.bin"),
+        ],
+    ] {
+        let out = Command::new("curl")
+            .args(["-sS", "--ssl-reqd", "-k", "-u", "alice:secret"])
+            .args(&args)
+            .output()
+            .expect("curl");
+        assert!(
+            out.status.success(),
+            "curl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(std::fs::read(&dst).unwrap(), down);
+    check_protected_pair(&s, "ftps", 23_456, 80_000);
+}
+
+/// A download broken by the client (killed mid-transfer, the server
+/// throttled to 200 KB/s so that it is mid-transfer): mod_sftp writes
+/// TransferLog's `i` line itself when the session ends, and dispatches the
+/// failed RETR, which we log. The same but for transfer-time: mod_sftp writes
+/// 0, we the seconds since the file was opened.
+#[test]
+fn sftp_aborted_download_is_incomplete() {
+    let b = Proftpd::builder(Modules::Ours).load_modules(&["mod_sftp.c", "mod_xferlog.c"]);
+    let keys = harness::SshKeys::generate(b.dir(), &["alice"]);
+    let s = b
+        .config(&format!(
+            "{}{}TransferRate RETR 200\n",
+            keys.sftp_config(),
+            both_logs()
+        ))
+        .start();
+    let len = 5_000_000;
+    alice_file(&s, "big.bin", len);
+    let dst = keys.local("big.dst");
+    let mut child = keys.sftp_spawn(
+        s.port(),
+        "alice",
+        &format!("get big.bin {}\n", dst.display()),
+    );
+    let started = harness::wait_until(std::time::Duration::from_secs(20), || {
+        std::fs::metadata(&dst).is_ok_and(|m| m.len() > 100_000)
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(started, "the download did not start");
+    let theirs = parse_line(&s.wait_for_lines("xferlog", 1)[0], 1).unwrap();
+    let mut e = records(&s, EXT, 1).remove(0);
+    let mut o = records(&s, ORIG, 1).remove(0);
+    assert_eq!(e.completion, Some(Completion::Incomplete));
+    assert_eq!(theirs.completion, Some(Completion::Incomplete));
+    assert!(e.bytes < len as u64, "{}", e.bytes);
+    assert_eq!(ext(&e).file_size, len as u64);
+    assert_eq!(ext(&e).protection, 'P');
+    assert_eq!(theirs.transfer_time, 0);
+    for r in [&mut e, &mut o] {
+        assert_eq!(r.service.as_deref(), Some("sftp"));
+        let mut r2 = r.clone();
+        r2.format = theirs.format;
+        r2.completion = theirs.completion;
+        r2.ext = None;
+        r2.time = theirs.time;
+        r2.transfer_time = 0;
+        assert_eq!(r2, theirs);
     }
 }

@@ -73,6 +73,29 @@ impl Cmd {
         unsafe { (*self.cmd).is_ftp != 0 }
     }
 
+    /// A command note that holds an `off_t` (e.g. `mod_xfer.file-size`,
+    /// which mod_xfer's POST_CMD handlers of RETR/STOR/STOU/APPE set from
+    /// stat(2), for FTP and for mod_sftp's SFTP/SCP transfers alike).
+    /// `None` when the note is missing or is not an `off_t`.
+    pub fn note_off_t(&self, key: &std::ffi::CStr) -> Option<u64> {
+        super::state::core_call("cmd::note");
+        // SAFETY: `cmd` is valid; `notes` is NULL or its table; a value of
+        // exactly sizeof(off_t) bytes is read unaligned.
+        unsafe {
+            let tab = (*self.cmd).notes;
+            if tab.is_null() {
+                return None;
+            }
+            let mut len: usize = 0;
+            let v = ffi::pr_table_get(tab, key.as_ptr(), &mut len);
+            if v.is_null() || len != std::mem::size_of::<ffi::off_t>() {
+                return None;
+            }
+            let n = ptr::read_unaligned(v as *const ffi::off_t);
+            u64::try_from(n).ok()
+        }
+    }
+
     /// The raw record, for other host functions (e.g. LogFormat resolution).
     #[allow(dead_code)]
     pub(crate) fn raw(&self) -> *mut ffi::cmd_rec {

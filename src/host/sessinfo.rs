@@ -131,6 +131,15 @@ pub fn pid() -> u32 {
     }
 }
 
+/// The session's protocol as proftpd names it (`pr_session_get_protocol`:
+/// `ftp`, `ftps` once mod_tls is on the control channel, `ssh2`, `sftp`,
+/// `scp`); what TransferLog writes as the service name.
+pub fn protocol() -> String {
+    super::state::core_call("sessinfo::protocol");
+    // SAFETY: returns a string from the session notes or a static one.
+    text(unsafe { ffi::pr_session_get_protocol(0) }).unwrap_or_else(|| "ftp".into())
+}
+
 /// Take a snapshot of the session now.
 pub fn snapshot() -> SessionInfo {
     super::state::core_call("sessinfo::snapshot");

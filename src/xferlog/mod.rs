@@ -25,7 +25,7 @@ use crate::host::module::{
     cstr, directive,
 };
 use crate::host::state::SessionState;
-use crate::host::{context, fs, session, sys, xfer};
+use crate::host::{context, fs, sessinfo, session, sys, xfer};
 use crate::xferlog_module as MODULE;
 use format::{AccessMode, Completion, Direction, Extended, Format, LocalTime, Operation, Record};
 use std::io::Write;
@@ -337,15 +337,31 @@ fn log_auth(cmd: &mut Cmd) -> CmdResult {
     CmdResult::Declined
 }
 
-/// The protection level: `C` without TLS on the control channel
-/// (`session.rfc2228_mech` unset); else what AUTH/PROT chose; TLS without
-/// any AUTH is implicit FTPS, where mod_tls protects data from the start.
-pub fn protection(rfc2228_mech: Option<&str>, chosen: Option<bool>) -> char {
+/// Whether `protocol` (`pr_session_get_protocol`) is one of mod_sftp's:
+/// SSH encrypts every SFTP and SCP transfer.
+pub fn is_ssh(protocol: &str) -> bool {
+    matches!(protocol, "ssh2" | "sftp" | "scp")
+}
+
+/// The protection level: `P` for mod_sftp's transfers (SSH); for FTP `C`
+/// without TLS on the control channel (`session.rfc2228_mech` unset), else
+/// what AUTH/PROT chose; TLS without any AUTH is implicit FTPS, where mod_tls
+/// protects data from the start.
+pub fn protection(protocol: &str, rfc2228_mech: Option<&str>, chosen: Option<bool>) -> char {
+    if is_ssh(protocol) {
+        return 'P';
+    }
     match (rfc2228_mech, chosen) {
         (None, _) | (Some(_), Some(false)) => 'C',
         (Some(_), _) => 'P',
     }
 }
+
+/// The note mod_xfer's POST_CMD handlers of RETR, STOR, STOU and APPE set
+/// to the file's size (stat(2) after the transfer); mod_sftp dispatches its
+/// SFTP and SCP transfers through them too (where `session.xfer.file_size`
+/// stays 0). Missing after a failed transfer (POST_CMD_ERR).
+const FILE_SIZE_NOTE: &std::ffi::CStr = c"mod_xfer.file-size";
 
 fn log_complete(cmd: &mut Cmd) -> CmdResult {
     log_transfer(cmd, Completion::Complete);
@@ -454,21 +470,32 @@ fn log_transfer(cmd: &mut Cmd, completion: Completion) {
         st.user.clone()
     }
     .unwrap_or_default();
-    // The size after an upload (only wu-ext writes it): for a plain binary
-    // STOR/STOU what came in (the file was truncated); else asked of the
-    // file system (ASCII mode rewrites line ends, a REST inside a longer
-    // file leaves its tail, APPE adds to what was there).
-    let file_size = match direction {
-        Direction::Incoming
+    // The file's size (only wu-ext writes it): mod_xfer's note when its
+    // POST_CMD handler ran (a completed transfer, FTP or SFTP/SCP). Without
+    // it (a failed transfer): for a download `session.xfer.file_size`, or
+    // the file system's answer where that is 0 (mod_sftp leaves it 0);
+    // after a plain binary STOR/STOU what came in
+    // (the file was truncated); else asked of the file system (ASCII mode
+    // rewrites line ends, a REST inside a longer file leaves its tail, APPE
+    // adds to what was there).
+    let file_size = match (cmd.note_off_t(FILE_SIZE_NOTE), direction) {
+        (Some(n), _) => n,
+        (None, Direction::Incoming)
             if settings.wants_ext && (st.ascii || restart > 0 || op == Operation::Append) =>
         {
             std::fs::metadata(&path)
                 .map(|m| m.len())
                 .unwrap_or(st.file_size + st.total_bytes)
         }
-        Direction::Incoming => st.total_bytes,
-        Direction::Outgoing => st.file_size,
+        (None, Direction::Incoming) => st.total_bytes,
+        (None, Direction::Outgoing) if st.file_size == 0 && settings.wants_ext => {
+            std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0)
+        }
+        (None, Direction::Outgoing) => st.file_size,
     };
+    // As TransferLog: `ftp`, `ftps` (mod_tls), `sftp` or `scp` (mod_sftp).
+    let service = sessinfo::protocol();
+    let protection = protection(&service, xfer::rfc2228_mech().as_deref(), protected);
     let (filename, cwd) = match view {
         PathView::Chroot => (path.clone(), st.cwd.clone()),
         PathView::Real => {
@@ -508,7 +535,7 @@ fn log_transfer(cmd: &mut Cmd, completion: Completion) {
         direction,
         access_mode,
         username,
-        service: Some("ftp".into()),
+        service: Some(service),
         auth_method: Some(u8::from(ident.is_some())),
         auth_user_id: Some(match ident.as_deref() {
             None | Some("UNKNOWN") => "*".into(),
@@ -520,7 +547,7 @@ fn log_transfer(cmd: &mut Cmd, completion: Completion) {
             file_size,
             cwd,
             filename_arg,
-            protection: protection(xfer::rfc2228_mech().as_deref(), protected),
+            protection,
         }),
     };
     let mut line = String::with_capacity(256);
@@ -575,12 +602,17 @@ mod tests {
 
     #[test]
     fn protection_levels() {
-        assert_eq!(protection(None, None), 'C');
-        assert_eq!(protection(None, Some(true)), 'C');
-        assert_eq!(protection(Some("TLS"), Some(false)), 'C');
-        assert_eq!(protection(Some("TLS"), Some(true)), 'P');
+        assert_eq!(protection("ftp", None, None), 'C');
+        assert_eq!(protection("ftp", None, Some(true)), 'C');
+        assert_eq!(protection("ftps", Some("TLS"), Some(false)), 'C');
+        assert_eq!(protection("ftps", Some("TLS"), Some(true)), 'P');
         // Implicit FTPS: TLS from the start, no AUTH or PROT.
-        assert_eq!(protection(Some("TLS"), None), 'P');
+        assert_eq!(protection("ftps", Some("TLS"), None), 'P');
+        // SFTP and SCP run inside SSH.
+        assert_eq!(protection("sftp", None, None), 'P');
+        assert_eq!(protection("scp", None, None), 'P');
+        assert_eq!(protection("ssh2", None, Some(false)), 'P');
+        assert!(!is_ssh("ftps"));
     }
 
     fn args(a: &[&str]) -> Vec<String> {

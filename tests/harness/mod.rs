@@ -44,6 +44,7 @@
 pub mod ftp;
 pub mod proftpd;
 pub mod redis;
+pub mod ssh;
 pub mod util;
 
 // Not every test binary uses every item.
@@ -56,5 +57,7 @@ pub use proftpd::{
 };
 #[allow(unused_imports)]
 pub use redis::{RedisBuilder, RedisClient, RedisServer, Resp};
+#[allow(unused_imports)]
+pub use ssh::SshKeys;
 #[allow(unused_imports)]
 pub use util::{DEFAULT_TIMEOUT, free_port, wait_for_lines, wait_until};
