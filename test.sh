@@ -63,6 +63,8 @@ cargo test --all-targets "$@"
 if [[ $# -eq 0 && ${PROFTPD_RS_GAUNTLET:-1} != 0 ]]; then
   step "reliability gauntlet"
   cargo test --test gauntlet -- --ignored --test-threads 1 --nocapture
+  step "signals mid-session (floods)"
+  cargo test --test signals -- --ignored --test-threads 1 --nocapture
 fi
 
 step "all passed"

@@ -161,6 +161,11 @@ impl Ftp {
         self.writer.write_all(bytes).expect("FTP send");
     }
 
+    /// [`Ftp::send_raw`] that reports an error (e.g. the server hung up).
+    pub fn try_send_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.writer.write_all(bytes)
+    }
+
     /// Reads the next reply. Panics on I/O errors.
     pub fn read_reply(&mut self) -> Reply {
         self.try_read_reply().expect("FTP read reply")
