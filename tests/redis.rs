@@ -1320,3 +1320,40 @@ fn tls_verifies_the_server_certificate() {
     assert!(log.contains("certificate"), "{log}");
     assert!(redis.client().keys("*").is_empty());
 }
+
+/// RedisLogFormatExtra with values of every JSON type, in several orders:
+/// the same JSON objects as Debian's C module (which leaves out objects,
+/// arrays; null is kept).
+#[test]
+fn format_extra_value_types_match_c_module() {
+    let extras = [
+        r#"{"a":"x","b":{},"c":[1,3,5],"d":null}"#,
+        r#"{"d":null,"b":{"k":1},"c":[],"e":"y","n":1.5,"t":true,"f":false}"#,
+        r#"{"c":[{"x":1}],"n":42,"b":{"k":[1]},"s":"%u"}"#,
+    ];
+    let mut results = Vec::new();
+    for modules in [Modules::DebianC, Modules::Ours] {
+        let redis = RedisServer::start();
+        let mut rest = String::from("LogFormat m \"%m\"\nRedisLogOnCommand PWD m\n");
+        for (i, e) in extras.iter().enumerate() {
+            rest.push_str(&format!(
+                "LogFormat x{i} \"%m\"\nRedisLogOnCommand PWD x{i}\nRedisLogFormatExtra x{i} {}\n",
+                serde_json::to_string(e).unwrap()
+            ));
+        }
+        let server = start(
+            modules.clone(),
+            &redis_conf(&format!("127.0.0.1:{}", redis.port()), &rest),
+        );
+        let mut ftp = server.login("alice", "secret");
+        ftp.expect("PWD", 257);
+        ftp.quit();
+        let mut c = redis.client();
+        let got: Vec<String> = (0..extras.len())
+            .map(|i| c.wait_for_list(&format!("x{i}"), 1).remove(0))
+            .collect();
+        results.push(got);
+    }
+    assert_eq!(results[0], results[1], "C vs ours");
+    assert_eq!(results[1][0], r#"{"command":"PWD","a":"x","d":null}"#);
+}
