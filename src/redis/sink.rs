@@ -66,9 +66,18 @@ pub struct Sink {
 
 /// Redis error text without anything that could hold credentials.
 fn err_text(e: &redis::RedisError) -> String {
-    let mut s = e.to_string();
-    if s.len() > 200 {
-        s.truncate(200);
+    cut(e.to_string(), 200)
+}
+
+/// `s` cut to at most `max` bytes, at a character boundary (a cut inside a
+/// multi-byte character would panic).
+fn cut(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
     }
     s
 }
@@ -589,6 +598,22 @@ mod tests {
     fn closed_port() -> u16 {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
+    }
+
+    /// Found in review: a String truncated at byte 200 panicked when that
+    /// byte was inside a multi-byte character.
+    #[test]
+    fn error_text_is_cut_at_a_char_boundary() {
+        for prefix in 0..4 {
+            let text = format!("{}{}", "x".repeat(prefix), "é€😀".repeat(100));
+            let c = cut(text.clone(), 200);
+            assert!(c.len() <= 200 && c.len() > 195, "{}", c.len());
+            assert!(text.starts_with(&c));
+        }
+        assert_eq!(cut("short".into(), 200), "short");
+        assert_eq!(cut("ab€".into(), 4), "ab");
+        let e = redis::RedisError::from((redis::ErrorKind::Client, "refused", "ü".repeat(300)));
+        assert!(err_text(&e).len() <= 200);
     }
 
     #[test]
