@@ -1357,3 +1357,92 @@ fn format_extra_value_types_match_c_module() {
     assert_eq!(results[0], results[1], "C vs ours");
     assert_eq!(results[1][0], r#"{"command":"PWD","a":"x","d":null}"#);
 }
+
+/// User names and passwords with `:`, an `ssl` prefix and other odd bytes
+/// (the C module took such words for options; ours refused them with the
+/// password in the error): they authenticate, and no output — `proftpd -t`,
+/// stderr, SystemLog (debug level 10), RedisLog — ever contains them, neither
+/// after a good login, nor a refused one, nor a config error.
+#[test]
+fn odd_credentials_work_and_never_show() {
+    let redis = RedisServer::start();
+    let p = redis.port();
+    let mut admin = redis.client();
+    let creds: &[(&str, &str)] = &[
+        ("alice", "pa:ss"),
+        ("bob", "sslpass"),
+        ("ssluser", "ssl-cat"),
+        ("carol", r#"p@ss%w#rd"x\y'é&:ssl{}"#),
+    ];
+    for (u, pw) in creds {
+        admin.cmd(&[
+            "ACL",
+            "SETUSER",
+            u,
+            "on",
+            &format!(">{pw}"),
+            "~*",
+            "&*",
+            "+@all",
+        ]);
+    }
+    admin.cmd(&["CONFIG", "SET", "requirepass", "hunter2"]);
+    let secrets = [
+        "pa:ss", "sslpass", "ssl-cat", "p@ss%w", "hunter2", "wr0ng:pw",
+    ];
+    let leaks = |what: &str, text: &str| {
+        for s in secrets {
+            assert!(!text.contains(s), "{what} contains {s:?}:\n{text}");
+        }
+    };
+    for (i, (u, pw)) in creds.iter().enumerate() {
+        let spec = format!("127.0.0.1:{p} {u} {pw} {i}");
+        let conf = redis_conf(&spec, &format!("{RAW}\nRedisLogOnCommand PWD raw"));
+        let (ok, out) = check_config(Modules::Ours, &["mod_redis.c"], &conf);
+        assert!(ok, "{spec}: {out}");
+        leaks("proftpd -t", &out);
+        let server = Proftpd::builder(Modules::Ours)
+            .load_module("mod_redis.c")
+            .debug_level(10)
+            .config(&conf)
+            .start();
+        let mut ftp = server.login("alice", "secret");
+        ftp.expect("PWD", 257);
+        ftp.quit();
+        let mut c = redis.client();
+        c.cmd(&["AUTH", "hunter2"]);
+        c.cmd(&["SELECT", &i.to_string()]);
+        let items = c.wait_for_list("raw", 1);
+        assert_eq!(parse(&items)[0]["raw_command"], "PWD", "{spec}");
+        leaks("RedisLog", &server.read_file("redis.log"));
+        leaks("SystemLog/stderr", &server.logs());
+    }
+    // Refused by Redis: the error is logged, the password is not.
+    let conf = redis_conf(
+        &format!("127.0.0.1:{p} alice wr0ng:pw"),
+        &format!("{RAW}\nRedisLogOnCommand PWD raw"),
+    );
+    let server = Proftpd::builder(Modules::Ours)
+        .load_module("mod_redis.c")
+        .debug_level(10)
+        .config(&conf)
+        .start();
+    let mut ftp = server.login("alice", "secret");
+    ftp.expect("PWD", 257);
+    ftp.quit();
+    let log = wait_redis_log(&server, "error");
+    leaks("RedisLog", &log);
+    leaks("SystemLog/stderr", &server.logs());
+    // Config errors next to a password do not print it.
+    for line in [
+        "RedisServer 127.0.0.1 alice pa:ss notanumber",
+        "RedisServer 127.0.0.1 alice pa:ss 0 sslpass",
+        "RedisServer 127.0.0.1 alice pa:ss ssl:hunter2",
+        "RedisServer 127.0.0.1:bad alice pa:ss",
+    ] {
+        let (ok, out) = check_config(Modules::Ours, &["mod_redis.c"], &format!("{RAW}\n{line}\n"));
+        assert!(!ok, "accepted: {line}\n{out}");
+        assert!(out.contains("RedisServer"), "{line}: {out}");
+        leaks(line, &out);
+    }
+}
