@@ -1446,3 +1446,54 @@ fn odd_credentials_work_and_never_show() {
         leaks(line, &out);
     }
 }
+
+/// `ssl:true` with its ssl-* files is handed to the core too (as the C
+/// module does), for mod_ban etc.  Debian's core has no Redis TLS and
+/// ignores them (a core with it would connect over TLS); here: the config
+/// is accepted, our own connection logs over TLS, and a mod_ban
+/// `BanCache redis` session (whose core connection reaches a TLS port in
+/// clear text and fails) neither breaks nor crashes anything.
+#[test]
+fn core_gets_tls_settings_and_mod_ban_copes() {
+    let certs = tempfile::tempdir().unwrap();
+    make_certs(certs.path());
+    let d = certs.path().display();
+    let (redis, tls_port) = tls_redis(&d.to_string(), "no");
+    let conf = format!(
+        "RedisEngine on\nRedisLog @DIR@/redis.log\nRedisTimeouts 500 500\n\
+         RedisServer 127.0.0.1:{tls_port} ssl:true ssl-ca:{d}/ca.crt ssl-cert:{d}/r.crt ssl-key:{d}/r.key\n\
+         {RAW}\nRedisLogOnCommand PWD,PASS raw\n\
+         BanEngine on\nBanLog @DIR@/ban.log\nBanTable @DIR@/ban.tab\nBanCache redis\n\
+         MaxLoginAttempts 1\nBanOnEvent MaxLoginAttempts 1/00:10:00 00:05:00\n"
+    );
+    let (ok, out) = check_config(Modules::Ours, &["mod_redis.c", "mod_ban.c"], &conf);
+    assert!(ok, "{out}");
+    let mut server = Proftpd::builder(Modules::Ours)
+        .load_modules(&["mod_redis.c", "mod_ban.c"])
+        .config(&conf)
+        .start();
+    let mut ftp = server.login("alice", "secret");
+    ftp.expect("PWD", 257);
+    ftp.quit();
+    redis.client().wait_for_list("raw", 2);
+    let mut ftp = server.connect();
+    ftp.expect("USER bob", 331);
+    let _ = ftp.try_cmd("PASS wrong");
+    drop(ftp);
+    // mod_ban handled the event (its table, at least), the logs stay clean.
+    let ban = wait_until(harness::DEFAULT_TIMEOUT, || {
+        String::from_utf8_lossy(&server.try_read_file("ban.log").unwrap_or_default())
+            .contains("MaxLoginAttempts")
+    });
+    assert!(ban, "ban.log:\n{}", server.read_file("ban.log"));
+    let ban_log = server.read_file("ban.log");
+    assert!(ban_log.contains("autoban for host"), "{ban_log}");
+    assert!(server.is_running());
+    // The ban holds (from mod_ban's table): the next connection is closed.
+    assert!(harness::Ftp::try_connect(server.port()).is_err());
+    let logs = server.logs();
+    assert!(
+        !logs.contains("signal 11") && !logs.contains("SIGSEGV"),
+        "{logs}"
+    );
+}
