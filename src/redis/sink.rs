@@ -72,6 +72,9 @@ pub struct Sink {
 
 /// Redis error text without anything that could hold credentials.
 fn err_text(e: &redis::RedisError) -> String {
+    if e.is_timeout() {
+        return "timed out".into();
+    }
     cut(e.to_string(), 200)
 }
 
@@ -770,6 +773,117 @@ mod tests {
             }
         });
         port
+    }
+
+    /// A port that accepts connections and sends one byte every 100 ms
+    /// (a TLS handshake that never ends, each read answered in time).
+    fn trickling_port() -> u16 {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for mut s in l.incoming().flatten() {
+                std::thread::spawn(move || {
+                    // A TLS record header, then its body byte by byte.
+                    let mut bytes = [0x16u8, 0x03, 0x03, 0x40, 0x00]
+                        .into_iter()
+                        .chain(std::iter::repeat(0x02));
+                    while s.write_all(&[bytes.next().unwrap()]).is_ok() {
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                });
+            }
+        });
+        port
+    }
+
+    fn tls_on(s: &mut Settings) {
+        s.server.tls.enabled = true;
+        // Any CA will do: the handshake never gets that far.
+        s.tls_files.system_roots = vec![include_bytes!("testdata/ca.der").to_vec()];
+    }
+
+    /// Time one connection attempt.
+    fn time_connect(s: Settings) -> (Duration, Result<(), String>, Sink) {
+        let mut sink = Sink::new(s);
+        let t = Instant::now();
+        let r = sink.connect().map(|_| ());
+        (t.elapsed(), r, sink)
+    }
+
+    const SLACK: Duration = Duration::from_millis(150);
+
+    /// Found in review: the TLS handshake had the io timeout per read, so
+    /// a peer sending a byte every 100 ms held the session for ever.
+    #[test]
+    fn trickling_tls_peer_is_bounded_by_the_connect_timeout() {
+        let mut s = settings(trickling_port(), 10);
+        s.connect_timeout = Duration::from_millis(400);
+        s.io_timeout = Duration::from_millis(300);
+        tls_on(&mut s);
+        let (took, r, _) = time_connect(s);
+        assert!(r.is_err());
+        assert!(took < Duration::from_millis(400) + SLACK, "{took:?} {r:?}");
+    }
+
+    /// Several silent Sentinels (accept, never answer) share one deadline:
+    /// the attempt fails within the connect timeout, and each was asked.
+    #[test]
+    fn silent_sentinels_share_the_connect_timeout() {
+        let mut s = settings(closed_port(), 10);
+        s.connect_timeout = Duration::from_millis(400);
+        s.io_timeout = Duration::from_millis(400);
+        let ports = [
+            silent_port(),
+            silent_port(),
+            silent_port(),
+            trickling_port(),
+        ];
+        s.sentinel = Some(SentinelCfg {
+            sentinels: ports
+                .iter()
+                .map(|&port| Addr::Tcp {
+                    host: "127.0.0.1".into(),
+                    port,
+                })
+                .collect(),
+            master: Some("mymaster".into()),
+            tls: Tls::default(),
+        });
+        let (took, r, _) = time_connect(s);
+        let e = r.unwrap_err();
+        assert!(took < Duration::from_millis(400) + SLACK, "{took:?} {e}");
+        for p in ports {
+            assert!(e.contains(&format!("127.0.0.1:{p}")), "{p} not asked: {e}");
+        }
+        // Before: 4 x (connect + io timeout) = 3.2 s.
+    }
+
+    /// `localhost` (resolved once per session) with a silent TLS peer on
+    /// each of its addresses: one deadline for the lot.
+    #[test]
+    fn host_name_is_resolved_once_and_bounded() {
+        let l4 = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l4.local_addr().unwrap().port();
+        let l6 = TcpListener::bind(("::1", port)).ok();
+        let mut s = settings(port, 10);
+        s.server.addr = Addr::Tcp {
+            host: "localhost".into(),
+            port,
+        };
+        s.connect_timeout = Duration::from_millis(300);
+        tls_on(&mut s);
+        let (took, r, mut sink) = time_connect(s);
+        assert!(r.is_err());
+        assert!(took < Duration::from_millis(300) + SLACK, "{took:?} {r:?}");
+        assert_eq!(sink.resolver.cache.len(), 1);
+        let addrs = sink.resolver.cache[0].1.clone();
+        assert!(addrs.iter().all(|a| a.ip().is_loopback()), "{addrs:?}");
+        // Again: from the cache, not the resolver.
+        let t = Instant::now();
+        assert!(sink.connect().is_err());
+        assert!(t.elapsed() < Duration::from_millis(300) + SLACK);
+        assert_eq!(sink.resolver.cache.len(), 1);
+        drop((l4, l6));
     }
 
     fn closed_port() -> u16 {
