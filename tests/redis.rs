@@ -1320,3 +1320,180 @@ fn tls_verifies_the_server_certificate() {
     assert!(log.contains("certificate"), "{log}");
     assert!(redis.client().keys("*").is_empty());
 }
+
+/// RedisLogFormatExtra with values of every JSON type, in several orders:
+/// the same JSON objects as Debian's C module (which leaves out objects,
+/// arrays; null is kept).
+#[test]
+fn format_extra_value_types_match_c_module() {
+    let extras = [
+        r#"{"a":"x","b":{},"c":[1,3,5],"d":null}"#,
+        r#"{"d":null,"b":{"k":1},"c":[],"e":"y","n":1.5,"t":true,"f":false}"#,
+        r#"{"c":[{"x":1}],"n":42,"b":{"k":[1]},"s":"%u"}"#,
+    ];
+    let mut results = Vec::new();
+    for modules in [Modules::DebianC, Modules::Ours] {
+        let redis = RedisServer::start();
+        let mut rest = String::from("LogFormat m \"%m\"\nRedisLogOnCommand PWD m\n");
+        for (i, e) in extras.iter().enumerate() {
+            rest.push_str(&format!(
+                "LogFormat x{i} \"%m\"\nRedisLogOnCommand PWD x{i}\nRedisLogFormatExtra x{i} {}\n",
+                serde_json::to_string(e).unwrap()
+            ));
+        }
+        let server = start(
+            modules.clone(),
+            &redis_conf(&format!("127.0.0.1:{}", redis.port()), &rest),
+        );
+        let mut ftp = server.login("alice", "secret");
+        ftp.expect("PWD", 257);
+        ftp.quit();
+        let mut c = redis.client();
+        let got: Vec<String> = (0..extras.len())
+            .map(|i| c.wait_for_list(&format!("x{i}"), 1).remove(0))
+            .collect();
+        results.push(got);
+    }
+    assert_eq!(results[0], results[1], "C vs ours");
+    assert_eq!(results[1][0], r#"{"command":"PWD","a":"x","d":null}"#);
+}
+
+/// User names and passwords with `:`, an `ssl` prefix and other odd bytes
+/// (the C module took such words for options; ours refused them with the
+/// password in the error): they authenticate, and no output — `proftpd -t`,
+/// stderr, SystemLog (debug level 10), RedisLog — ever contains them, neither
+/// after a good login, nor a refused one, nor a config error.
+#[test]
+fn odd_credentials_work_and_never_show() {
+    let redis = RedisServer::start();
+    let p = redis.port();
+    let mut admin = redis.client();
+    let creds: &[(&str, &str)] = &[
+        ("alice", "pa:ss"),
+        ("bob", "sslpass"),
+        ("ssluser", "ssl-cat"),
+        ("carol", r#"p@ss%w#rd"x\y'é&:ssl{}"#),
+    ];
+    for (u, pw) in creds {
+        admin.cmd(&[
+            "ACL",
+            "SETUSER",
+            u,
+            "on",
+            &format!(">{pw}"),
+            "~*",
+            "&*",
+            "+@all",
+        ]);
+    }
+    admin.cmd(&["CONFIG", "SET", "requirepass", "hunter2"]);
+    let secrets = [
+        "pa:ss", "sslpass", "ssl-cat", "p@ss%w", "hunter2", "wr0ng:pw",
+    ];
+    let leaks = |what: &str, text: &str| {
+        for s in secrets {
+            assert!(!text.contains(s), "{what} contains {s:?}:\n{text}");
+        }
+    };
+    for (i, (u, pw)) in creds.iter().enumerate() {
+        let spec = format!("127.0.0.1:{p} {u} {pw} {i}");
+        let conf = redis_conf(&spec, &format!("{RAW}\nRedisLogOnCommand PWD raw"));
+        let (ok, out) = check_config(Modules::Ours, &["mod_redis.c"], &conf);
+        assert!(ok, "{spec}: {out}");
+        leaks("proftpd -t", &out);
+        let server = Proftpd::builder(Modules::Ours)
+            .load_module("mod_redis.c")
+            .debug_level(10)
+            .config(&conf)
+            .start();
+        let mut ftp = server.login("alice", "secret");
+        ftp.expect("PWD", 257);
+        ftp.quit();
+        let mut c = redis.client();
+        c.cmd(&["AUTH", "hunter2"]);
+        c.cmd(&["SELECT", &i.to_string()]);
+        let items = c.wait_for_list("raw", 1);
+        assert_eq!(parse(&items)[0]["raw_command"], "PWD", "{spec}");
+        leaks("RedisLog", &server.read_file("redis.log"));
+        leaks("SystemLog/stderr", &server.logs());
+    }
+    // Refused by Redis: the error is logged, the password is not.
+    let conf = redis_conf(
+        &format!("127.0.0.1:{p} alice wr0ng:pw"),
+        &format!("{RAW}\nRedisLogOnCommand PWD raw"),
+    );
+    let server = Proftpd::builder(Modules::Ours)
+        .load_module("mod_redis.c")
+        .debug_level(10)
+        .config(&conf)
+        .start();
+    let mut ftp = server.login("alice", "secret");
+    ftp.expect("PWD", 257);
+    ftp.quit();
+    let log = wait_redis_log(&server, "error");
+    leaks("RedisLog", &log);
+    leaks("SystemLog/stderr", &server.logs());
+    // Config errors next to a password do not print it.
+    for line in [
+        "RedisServer 127.0.0.1 alice pa:ss notanumber",
+        "RedisServer 127.0.0.1 alice pa:ss 0 sslpass",
+        "RedisServer 127.0.0.1 alice pa:ss ssl:hunter2",
+        "RedisServer 127.0.0.1:bad alice pa:ss",
+    ] {
+        let (ok, out) = check_config(Modules::Ours, &["mod_redis.c"], &format!("{RAW}\n{line}\n"));
+        assert!(!ok, "accepted: {line}\n{out}");
+        assert!(out.contains("RedisServer"), "{line}: {out}");
+        leaks(line, &out);
+    }
+}
+
+/// `ssl:true` with its ssl-* files is handed to the core too (as the C
+/// module does), for mod_ban etc.  Debian's core has no Redis TLS and
+/// ignores them (a core with it would connect over TLS); here: the config
+/// is accepted, our own connection logs over TLS, and a mod_ban
+/// `BanCache redis` session (whose core connection reaches a TLS port in
+/// clear text and fails) neither breaks nor crashes anything.
+#[test]
+fn core_gets_tls_settings_and_mod_ban_copes() {
+    let certs = tempfile::tempdir().unwrap();
+    make_certs(certs.path());
+    let d = certs.path().display();
+    let (redis, tls_port) = tls_redis(&d.to_string(), "no");
+    let conf = format!(
+        "RedisEngine on\nRedisLog @DIR@/redis.log\nRedisTimeouts 500 500\n\
+         RedisServer 127.0.0.1:{tls_port} ssl:true ssl-ca:{d}/ca.crt ssl-cert:{d}/r.crt ssl-key:{d}/r.key\n\
+         {RAW}\nRedisLogOnCommand PWD,PASS raw\n\
+         BanEngine on\nBanLog @DIR@/ban.log\nBanTable @DIR@/ban.tab\nBanCache redis\n\
+         MaxLoginAttempts 1\nBanOnEvent MaxLoginAttempts 1/00:10:00 00:05:00\n"
+    );
+    let (ok, out) = check_config(Modules::Ours, &["mod_redis.c", "mod_ban.c"], &conf);
+    assert!(ok, "{out}");
+    let mut server = Proftpd::builder(Modules::Ours)
+        .load_modules(&["mod_redis.c", "mod_ban.c"])
+        .config(&conf)
+        .start();
+    let mut ftp = server.login("alice", "secret");
+    ftp.expect("PWD", 257);
+    ftp.quit();
+    redis.client().wait_for_list("raw", 2);
+    let mut ftp = server.connect();
+    ftp.expect("USER bob", 331);
+    let _ = ftp.try_cmd("PASS wrong");
+    drop(ftp);
+    // mod_ban handled the event (its table, at least), the logs stay clean.
+    let ban = wait_until(harness::DEFAULT_TIMEOUT, || {
+        String::from_utf8_lossy(&server.try_read_file("ban.log").unwrap_or_default())
+            .contains("MaxLoginAttempts")
+    });
+    assert!(ban, "ban.log:\n{}", server.read_file("ban.log"));
+    let ban_log = server.read_file("ban.log");
+    assert!(ban_log.contains("autoban for host"), "{ban_log}");
+    assert!(server.is_running());
+    // The ban holds (from mod_ban's table): the next connection is closed.
+    assert!(harness::Ftp::try_connect(server.port()).is_err());
+    let logs = server.logs();
+    assert!(
+        !logs.contains("signal 11") && !logs.contains("SIGSEGV"),
+        "{logs}"
+    );
+}

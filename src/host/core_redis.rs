@@ -54,6 +54,18 @@ unsafe fn pool_str(pool: *mut ffi::pool_rec, s: Option<&str>) -> Result<*const c
     Ok(unsafe { ffi::pstrdup(pool, c.as_ptr()) })
 }
 
+/// The TLS settings handed to the core with a server or the Sentinels, as
+/// the C module hands them: use TLS, and the ssl-ca / ssl-cert / ssl-key
+/// paths.  A core built without Redis TLS ignores them (Debian's); one
+/// built with it connects (and sends AUTH) over TLS.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Tls<'a> {
+    pub enabled: bool,
+    pub ca: Option<&'a str>,
+    pub cert: Option<&'a str>,
+    pub key: Option<&'a str>,
+}
+
 /// Tell the core which Redis server to use (`server` is a host name, an IP
 /// address or a unix socket path).
 pub fn set_server(
@@ -63,10 +75,11 @@ pub fn set_server(
     username: Option<&str>,
     password: Option<&str>,
     db_index: Option<&str>,
+    tls: Tls<'_>,
 ) -> Result<(), String> {
     with_new_pool(&SERVER_POOL, |pool| {
         // SAFETY: the strings live in `pool`, which outlives the core's use
-        // of them (see with_new_pool).
+        // of them (see with_new_pool); the core keeps the ssl paths too.
         let rc = unsafe {
             ffi::redis_set_server3(
                 pool_str(pool, Some(server))?,
@@ -75,10 +88,10 @@ pub fn set_server(
                 pool_str(pool, username)?,
                 pool_str(pool, password)?,
                 pool_str(pool, db_index)?,
-                0,
-                ptr::null::<c_char>(),
-                ptr::null(),
-                ptr::null(),
+                c_int::from(tls.enabled),
+                pool_str(pool, tls.ca)?,
+                pool_str(pool, tls.cert)?,
+                pool_str(pool, tls.key)?,
             )
         };
         if rc < 0 {
@@ -100,7 +113,11 @@ pub fn set_timeouts(connect_millis: u64, io_millis: u64) -> Result<(), String> {
 
 /// Tell the core to find its Redis master through these Sentinels
 /// (`redis_set_sentinels2()`); `master` `None`: the first one monitored.
-pub fn set_sentinels(sentinels: &[(String, u16)], master: Option<&str>) -> Result<(), String> {
+pub fn set_sentinels(
+    sentinels: &[(String, u16)],
+    master: Option<&str>,
+    tls: Tls<'_>,
+) -> Result<(), String> {
     if sentinels.is_empty() {
         return Err("no Sentinels".into());
     }
@@ -113,7 +130,14 @@ pub fn set_sentinels(sentinels: &[(String, u16)], master: Option<&str>) -> Resul
                 return Err(format!("unable to resolve Sentinel '{host}'"));
             }
             let name = pool_str(pool, master)?;
-            let rc = ffi::redis_set_sentinels2(arr, name, 0, ptr::null(), ptr::null(), ptr::null());
+            let rc = ffi::redis_set_sentinels2(
+                arr,
+                name,
+                c_int::from(tls.enabled),
+                pool_str(pool, tls.ca)?,
+                pool_str(pool, tls.cert)?,
+                pool_str(pool, tls.key)?,
+            );
             if rc < 0 {
                 return Err(std::io::Error::last_os_error().to_string());
             }

@@ -42,3 +42,71 @@ pub fn now() -> (u64, u32) {
         .unwrap_or_default();
     (d.as_secs(), d.subsec_micros())
 }
+
+/// The addresses of `host`:`port` (getaddrinfo), waiting at most `timeout`.
+///
+/// getaddrinfo() has no timeout of its own (an unanswering DNS server costs
+/// seconds), so it runs in a short-lived helper thread; after `timeout` the
+/// caller goes on and the thread's late answer is dropped.  The thread is
+/// created with every signal blocked (it inherits the mask), so proftpd's
+/// signals (SIGALRM timers, SIGTERM, ...) keep reaching the session's own
+/// thread; it calls nothing of proftpd.
+pub fn resolve(
+    host: &str,
+    port: u16,
+    timeout: std::time::Duration,
+) -> Result<Vec<std::net::SocketAddr>, String> {
+    use std::net::ToSocketAddrs;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let name = host.to_string();
+    // SAFETY: plain sigset_t values on the stack; pthread_sigmask only
+    // changes this thread's mask, restored right after the spawn.
+    let old = unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        old
+    };
+    let spawned = std::thread::Builder::new()
+        .name("resolve".into())
+        .stack_size(256 * 1024)
+        .spawn(move || {
+            let r = (name.as_str(), port)
+                .to_socket_addrs()
+                .map(|a| a.collect::<Vec<_>>())
+                .map_err(|e| e.to_string());
+            let _ = tx.send(r);
+        });
+    // SAFETY: restores the mask saved above.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+    }
+    spawned.map_err(|e| format!("resolving '{host}': {e}"))?;
+    match rx.recv_timeout(timeout) {
+        Ok(Ok(addrs)) if addrs.is_empty() => Err(format!("no address for '{host}'")),
+        Ok(Ok(addrs)) => Ok(addrs),
+        Ok(Err(e)) => Err(format!("resolving '{host}': {e}")),
+        Err(_) => Err(format!(
+            "resolving '{host}' timed out after {} ms",
+            timeout.as_millis()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn resolve_names_and_literals() {
+        let a = super::resolve("127.0.0.1", 7, Duration::from_secs(2)).unwrap();
+        assert_eq!(a, ["127.0.0.1:7".parse().unwrap()]);
+        let a = super::resolve("localhost", 7, Duration::from_secs(2)).unwrap();
+        assert!(
+            a.iter().all(|a| a.ip().is_loopback() && a.port() == 7),
+            "{a:?}"
+        );
+        assert!(super::resolve("no-such-host.invalid", 7, Duration::from_secs(2)).is_err());
+    }
+}

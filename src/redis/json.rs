@@ -12,7 +12,9 @@
 //! * A key that appears twice keeps its first position and its last value
 //!   (the C module would emit a duplicate key).
 //! * `RedisLogFormatExtra` keys are added after the logged ones and never
-//!   override them.
+//!   override them; values that are objects or arrays are left out (as
+//!   Debian's 1.3.8 C module does: the core cannot copy them into the
+//!   event), strings, numbers, booleans and null are kept.
 
 use crate::host::jot::{JotItem, JotValue};
 use serde_json::{Map, Number, Value};
@@ -68,10 +70,13 @@ pub fn object(items: &[JotItem]) -> Map<String, Value> {
     map
 }
 
-/// Add `extra` keys that are not logged already.
+/// Add `extra` keys that are not logged already; objects and arrays are
+/// left out, like the C module does.
 pub fn add_extra(map: &mut Map<String, Value>, extra: impl IntoIterator<Item = (String, Value)>) {
     for (k, v) in extra {
-        map.entry(k).or_insert(v);
+        if !matches!(v, Value::Object(_) | Value::Array(_)) {
+            map.entry(k).or_insert(v);
+        }
     }
 }
 
@@ -183,6 +188,23 @@ mod tests {
         let extra = parse_extra(r#"{"user":"mallory","site":"eu","n":1}"#).unwrap();
         add_extra(&mut m, extra);
         assert_eq!(to_string(&m), r#"{"user":"alice","site":"eu","n":1}"#);
+    }
+
+    /// As Debian's C module (checked side by side in tests/redis.rs):
+    /// objects and arrays are left out, null is kept.
+    #[test]
+    fn extras_leave_out_objects_and_arrays() {
+        let mut m = object(&[var("command", JotValue::Str(b"PWD".to_vec()))]);
+        let extra = parse_extra(r#"{"a":"x","b":{},"c":[1,3,5],"d":null}"#).unwrap();
+        add_extra(&mut m, extra);
+        assert_eq!(to_string(&m), r#"{"command":"PWD","a":"x","d":null}"#);
+        // Only the scalar values are added, in order.
+        let mut m = Map::new();
+        add_extra(
+            &mut m,
+            parse_extra(r#"{"b":{"k":1},"t":true,"n":1.5}"#).unwrap(),
+        );
+        assert_eq!(to_string(&m), r#"{"t":true,"n":1.5}"#);
     }
 
     #[test]
@@ -427,13 +449,14 @@ mod proptests {
             let mut map = before.clone();
             add_extra(&mut map, extra.clone());
             prop_assert_eq!(&map.iter().take(before.len()).collect::<Vec<_>>(), &before.iter().collect::<Vec<_>>());
+            let kept = |v: &Value| !matches!(v, Value::Object(_) | Value::Array(_));
             for (k, v) in &map {
                 if !before.contains_key(k) {
-                    let first = extra.iter().find(|(key, _)| key == k).map(|(_, v)| v);
+                    let first = extra.iter().find(|(key, v)| key == k && kept(v)).map(|(_, v)| v);
                     prop_assert_eq!(Some(v), first);
                 }
             }
-            prop_assert!(extra.iter().all(|(k, _)| map.contains_key(k)));
+            prop_assert!(extra.iter().all(|(k, v)| !kept(v) || map.contains_key(k)));
             check_json(&map)?;
         }
 

@@ -385,15 +385,29 @@ fn configure_core(cfg: &ServerCfg, flags: u64) {
         (None, None) => (None, None),
     };
     let db = cfg.db.map(|d| d.to_string());
-    if let Err(e) = core_redis::set_server(host, port, flags, user, pass, db.as_deref()) {
+    let tls = core_tls(&cfg.tls);
+    if let Err(e) = core_redis::set_server(host, port, flags, user, pass, db.as_deref(), tls) {
         LOG.notice(&format!("error configuring the core's Redis server: {e}"));
+    }
+}
+
+/// The ssl settings for the core, as the C module passes them (the core
+/// keeps one set: the Sentinels' and then RedisServer's, in that order, as
+/// with the C module).
+fn core_tls(tls: &server::Tls) -> core_redis::Tls<'_> {
+    core_redis::Tls {
+        enabled: tls.enabled,
+        ca: tls.ca.as_deref(),
+        cert: tls.cert.as_deref(),
+        key: tls.key.as_deref(),
     }
 }
 
 /// Hand the Sentinels to the core (mod_ban etc. then find the master
 /// through them, as with the C module).
 fn configure_core_sentinels(cfg: &SentinelCfg) {
-    if let Err(e) = core_redis::set_sentinels(&sentinel_addrs(cfg), cfg.master.as_deref()) {
+    let tls = core_tls(&cfg.tls);
+    if let Err(e) = core_redis::set_sentinels(&sentinel_addrs(cfg), cfg.master.as_deref(), tls) {
         LOG.notice(&format!(
             "error configuring the core's Redis Sentinels: {e}"
         ));

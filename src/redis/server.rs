@@ -81,31 +81,60 @@ pub fn parse_addr_with(text: &str, default_port: u16) -> Result<Addr, String> {
     })
 }
 
-fn is_option(text: &str) -> bool {
-    text.contains(':') || text.starts_with("ssl")
+/// The option words of RedisServer and RedisSentinel.
+const TLS_PREFIXES: [&str; 4] = ["ssl:", "ssl-ca:", "ssl-cert:", "ssl-key:"];
+
+/// Is `text` one of the known `ssl...:` options?  Every other word is a
+/// positional parameter (a user name or password may well contain `:` or
+/// start with `ssl`).
+pub fn is_tls_option(text: &str) -> bool {
+    TLS_PREFIXES.iter().any(|p| text.starts_with(p))
 }
 
-/// Parse the TLS options starting at `args`.
-pub fn parse_tls(args: &[String]) -> Result<Tls, String> {
+/// Apply one option word (see [`is_tls_option`]) to `tls`.  Errors never
+/// echo the word's value unless it is a path.
+fn apply_tls_option(tls: &mut Tls, a: &str) -> Result<(), String> {
+    if let Some(v) = a.strip_prefix("ssl:") {
+        tls.enabled = crate::host::conf::parse_bool(v)
+            .ok_or_else(|| "ssl: expects a Boolean value (on/off)".to_string())?;
+    } else if let Some(v) = a.strip_prefix("ssl-ca:") {
+        tls.ca = Some(v.to_string());
+    } else if let Some(v) = a.strip_prefix("ssl-cert:") {
+        tls.cert = Some(v.to_string());
+    } else if let Some(v) = a.strip_prefix("ssl-key:") {
+        tls.key = Some(v.to_string());
+    } else {
+        return Err("not an ssl option".into());
+    }
+    Ok(())
+}
+
+/// Parse the TLS options `args` (the parameters from number `first` on,
+/// counting from 1).  A word that is not an option is named by its
+/// position only: it may be a misplaced password.
+pub fn parse_tls(args: &[String], first: usize) -> Result<Tls, String> {
     let mut tls = Tls::default();
-    for a in args {
-        if let Some(v) = a.strip_prefix("ssl:") {
-            tls.enabled = crate::host::conf::parse_bool(v)
-                .ok_or_else(|| format!("use SSL '{v}': expected Boolean value"))?;
-        } else if let Some(v) = a.strip_prefix("ssl-ca:") {
-            tls.ca = Some(v.to_string());
-        } else if let Some(v) = a.strip_prefix("ssl-cert:") {
-            tls.cert = Some(v.to_string());
-        } else if let Some(v) = a.strip_prefix("ssl-key:") {
-            tls.key = Some(v.to_string());
-        } else {
-            return Err(format!("unknown parameter '{a}'"));
+    for (i, a) in args.iter().enumerate() {
+        if !is_tls_option(a) {
+            return Err(format!(
+                "parameter {} is neither a user name, password or db index nor an \
+                 ssl:, ssl-ca:, ssl-cert: or ssl-key: option",
+                first + i
+            ));
         }
+        apply_tls_option(&mut tls, a)?;
     }
     Ok(tls)
 }
 
 /// `RedisServer server [username] [password] [db-index] [ssl:...]...`
+///
+/// As in the C module, the words after the server up to the first option
+/// are the user name, password and db index, and an empty word (`""`)
+/// leaves one out; unlike the C module, which took any word with a `:` or
+/// an `ssl` prefix for an option (and ignored it: `alice pa:ss` connected
+/// without the password), only the known option prefixes make an option.
+/// No error message contains a credential.
 pub fn parse_server(args: &[String]) -> Result<ServerCfg, String> {
     let Some(first) = args.first() else {
         return Err("wrong number of parameters".into());
@@ -113,21 +142,20 @@ pub fn parse_server(args: &[String]) -> Result<ServerCfg, String> {
     let addr = parse_addr(first)?;
     let mut positional: Vec<Option<String>> = Vec::new();
     let mut idx = 1;
-    while idx < args.len() && idx <= 3 && !is_option(&args[idx]) {
+    while idx < args.len() && idx <= 3 && !is_tls_option(&args[idx]) {
         let a = &args[idx];
         positional.push((!a.is_empty()).then(|| a.clone()));
         idx += 1;
     }
-    let tls = parse_tls(&args[idx..])?;
+    let tls = parse_tls(&args[idx..], idx + 1)?;
     let username = positional.first().cloned().flatten();
     let password = positional.get(1).cloned().flatten();
     let db = match positional.get(2).cloned().flatten() {
-        Some(d) => Some(
-            d.parse::<i64>()
-                .ok()
-                .filter(|n| *n >= 0)
-                .ok_or_else(|| format!("invalid database index '{d}'"))?,
-        ),
+        // Not echoed: with a word too many (a password with a space?) it
+        // may be part of a credential.
+        Some(d) => Some(d.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            "invalid database index (parameter 4): expected a number, 0 or more".to_string()
+        })?),
         None => None,
     };
     Ok(ServerCfg {
@@ -148,9 +176,13 @@ pub struct SentinelCfg {
 }
 
 /// `RedisSentinel host[:port] ... [master name] [ssl:...]`
+///
+/// As in the C module, only the known `ssl...:` prefixes make an option
+/// (a Sentinel may be called `sslhost`), and options may stand anywhere.
 pub fn parse_sentinel(args: &[String]) -> Result<SentinelCfg, String> {
     let mut sentinels = Vec::new();
     let mut master = None;
+    let mut tls = Tls::default();
     let mut i = 0;
     while i < args.len() {
         let a = &args[i];
@@ -162,19 +194,19 @@ pub fn parse_sentinel(args: &[String]) -> Result<SentinelCfg, String> {
             i += 2;
             continue;
         }
-        if a.starts_with("ssl") {
-            break;
-        }
-        match parse_addr_with(a, SENTINEL_DEFAULT_PORT)? {
-            Addr::Unix(_) => return Err(format!("Sentinel '{a}' must be a TCP address")),
-            addr => sentinels.push(addr),
+        if is_tls_option(a) {
+            apply_tls_option(&mut tls, a)?;
+        } else {
+            match parse_addr_with(a, SENTINEL_DEFAULT_PORT)? {
+                Addr::Unix(_) => return Err(format!("Sentinel '{a}' must be a TCP address")),
+                addr => sentinels.push(addr),
+            }
         }
         i += 1;
     }
     if sentinels.is_empty() {
         return Err("wrong number of parameters".into());
     }
-    let tls = parse_tls(&args[i..])?;
     Ok(SentinelCfg {
         sentinels,
         master,
@@ -311,6 +343,56 @@ mod tests {
         assert!(parse_server(&s(&["h", "u", "p", "x"])).is_err());
         assert!(parse_server(&s(&["h", "ssl:maybe"])).is_err());
         assert!(parse_server(&s(&["h", "u", "p", "1", "extra"])).is_err());
+        assert!(parse_server(&s(&["h", "u", "p", "ssl:on", "extra"])).is_err());
+    }
+
+    /// Found in review: a password with a `:` or an `ssl` prefix was taken
+    /// for an option ("unknown parameter 'pa:ss'": proftpd did not start,
+    /// and printed the password).  Only the known option prefixes are
+    /// options.
+    #[test]
+    fn credentials_with_colons_and_ssl_prefixes() {
+        for (user, pass) in [
+            ("alice", "pa:ss"),
+            ("alice", "sslpass"),
+            ("ssl", "ssl"),
+            ("ssl-user", "ssl-ca"),
+            ("a:b", ":"),
+            ("alice", "ssl-ca"),
+            ("alice", "SSL:on"),
+            ("alice", "p@ss#w%rd\"x'y{}[]&?=/+é"),
+        ] {
+            let c = parse_server(&s(&["127.0.0.1:6379", user, pass, "ssl:on"])).unwrap();
+            assert_eq!(c.username.as_deref(), Some(user));
+            assert_eq!(c.password.as_deref(), Some(pass), "{pass}");
+            assert!(c.tls.enabled);
+            let c = parse_server(&s(&["127.0.0.1:6379", user, pass, "2"])).unwrap();
+            assert_eq!(c.password.as_deref(), Some(pass), "{pass}");
+            assert_eq!(c.db, Some(2));
+            // One credential: a password.
+            let c = parse_server(&s(&["h", pass])).unwrap();
+            assert_eq!(url(&c), format!("redis://:{}@h:6379", pct(pass)));
+        }
+        // The known prefixes are options, wherever they stand.
+        let c = parse_server(&s(&["h", "u", "ssl-ca:/ca.pem"])).unwrap();
+        assert_eq!((c.password, c.tls.ca.as_deref()), (None, Some("/ca.pem")));
+    }
+
+    /// No error names a credential (it goes to stderr and the system log).
+    #[test]
+    fn errors_never_echo_credentials() {
+        for args in [
+            &["h", "alice", "pa:ss", "notanumber"][..],
+            &["h", "alice", "pa ss", "2", "more"],
+            &["h", "alice", "secret", "ssl:yes", "secret2"],
+            &["h", "alice", "secret", "ssl:secret3"],
+        ] {
+            let e = parse_server(&s(args)).unwrap_err();
+            for word in &args[1..] {
+                let word = word.trim_start_matches("ssl:");
+                assert!(!e.contains(word), "{e:?} contains {word:?}");
+            }
+        }
     }
 
     /// Found by the property tests: the socket path went into the URL
@@ -359,6 +441,13 @@ mod tests {
         assert_eq!(c.master.as_deref(), Some("mymaster"));
         assert!(parse_sentinel(&s(&["master"])).is_err());
         assert!(parse_sentinel(&s(&[])).is_err());
+        // A host name with an `ssl` prefix is a Sentinel; options anywhere.
+        let c = parse_sentinel(&s(&["sslhost", "ssl:on", "b", "master", "ssl:m"])).unwrap();
+        assert_eq!(c.sentinels.len(), 2);
+        assert_eq!(c.master.as_deref(), Some("ssl:m"));
+        assert!(c.tls.enabled);
+        let e = parse_sentinel(&s(&["a", "ssl:s3cr3t"])).unwrap_err();
+        assert!(!e.contains("s3cr3t"), "{e}");
     }
 
     #[test]
@@ -435,10 +524,16 @@ mod proptests {
         "[^:/\\[][^:]{0,30}"
     }
 
-    /// A word that is neither an option (`:` or an `ssl` prefix) nor empty:
-    /// a user name, password or db index position.
+    /// A word that is neither a known option (`ssl:`, `ssl-ca:`, ...) nor
+    /// empty: a user name, password or db index position.  Colons and an
+    /// `ssl` prefix are fine.
     fn positional() -> impl Strategy<Value = String> {
-        "[^:]{1,20}".prop_filter("ssl prefix", |s| !s.starts_with("ssl"))
+        prop_oneof![
+            ".{1,20}",
+            "(ssl|ssl-ca|ssl-cert|ssl-key|:)[^:]{0,10}",
+            "[^:]{0,5}:.{0,10}",
+        ]
+        .prop_filter("option", |s| !s.is_empty() && !is_tls_option(s))
     }
 
     fn tls() -> impl Strategy<Value = Tls> {
@@ -563,12 +658,12 @@ mod proptests {
                 ["ssl-ca:", "ssl-cert:", "ssl-key:"].iter().any(|p| a.starts_with(p))
                     || a.strip_prefix("ssl:").is_some_and(|v| crate::host::conf::parse_bool(v).is_some())
             };
-            prop_assert_eq!(parse_tls(&args).is_ok(), args.iter().all(known));
+            prop_assert_eq!(parse_tls(&args, 1).is_ok(), args.iter().all(known));
         }
 
         #[test]
         fn tls_round_trip(t in tls(), write_false in any::<bool>()) {
-            prop_assert_eq!(parse_tls(&tls_args(&t, write_false)), Ok(t));
+            prop_assert_eq!(parse_tls(&tls_args(&t, write_false), 1), Ok(t));
         }
 
         #[test]
@@ -602,6 +697,25 @@ mod proptests {
             prop_assert_eq!(parse_server(&args), Ok(want));
         }
 
+        /// Whatever follows the server, an error never names a user name or
+        /// password (marked with `§`, which no message contains).
+        #[test]
+        fn server_errors_never_echo_credentials(
+            user in ".{0,10}",
+            password in ".{0,10}",
+            rest in prop::collection::vec(prop_oneof![
+                text_or(ARG_PIECES, 4).prop_filter("§", |s| !s.contains('§')),
+                ".{0,10}".prop_map(|s| format!("§{s}")),
+                ".{0,10}".prop_map(|s| format!("ssl:§{s}")),
+            ], 0..4),
+        ) {
+            let mut args = vec!["h:1".to_string(), format!("§{user}"), format!("§{password}")];
+            args.extend(rest);
+            if let Err(e) = parse_server(&args) {
+                prop_assert!(!e.contains('§'), "{e}");
+            }
+        }
+
         #[test]
         fn sentinel_never_panics(args in args()) {
             if let Ok(cfg) = parse_sentinel(&args) {
@@ -614,7 +728,7 @@ mod proptests {
         #[test]
         fn sentinel_round_trip(
             hosts in prop::collection::vec(
-                (plain_host().prop_filter("word", |h| !h.starts_with("ssl") && !h.eq_ignore_ascii_case("master")),
+                (plain_host().prop_filter("word", |h| !is_tls_option(h) && !h.eq_ignore_ascii_case("master")),
                  prop::option::of(1u16..)),
                 1..5),
             master in prop::option::of((any::<String>(), any::<prop::sample::Index>())),

@@ -3,15 +3,20 @@
 //! pipeline (one round trip) per flush.
 //!
 //! Nothing here runs in the master process: the sink is created on the
-//! first event of a session.  No call ever waits longer than the configured
-//! connect timeout plus the io timeout; after a failure, no new attempt is
-//! made before the back-off delay has passed (so a dead Redis costs nothing
-//! per command), and events wait in the backlog, delivered in order later.
+//! first event of a session.  Opening a connection (resolving the name,
+//! once per session; connecting to each address; TLS handshake; asking the
+//! Sentinels; AUTH and SELECT) never takes longer than the connect timeout
+//! in total, and reading the replies and sending the events of one flush
+//! never longer than the io timeout together: no flush waits longer than
+//! connect + io timeout.  After a failure, no new attempt is made before
+//! the back-off delay has passed (so a dead Redis costs nothing per
+//! command), and events wait in the backlog, delivered in order later.
 
 use super::server::{self, Addr, SentinelCfg, ServerCfg};
 use std::collections::VecDeque;
-use std::io::Write;
-use std::net::{TcpStream, ToSocketAddrs};
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 /// First delay after a failure; doubled on each further failure.
@@ -62,13 +67,26 @@ pub struct Sink {
     backoff: Duration,
     given_up: bool,
     ever_connected: bool,
+    resolver: Resolver,
 }
 
 /// Redis error text without anything that could hold credentials.
 fn err_text(e: &redis::RedisError) -> String {
-    let mut s = e.to_string();
-    if s.len() > 200 {
-        s.truncate(200);
+    if e.is_timeout() {
+        return "timed out".into();
+    }
+    cut(e.to_string(), 200)
+}
+
+/// `s` cut to at most `max` bytes, at a character boundary (a cut inside a
+/// multi-byte character would panic).
+fn cut(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
     }
     s
 }
@@ -85,6 +103,7 @@ impl Sink {
             backoff: BACKOFF_MIN,
             given_up: false,
             ever_connected: false,
+            resolver: Resolver::default(),
         }
     }
 
@@ -150,7 +169,9 @@ impl Sink {
                 }
             }
         }
-        // Acknowledgements of what was sent last time (usually already here).
+        // One io timeout for reading the acknowledgements of what was sent
+        // last time (usually already here) and sending the new events.
+        self.limit_io();
         if !self.collect(log) {
             return;
         }
@@ -174,6 +195,15 @@ impl Sink {
             if !force || !self.collect(log) {
                 return;
             }
+            self.limit_io();
+        }
+    }
+
+    /// Nothing on the connection waits past one io timeout from now.
+    fn limit_io(&mut self) {
+        let io = self.settings.io_timeout.max(Duration::from_millis(1));
+        if let Some(c) = self.conn.as_mut() {
+            c.limit = Some(Instant::now() + io);
         }
     }
 
@@ -270,64 +300,230 @@ impl Sink {
         self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
     }
 
-    /// Ask each Sentinel in turn for the current master's address (over
-    /// TLS when RedisSentinel has `ssl:true`), within the same timeouts.
-    fn discover_master(&self, sentinel: &SentinelCfg) -> Result<Addr, String> {
-        let mut errors = Vec::new();
-        for addr in &sentinel.sentinels {
-            let probe = ServerCfg {
-                addr: addr.clone(),
-                username: None,
-                password: None,
-                db: None,
-                tls: sentinel.tls.clone(),
-            };
-            let r = self
-                .open(&probe, &self.settings.sentinel_tls_files)
-                .and_then(|mut con| ask_sentinel(&mut con, sentinel.master.as_deref()));
-            match r {
-                Ok(a) => return Ok(a),
-                Err(e) => errors.push(format!("Sentinel {}: {e}", server::describe(&probe))),
-            }
-        }
-        Err(format!("no master from Sentinels ({})", errors.join("; ")))
-    }
-
-    fn connect(&self) -> Result<Conn, String> {
-        let mut cfg = self.settings.server.clone();
-        let mut files = &self.settings.tls_files;
-        if let Some(sentinel) = &self.settings.sentinel {
-            cfg.addr = self.discover_master(sentinel)?;
+    /// A new connection: to the master the Sentinels name, or to
+    /// RedisServer.  Everything before it is usable — resolving (once per
+    /// session), connecting to each address, TLS handshakes, asking the
+    /// Sentinels, AUTH and SELECT — shares one deadline: the connect
+    /// timeout.
+    fn connect(&mut self) -> Result<Conn, String> {
+        let Sink {
+            settings, resolver, ..
+        } = self;
+        let deadline = Instant::now() + settings.connect_timeout.max(Duration::from_millis(1));
+        let io = settings.io_timeout.max(Duration::from_millis(1));
+        let mut cfg = settings.server.clone();
+        let mut files = &settings.tls_files;
+        if let Some(sentinel) = &settings.sentinel {
+            cfg.addr = discover_master(
+                sentinel,
+                &settings.sentinel_tls_files,
+                resolver,
+                deadline,
+                io,
+            )?;
             // As in the core, where one ssl setting covers Sentinels and
             // master: TLS to the Sentinels means TLS to the master too
             // (with RedisServer's ssl-* files if it has TLS of its own).
             if !cfg.tls.enabled && sentinel.tls.enabled {
                 cfg.tls = sentinel.tls.clone();
-                files = &self.settings.sentinel_tls_files;
+                files = &settings.sentinel_tls_files;
             }
         }
-        self.open(&cfg, files)
+        let mut conn = open(&cfg, files, resolver, deadline, io)?;
+        conn.limit = None;
+        Ok(conn)
     }
+}
 
-    /// A connection to `cfg` with the configured timeouts.
-    fn open(&self, cfg: &ServerCfg, files: &TlsFiles) -> Result<Conn, String> {
-        let ct = self.settings.connect_timeout.max(Duration::from_millis(1));
-        let io = self.settings.io_timeout.max(Duration::from_millis(1));
-        if cfg.tls.enabled {
-            return TlsConn::connect(cfg, files, ct, io).map(Conn::Tls);
+/// Time left until `deadline`, or an error if none is.
+fn left(deadline: Instant) -> Result<Duration, String> {
+    match deadline.checked_duration_since(Instant::now()) {
+        Some(d) if !d.is_zero() => Ok(d),
+        _ => Err("connect timeout reached".into()),
+    }
+}
+
+/// Ask each Sentinel in turn for the current master's address (over TLS
+/// when RedisSentinel has `ssl:true`).  Each Sentinel gets an equal share
+/// of the time left, the master's connection one share too, so a silent
+/// first Sentinel can neither use up the deadline nor keep the others from
+/// being asked.
+fn discover_master(
+    sentinel: &SentinelCfg,
+    files: &TlsFiles,
+    resolver: &mut Resolver,
+    deadline: Instant,
+    io: Duration,
+) -> Result<Addr, String> {
+    let mut errors = Vec::new();
+    let n = sentinel.sentinels.len();
+    for (i, addr) in sentinel.sentinels.iter().enumerate() {
+        let probe = ServerCfg {
+            addr: addr.clone(),
+            username: None,
+            password: None,
+            db: None,
+            tls: sentinel.tls.clone(),
+        };
+        let r = left(deadline).and_then(|rest| {
+            let share = Instant::now() + rest / (n - i + 1) as u32;
+            let mut con = open(&probe, files, resolver, share, io)?;
+            ask_sentinel(&mut con, sentinel.master.as_deref())
+        });
+        match r {
+            Ok(a) => return Ok(a),
+            Err(e) => errors.push(format!("Sentinel {}: {e}", server::describe(&probe))),
         }
-        // Without the crate's CLIENT SETINFO: one round trip less per session.
-        let info = redis::IntoConnectionInfo::into_connection_info(server::url(cfg).as_str())
-            .map_err(|e| err_text(&e))?;
-        let settings = info.redis_settings().clone().set_skip_set_lib_name();
-        let client =
-            redis::Client::open(info.set_redis_settings(settings)).map_err(|e| err_text(&e))?;
-        let conn = client
-            .get_connection_with_timeout(ct)
-            .map_err(|e| err_text(&e))?;
-        conn.set_read_timeout(Some(io)).map_err(|e| err_text(&e))?;
-        conn.set_write_timeout(Some(io)).map_err(|e| err_text(&e))?;
-        Ok(Conn::Plain(conn))
+    }
+    Err(format!("no master from Sentinels ({})", errors.join("; ")))
+}
+
+/// Host names resolved in this session (each once; IP addresses need no
+/// lookup).
+#[derive(Default)]
+struct Resolver {
+    cache: Vec<((String, u16), Vec<SocketAddr>)>,
+}
+
+impl Resolver {
+    fn addrs(
+        &mut self,
+        host: &str,
+        port: u16,
+        deadline: Instant,
+    ) -> Result<Vec<SocketAddr>, String> {
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            return Ok(vec![SocketAddr::new(ip, port)]);
+        }
+        if let Some((_, a)) = self.cache.iter().find(|(k, _)| k.0 == host && k.1 == port) {
+            return Ok(a.clone());
+        }
+        let addrs = crate::host::sys::resolve(host, port, left(deadline)?)?;
+        self.cache.push(((host.to_string(), port), addrs.clone()));
+        Ok(addrs)
+    }
+}
+
+/// TCP to the first address that answers; each address gets an equal
+/// share of the time left (a silent first one does not use it all up).
+fn connect_tcp(addrs: &[SocketAddr], deadline: Instant) -> Result<TcpStream, String> {
+    let mut errors = Vec::new();
+    for (i, a) in addrs.iter().enumerate() {
+        let rest = match left(deadline) {
+            Ok(r) => r,
+            Err(e) => {
+                errors.push(e);
+                break;
+            }
+        };
+        let share = rest / (addrs.len() - i) as u32;
+        match TcpStream::connect_timeout(a, share.max(Duration::from_millis(1))) {
+            Ok(s) => return Ok(s),
+            Err(e) => errors.push(format!("{a}: {}", io_text(&e))),
+        }
+    }
+    Err(errors.join("; "))
+}
+
+/// A connection to `cfg`: connected, TLS handshake done, AUTH and SELECT
+/// answered, all before `deadline`; the connection keeps `deadline` as
+/// its limit (the caller lifts it).
+fn open(
+    cfg: &ServerCfg,
+    files: &TlsFiles,
+    resolver: &mut Resolver,
+    deadline: Instant,
+    io: Duration,
+) -> Result<Conn, String> {
+    let sock = match &cfg.addr {
+        Addr::Unix(path) => {
+            if cfg.tls.enabled {
+                return Err("TLS needs a TCP address".into());
+            }
+            // A local connect: it does not wait for a peer.
+            Sock::Unix(UnixStream::connect(path).map_err(|e| io_text(&e))?)
+        }
+        Addr::Tcp { host, port } => {
+            let addrs = resolver.addrs(host, *port, deadline)?;
+            let tcp = connect_tcp(&addrs, deadline)?;
+            let _ = tcp.set_nodelay(true);
+            Sock::Tcp(tcp)
+        }
+    };
+    let sock = TimedSock { sock, deadline };
+    let transport = if cfg.tls.enabled {
+        let Addr::Tcp { host, .. } = &cfg.addr else {
+            return Err("TLS needs a TCP address".into());
+        };
+        Transport::Tls(Box::new(tls_handshake(host, files, sock)?))
+    } else {
+        Transport::Plain(sock)
+    };
+    let mut conn = Conn {
+        transport,
+        parser: redis::Parser::new(),
+        io,
+        limit: Some(deadline),
+    };
+    // AUTH and SELECT in one round trip.
+    let mut setup = redis::pipe();
+    match (&cfg.username, &cfg.password) {
+        (Some(u), Some(p)) => {
+            setup.cmd("AUTH").arg(u).arg(p);
+        }
+        (Some(p), None) | (None, Some(p)) => {
+            setup.cmd("AUTH").arg(p);
+        }
+        (None, None) => {}
+    }
+    if let Some(db) = cfg.db {
+        setup.cmd("SELECT").arg(db);
+    }
+    let n = setup.cmd_iter().count();
+    if n > 0 {
+        conn.send(&setup.get_packed_pipeline())?;
+        for _ in 0..n {
+            if let redis::Value::ServerError(e) = conn.recv()? {
+                // Never echo the command: it holds the password.
+                return Err(format!("Redis refused AUTH/SELECT: {:?}", e.code()));
+            }
+        }
+    }
+    Ok(conn)
+}
+
+/// The TLS handshake over `sock`, before its deadline (checked before every
+/// read and write, so a peer trickling bytes cannot stretch it).
+fn tls_handshake(
+    host: &str,
+    files: &TlsFiles,
+    sock: TimedSock,
+) -> Result<rustls::StreamOwned<rustls::ClientConnection, TimedSock>, String> {
+    let config = tls_config(files)?;
+    let name = rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(|e| format!("TLS server name '{host}': {e}"))?;
+    let client = rustls::ClientConnection::new(std::sync::Arc::new(config), name)
+        .map_err(|e| e.to_string())?;
+    let mut stream = rustls::StreamOwned::new(client, sock);
+    // The handshake now, so that its errors (and timeouts) show here.
+    while stream.conn.is_handshaking() {
+        stream
+            .conn
+            .complete_io(&mut stream.sock)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+                    "TLS handshake timed out".to_string()
+                }
+                _ => format!("TLS handshake: {e}"),
+            })?;
+    }
+    Ok(stream)
+}
+
+fn io_text(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => "timed out".into(),
+        _ => e.to_string(),
     }
 }
 
@@ -376,19 +572,103 @@ fn is_transient(code: &str) -> bool {
     )
 }
 
-/// Our connection: the `redis` crate's for TCP and unix sockets; for TLS our
-/// own RESP connection, because the crate's TLS handshake has no timeout.
-enum Conn {
-    Plain(redis::Connection),
-    Tls(Box<TlsConn>),
+enum Sock {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+/// A socket whose every read and write waits at most until `deadline`
+/// (the socket timeout is set to the time left before each call, so a
+/// peer that trickles bytes cannot stretch an operation).
+struct TimedSock {
+    sock: Sock,
+    deadline: Instant,
+}
+
+impl TimedSock {
+    fn time_left(&self) -> std::io::Result<Duration> {
+        match self.deadline.checked_duration_since(Instant::now()) {
+            Some(d) if !d.is_zero() => Ok(d),
+            _ => Err(std::io::ErrorKind::TimedOut.into()),
+        }
+    }
+}
+
+impl Read for TimedSock {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let t = Some(self.time_left()?);
+        match &mut self.sock {
+            Sock::Tcp(s) => {
+                s.set_read_timeout(t)?;
+                s.read(buf)
+            }
+            Sock::Unix(s) => {
+                s.set_read_timeout(t)?;
+                s.read(buf)
+            }
+        }
+    }
+}
+
+impl Write for TimedSock {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let t = Some(self.time_left()?);
+        match &mut self.sock {
+            Sock::Tcp(s) => {
+                s.set_write_timeout(t)?;
+                s.write(buf)
+            }
+            Sock::Unix(s) => {
+                s.set_write_timeout(t)?;
+                s.write(buf)
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// RESP over TCP, a unix socket or TLS (rustls with the ring provider: no
+/// libssl in the process, whose mere loading cost every session of the
+/// host).  Our own, not the `redis` crate's connection, so that one
+/// deadline covers resolving, connecting and the TLS handshake (the crate
+/// has a timeout per address and none for the handshake).
+enum Transport {
+    Plain(TimedSock),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TimedSock>>),
+}
+
+struct Conn {
+    transport: Transport,
+    parser: redis::Parser,
+    /// Each write of a command and each read of a reply waits at most this.
+    io: Duration,
+    /// While the connection is being set up: nothing waits past this.
+    limit: Option<Instant>,
 }
 
 impl Conn {
-    fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
-        match self {
-            Conn::Plain(c) => c.send_packed_command(bytes).map_err(|e| err_text(&e)),
-            Conn::Tls(t) => t.stream.write_all(bytes).map_err(|e| e.to_string()),
+    /// The deadline of one operation starting now.
+    fn arm(&mut self) {
+        let mut d = Instant::now() + self.io;
+        if let Some(l) = self.limit {
+            d = d.min(l);
         }
+        match &mut self.transport {
+            Transport::Plain(s) => s.deadline = d,
+            Transport::Tls(t) => t.sock.deadline = d,
+        }
+    }
+
+    fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.arm();
+        let r = match &mut self.transport {
+            Transport::Plain(s) => s.write_all(bytes),
+            Transport::Tls(t) => t.write_all(bytes).and_then(|_| t.flush()),
+        };
+        r.map_err(|e| io_text(&e))
     }
 
     /// One command and its reply, converted to `T`.
@@ -401,23 +681,16 @@ impl Conn {
     }
 
     fn recv(&mut self) -> Result<redis::Value, String> {
-        match self {
-            Conn::Plain(c) => c.recv_response().map_err(|e| err_text(&e)),
-            Conn::Tls(t) => t
-                .parser
-                .parse_value(&mut t.stream)
-                .map_err(|e| err_text(&e)),
+        self.arm();
+        let Conn {
+            transport, parser, ..
+        } = self;
+        match transport {
+            Transport::Plain(s) => parser.parse_value(s),
+            Transport::Tls(t) => parser.parse_value(&mut **t),
         }
+        .map_err(|e| err_text(&e))
     }
-}
-
-/// RESP over TLS (rustls with the ring provider: no libssl in the process,
-/// whose mere loading cost every session of the host), with the connect
-/// timeout on connect() and the io timeout on every read and write, the
-/// handshake included.
-struct TlsConn {
-    stream: rustls::StreamOwned<rustls::ClientConnection, TcpStream>,
-    parser: redis::Parser,
 }
 
 /// The rustls client configuration for `f`: the CA certificates of
@@ -458,90 +731,6 @@ fn tls_config(f: &TlsFiles) -> Result<rustls::ClientConfig, String> {
                 .map_err(|e| format!("ssl-cert/ssl-key: {e}"))
         }
         _ => Ok(builder.with_no_client_auth()),
-    }
-}
-
-impl TlsConn {
-    fn connect(
-        cfg: &ServerCfg,
-        f: &TlsFiles,
-        ct: Duration,
-        io: Duration,
-    ) -> Result<Box<TlsConn>, String> {
-        let Addr::Tcp { host, port } = &cfg.addr else {
-            return Err("TLS needs a TCP address".into());
-        };
-        let mut last = String::from("no address");
-        let mut tcp = None;
-        for addr in (host.as_str(), *port)
-            .to_socket_addrs()
-            .map_err(|e| e.to_string())?
-        {
-            match TcpStream::connect_timeout(&addr, ct) {
-                Ok(s) => {
-                    tcp = Some(s);
-                    break;
-                }
-                Err(e) => last = e.to_string(),
-            }
-        }
-        let tcp = tcp.ok_or(last)?;
-        tcp.set_read_timeout(Some(io)).map_err(|e| e.to_string())?;
-        tcp.set_write_timeout(Some(io)).map_err(|e| e.to_string())?;
-        let _ = tcp.set_nodelay(true);
-        let config = tls_config(f)?;
-        let name = rustls::pki_types::ServerName::try_from(host.clone())
-            .map_err(|e| format!("TLS server name '{host}': {e}"))?;
-        let client = rustls::ClientConnection::new(std::sync::Arc::new(config), name)
-            .map_err(|e| e.to_string())?;
-        let mut stream = rustls::StreamOwned::new(client, tcp);
-        // The handshake now, so that its errors (and timeouts) show here.
-        while stream.conn.is_handshaking() {
-            stream
-                .conn
-                .complete_io(&mut stream.sock)
-                .map_err(|e| match e.kind() {
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-                        "TLS handshake timed out".to_string()
-                    }
-                    _ => format!("TLS handshake: {e}"),
-                })?;
-        }
-        let mut conn = Box::new(TlsConn {
-            stream,
-            parser: redis::Parser::new(),
-        });
-        // AUTH and SELECT, like the crate does for plain connections.
-        let mut setup = redis::pipe();
-        match (&cfg.username, &cfg.password) {
-            (Some(u), Some(p)) => {
-                setup.cmd("AUTH").arg(u).arg(p);
-            }
-            (Some(p), None) | (None, Some(p)) => {
-                setup.cmd("AUTH").arg(p);
-            }
-            (None, None) => {}
-        }
-        if let Some(db) = cfg.db {
-            setup.cmd("SELECT").arg(db);
-        }
-        let n = setup.cmd_iter().count();
-        if n > 0 {
-            conn.stream
-                .write_all(&setup.get_packed_pipeline())
-                .map_err(|e| e.to_string())?;
-            for _ in 0..n {
-                match conn.parser.parse_value(&mut conn.stream) {
-                    Ok(redis::Value::ServerError(e)) => {
-                        // Never echo the command: it holds the password.
-                        return Err(format!("Redis refused AUTH/SELECT: {:?}", e.code()));
-                    }
-                    Ok(_) => {}
-                    Err(e) => return Err(err_text(&e)),
-                }
-            }
-        }
-        Ok(conn)
     }
 }
 
@@ -586,9 +775,136 @@ mod tests {
         port
     }
 
+    /// A port that accepts connections and sends one byte every 100 ms
+    /// (a TLS handshake that never ends, each read answered in time).
+    fn trickling_port() -> u16 {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for mut s in l.incoming().flatten() {
+                std::thread::spawn(move || {
+                    // A TLS record header, then its body byte by byte.
+                    let mut bytes = [0x16u8, 0x03, 0x03, 0x40, 0x00]
+                        .into_iter()
+                        .chain(std::iter::repeat(0x02));
+                    while s.write_all(&[bytes.next().unwrap()]).is_ok() {
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                });
+            }
+        });
+        port
+    }
+
+    fn tls_on(s: &mut Settings) {
+        s.server.tls.enabled = true;
+        // Any CA will do: the handshake never gets that far.
+        s.tls_files.system_roots = vec![include_bytes!("testdata/ca.der").to_vec()];
+    }
+
+    /// Time one connection attempt.
+    fn time_connect(s: Settings) -> (Duration, Result<(), String>, Sink) {
+        let mut sink = Sink::new(s);
+        let t = Instant::now();
+        let r = sink.connect().map(|_| ());
+        (t.elapsed(), r, sink)
+    }
+
+    const SLACK: Duration = Duration::from_millis(150);
+
+    /// Found in review: the TLS handshake had the io timeout per read, so
+    /// a peer sending a byte every 100 ms held the session for ever.
+    #[test]
+    fn trickling_tls_peer_is_bounded_by_the_connect_timeout() {
+        let mut s = settings(trickling_port(), 10);
+        s.connect_timeout = Duration::from_millis(400);
+        s.io_timeout = Duration::from_millis(300);
+        tls_on(&mut s);
+        let (took, r, _) = time_connect(s);
+        assert!(r.is_err());
+        assert!(took < Duration::from_millis(400) + SLACK, "{took:?} {r:?}");
+    }
+
+    /// Several silent Sentinels (accept, never answer) share one deadline:
+    /// the attempt fails within the connect timeout, and each was asked.
+    #[test]
+    fn silent_sentinels_share_the_connect_timeout() {
+        let mut s = settings(closed_port(), 10);
+        s.connect_timeout = Duration::from_millis(400);
+        s.io_timeout = Duration::from_millis(400);
+        let ports = [
+            silent_port(),
+            silent_port(),
+            silent_port(),
+            trickling_port(),
+        ];
+        s.sentinel = Some(SentinelCfg {
+            sentinels: ports
+                .iter()
+                .map(|&port| Addr::Tcp {
+                    host: "127.0.0.1".into(),
+                    port,
+                })
+                .collect(),
+            master: Some("mymaster".into()),
+            tls: Tls::default(),
+        });
+        let (took, r, _) = time_connect(s);
+        let e = r.unwrap_err();
+        assert!(took < Duration::from_millis(400) + SLACK, "{took:?} {e}");
+        for p in ports {
+            assert!(e.contains(&format!("127.0.0.1:{p}")), "{p} not asked: {e}");
+        }
+        // Before: 4 x (connect + io timeout) = 3.2 s.
+    }
+
+    /// `localhost` (resolved once per session) with a silent TLS peer on
+    /// each of its addresses: one deadline for the lot.
+    #[test]
+    fn host_name_is_resolved_once_and_bounded() {
+        let l4 = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l4.local_addr().unwrap().port();
+        let l6 = TcpListener::bind(("::1", port)).ok();
+        let mut s = settings(port, 10);
+        s.server.addr = Addr::Tcp {
+            host: "localhost".into(),
+            port,
+        };
+        s.connect_timeout = Duration::from_millis(300);
+        tls_on(&mut s);
+        let (took, r, mut sink) = time_connect(s);
+        assert!(r.is_err());
+        assert!(took < Duration::from_millis(300) + SLACK, "{took:?} {r:?}");
+        assert_eq!(sink.resolver.cache.len(), 1);
+        let addrs = sink.resolver.cache[0].1.clone();
+        assert!(addrs.iter().all(|a| a.ip().is_loopback()), "{addrs:?}");
+        // Again: from the cache, not the resolver.
+        let t = Instant::now();
+        assert!(sink.connect().is_err());
+        assert!(t.elapsed() < Duration::from_millis(300) + SLACK);
+        assert_eq!(sink.resolver.cache.len(), 1);
+        drop((l4, l6));
+    }
+
     fn closed_port() -> u16 {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
+    }
+
+    /// Found in review: a String truncated at byte 200 panicked when that
+    /// byte was inside a multi-byte character.
+    #[test]
+    fn error_text_is_cut_at_a_char_boundary() {
+        for prefix in 0..4 {
+            let text = format!("{}{}", "x".repeat(prefix), "é€😀".repeat(100));
+            let c = cut(text.clone(), 200);
+            assert!(c.len() <= 200 && c.len() > 195, "{}", c.len());
+            assert!(text.starts_with(&c));
+        }
+        assert_eq!(cut("short".into(), 200), "short");
+        assert_eq!(cut("ab€".into(), 4), "ab");
+        let e = redis::RedisError::from((redis::ErrorKind::Client, "refused", "ü".repeat(300)));
+        assert!(err_text(&e).len() <= 200);
     }
 
     #[test]
