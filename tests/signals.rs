@@ -123,7 +123,12 @@ fn check_events(redis: &RedisServer, pid: u32, answered: usize) -> usize {
         })
         .collect();
     for (i, r) in sizes.iter().enumerate() {
-        assert_eq!(r, &format!("SIZE x{i}"), "gap or repeat in {sizes:?}");
+        assert_eq!(
+            r,
+            &format!("SIZE x{i}"),
+            "gap or repeat at {i} in {:?}",
+            ranges(&sizes)
+        );
     }
     // The command being logged when the signal came may be lost (it was
     // never handed to Redis); nothing before it.
@@ -411,4 +416,19 @@ fn try_retr(ftp: &mut Ftp, name: &str) -> std::io::Result<()> {
         return Err(bad("RETR failed"));
     }
     Ok(())
+}
+
+/// `SIZE xN` events as runs of consecutive N, e.g. `[(0, 137), (137, 140)]`.
+fn ranges(sizes: &[String]) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    for n in sizes
+        .iter()
+        .filter_map(|s| s.strip_prefix("SIZE x")?.parse().ok())
+    {
+        match out.last_mut() {
+            Some((_, end)) if *end + 1 == n => *end = n,
+            _ => out.push((n, n)),
+        }
+    }
+    out
 }

@@ -594,35 +594,52 @@ impl TimedSock {
     }
 }
 
+/// A signal (proftpd's SIGTERM, SIGALRM, SIGCHLD handlers only set a flag)
+/// interrupts a socket call that has a timeout even under SA_RESTART: that
+/// is no error, so the call is made again with the time still left.
+/// (Treating it as one made the sink reconnect and send an event twice.)
+fn again_on_eintr<T>(mut call: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T> {
+    loop {
+        match call() {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            r => return r,
+        }
+    }
+}
+
 impl Read for TimedSock {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let t = Some(self.time_left()?);
-        match &mut self.sock {
-            Sock::Tcp(s) => {
-                s.set_read_timeout(t)?;
-                s.read(buf)
+        again_on_eintr(|| {
+            let t = Some(self.time_left()?);
+            match &mut self.sock {
+                Sock::Tcp(s) => {
+                    s.set_read_timeout(t)?;
+                    s.read(buf)
+                }
+                Sock::Unix(s) => {
+                    s.set_read_timeout(t)?;
+                    s.read(buf)
+                }
             }
-            Sock::Unix(s) => {
-                s.set_read_timeout(t)?;
-                s.read(buf)
-            }
-        }
+        })
     }
 }
 
 impl Write for TimedSock {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let t = Some(self.time_left()?);
-        match &mut self.sock {
-            Sock::Tcp(s) => {
-                s.set_write_timeout(t)?;
-                s.write(buf)
+        again_on_eintr(|| {
+            let t = Some(self.time_left()?);
+            match &mut self.sock {
+                Sock::Tcp(s) => {
+                    s.set_write_timeout(t)?;
+                    s.write(buf)
+                }
+                Sock::Unix(s) => {
+                    s.set_write_timeout(t)?;
+                    s.write(buf)
+                }
             }
-            Sock::Unix(s) => {
-                s.set_write_timeout(t)?;
-                s.write(buf)
-            }
-        }
+        })
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
