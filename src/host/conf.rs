@@ -88,6 +88,11 @@ pub fn reset_registry() {
     drop(std::mem::take(&mut r.slots.entries));
 }
 
+/// How many values are stored.
+pub fn registry_len() -> usize {
+    registry().values.len()
+}
+
 impl Directive {
     /// The directive name as written in the config (`argv[0]`).
     pub fn name(&self) -> &str {
@@ -178,8 +183,16 @@ impl Directive {
         unsafe {
             let c = (*self.cmd).config;
             let s = (*self.cmd).server;
-            let section = if c.is_null() { None } else { Some((*c).config_type) };
-            let server = if s.is_null() { None } else { Some((*s).config_type) };
+            let section = if c.is_null() {
+                None
+            } else {
+                Some((*c).config_type)
+            };
+            let server = if s.is_null() {
+                None
+            } else {
+                Some((*s).config_type)
+            };
             context_of(section, server)
         }
     }
@@ -560,7 +573,10 @@ mod tests {
     #[test]
     fn slot_table_knows_only_our_addresses() {
         let mut t = SlotTable::new();
-        for (i, addr) in [0x5000usize, 0x1000, 0x3000, 0x2000].into_iter().enumerate() {
+        for (i, addr) in [0x5000usize, 0x1000, 0x3000, 0x2000]
+            .into_iter()
+            .enumerate()
+        {
             t.insert(addr, i);
         }
         assert_eq!(t.find(0x1000), Some(1));

@@ -141,6 +141,19 @@ pub fn register_module_lifecycle(module: &'static ModuleRecord) {
         ));
         return;
     };
+    // Our statics outlived every one of our modules (the library stayed
+    // mapped) and no unload handler freed what they hold: proftpd < 1.3.8c
+    // may lose handlers from its event lists when a module is unloaded
+    // (see docs/hardening.md).  Nothing of ours is loaded, so nothing
+    // refers to it: free it now.
+    if still_loaded(None) == 0 && (super::conf::registry_len() > 0 || super::jot::is_set()) {
+        super::conf::reset_registry();
+        super::jot::reset();
+        super::log::debug(
+            7,
+            "proftpd-rs: stored settings left by a missed module unload freed",
+        );
+    }
     LIFECYCLE[slot].loaded.store(true, Ordering::SeqCst);
     let (unload, restart): (EventFn, EventFn) = match slot {
         0 => (on_module_unload::<0>, on_restart::<0>),
@@ -180,29 +193,70 @@ unsafe extern "C" fn on_module_unload<const SLOT: usize>(data: *const c_void, _u
         "proftpd-rs",
         "core.module-unload",
         |_| (),
-        || module_unloaded(SLOT, EventData { data }.as_str().as_deref()),
+        || {
+            // The slot number keeps each instance's body distinct.
+            let _ = std::hint::black_box(SLOT);
+            module_unloaded(EventData { data }.as_str().as_deref())
+        },
     );
 }
 
-/// `core.module-unload` of `unloaded`, seen by the handler of `slot`.
-fn module_unloaded(slot: usize, unloaded: Option<&str>) {
-    let s = &LIFECYCLE[slot];
-    let module = s.module.load(Ordering::SeqCst);
-    if module.is_null() {
+/// `core.module-unload` of `unloaded`.  Every handler of ours sees every
+/// unload and does the same (idempotent) bookkeeping: with proftpd < 1.3.8c
+/// the core may have lost some of them from its list (see
+/// docs/hardening.md), so none is relied on for its own module only.
+fn module_unloaded(unloaded: Option<&str>) {
+    let Some(idx) = LIFECYCLE.iter().position(|s| {
+        let m = s.module.load(Ordering::SeqCst);
+        // SAFETY: slots hold only 'static module records.
+        !m.is_null() && unloaded == Some(unsafe { &*m }.file_name().as_str())
+    }) else {
         return;
-    }
-    // SAFETY: slots hold only 'static module records.
-    let module = unsafe { &*module };
-    if unloaded != Some(module.file_name().as_str()) {
-        return;
-    }
-    // (The core unregisters the module's handlers, these included, right
-    // after this event; unregistering them here would also risk 1.3.8's
-    // event-list bug, see docs.)
-    if s.loaded.swap(false, Ordering::SeqCst) && loaded_modules() == 0 {
+    };
+    let was_loaded = LIFECYCLE[idx].loaded.load(Ordering::SeqCst);
+    // Count by the core's list of loaded modules (the one being unloaded
+    // is still in it during this event).  The core unregisters the
+    // module's handlers, these included, right after this event.
+    let left = still_loaded(unloaded);
+    let name = unloaded.unwrap_or_default();
+    if left == 0 {
         super::conf::reset_registry();
         super::jot::reset();
+        if was_loaded {
+            super::log::debug(
+                7,
+                &format!(
+                    "proftpd-rs: {name} unloaded, the last of this library's modules: stored settings freed"
+                ),
+            );
+        }
+    } else if was_loaded {
+        super::log::debug(
+            7,
+            &format!("proftpd-rs: {name} unloaded, {left} of this library's modules still loaded"),
+        );
     }
+}
+
+/// How many of our modules the core has loaded, not counting `except`
+/// (the one being unloaded); slots of modules gone are marked unloaded.
+fn still_loaded(except: Option<&str>) -> usize {
+    let mut n = 0;
+    for s in &LIFECYCLE {
+        let m = s.module.load(Ordering::SeqCst);
+        if m.is_null() {
+            continue;
+        }
+        // SAFETY: slots hold only 'static module records.
+        let name = unsafe { &*m }.file_name();
+        let c = super::log::to_cstring(&name);
+        // SAFETY: a plain lookup in the core's module list.
+        let loaded =
+            Some(name.as_str()) != except && !unsafe { ffi::pr_module_get(c.as_ptr()) }.is_null();
+        s.loaded.store(loaded, Ordering::SeqCst);
+        n += usize::from(loaded);
+    }
+    n
 }
 
 unsafe extern "C" fn on_restart<const SLOT: usize>(_data: *const c_void, _user: *mut c_void) {
