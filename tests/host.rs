@@ -14,20 +14,30 @@ const MODULES: [&str; 4] = [
     "mod_xferlog.c",
 ];
 
-/// Every module configured (in the server, or in a `<VirtualHost>`).
+/// Every module configured (in the server, or in a `<VirtualHost>`: the
+/// LogFormats it uses, server config only, come from [`formats`]).
 fn modules_conf(redis_port: u16, tag: &str) -> String {
+    let formats = if tag.is_empty() {
+        formats("")
+    } else {
+        String::new()
+    };
     format!(
-        r#"UniqueIDEngine on
+        r#"{formats}UniqueIDEngine on
 ForensicLogEngine on
 ForensicLogFile @DIR@/{tag}forensic.log
 RedisEngine on
 RedisServer 127.0.0.1:{redis_port}
-LogFormat {tag}ev "%{{note:UNIQUE_ID}} %m"
 RedisLogOnCommand PWD {tag}ev
 XferLog @DIR@/{tag}rs-xferlog
-LogFormat {tag}sess "%{{note:UNIQUE_ID}} %m"
 ExtendedLog @DIR@/{tag}ext.log ALL {tag}sess
 "#
+    )
+}
+
+fn formats(tag: &str) -> String {
+    format!(
+        "LogFormat {tag}ev \"%{{note:UNIQUE_ID}} %m\"\nLogFormat {tag}sess \"%{{note:UNIQUE_ID}} %m\"\n"
     )
 }
 
@@ -191,5 +201,41 @@ fn rmmod_then_sighup() {
         ext.last()
             .is_some_and(|l| l.split(' ').next().is_some_and(|id| id.len() == 24)),
         "IDs again after the reload: {ext:?}"
+    );
+}
+
+/// HOST to a `<VirtualHost>` where every module is configured: on HOST
+/// mod_log_forensic unregisters and re-registers its listeners, which
+/// proftpd < 1.3.8c (issue #1811) can corrupt the event lists with.
+/// Every module's events must still arrive afterwards: IDs, a forensic
+/// block for a failed login, Redis items, an xferlog line.
+#[test]
+fn events_arrive_after_host_to_a_vhost() {
+    let redis = RedisServer::start();
+    let vhost = modules_conf(redis.port(), "v");
+    let mut server = Proftpd::builder(Modules::Ours)
+        .load_modules(&MODULES)
+        .config(&format!(
+            "{}{}<VirtualHost 127.0.0.1>\nPort @PORT@\nServerAlias other.test\n\
+             AuthOrder mod_auth_file.c\nAuthUserFile @DIR@/ftpd.passwd\n\
+             AuthGroupFile @DIR@/ftpd.group\nRequireValidShell off\nWtmpLog off\n\
+             {vhost}</VirtualHost>\n",
+            formats("v"),
+            modules_conf(redis.port(), "")
+        ))
+        .start();
+    let mut r = redis.client();
+    for n in 1..=2 {
+        session(&mut server.connect(), Some("other.test"), n);
+        wait_all(&server, &mut r, "v", n, true, true);
+    }
+    // And the main server's sessions are unaffected.
+    session(&mut server.connect(), None, 1);
+    wait_all(&server, &mut r, "", 1, true, true);
+    server.stop();
+    assert!(
+        !server.logs().contains("internal error"),
+        "{}",
+        server.logs()
     );
 }

@@ -144,7 +144,7 @@ pub fn register_module_lifecycle(module: &'static ModuleRecord) {
     // Our statics outlived every one of our modules (the library stayed
     // mapped) and no unload handler freed what they hold: proftpd < 1.3.8c
     // may lose handlers from its event lists when a module is unloaded
-    // (see docs/hardening.md).  Nothing of ours is loaded, so nothing
+    // (see docs/reliability.md, "Host hardening").  Nothing of ours is loaded, so nothing
     // refers to it: free it now.
     if still_loaded(None) == 0 && (super::conf::registry_len() > 0 || super::jot::is_set()) {
         super::conf::reset_registry();
@@ -204,7 +204,7 @@ unsafe extern "C" fn on_module_unload<const SLOT: usize>(data: *const c_void, _u
 /// `core.module-unload` of `unloaded`.  Every handler of ours sees every
 /// unload and does the same (idempotent) bookkeeping: with proftpd < 1.3.8c
 /// the core may have lost some of them from its list (see
-/// docs/hardening.md), so none is relied on for its own module only.
+/// docs/reliability.md, "Host hardening"), so none is relied on for its own module only.
 fn module_unloaded(unloaded: Option<&str>) {
     let Some(idx) = LIFECYCLE.iter().position(|s| {
         let m = s.module.load(Ordering::SeqCst);
