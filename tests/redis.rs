@@ -1497,3 +1497,39 @@ fn core_gets_tls_settings_and_mod_ban_copes() {
         "{logs}"
     );
 }
+
+/// A RedisServer inside a `<VirtualHost>` is that vhost's only: it does not
+/// replace the server config's core Redis settings (the core's
+/// check_context says `<VirtualHost>`, not "server config").  mod_ban's
+/// `BanCache redis` in a main-server session uses the main Redis.
+#[test]
+fn vhost_redis_server_does_not_replace_the_main_one() {
+    let main_redis = RedisServer::start();
+    let vhost_redis = RedisServer::start();
+    let p2 = harness::free_port();
+    let server = Proftpd::builder(Modules::Ours)
+        .load_modules(&["mod_redis.c", "mod_ban.c"])
+        .wait_port(p2)
+        .config(&format!(
+            "RedisEngine on\nRedisServer 127.0.0.1:{}\nBanEngine on\nBanLog @DIR@/ban.log\n\
+             BanTable @DIR@/ban.tab\nBanCache redis\nMaxLoginAttempts 1\n\
+             BanOnEvent MaxLoginAttempts 1/00:10:00 00:05:00\n\
+             <VirtualHost 127.0.0.1>\n  Port {p2}\n  RedisEngine on\n  RedisServer 127.0.0.1:{}\n\
+             </VirtualHost>\n",
+            main_redis.port(),
+            vhost_redis.port()
+        ))
+        .start();
+    let mut ftp = server.connect();
+    ftp.expect("USER alice", 331);
+    let _ = ftp.try_cmd("PASS wrong");
+    let mut m = main_redis.client();
+    assert!(
+        wait_until(harness::DEFAULT_TIMEOUT, || !m.keys("mod_ban*").is_empty()),
+        "no mod_ban key in the main server's Redis: main {:?}, vhost {:?}\nban.log:\n{}",
+        m.keys("*"),
+        vhost_redis.client().keys("*"),
+        String::from_utf8_lossy(&server.try_read_file("ban.log").unwrap_or_default())
+    );
+    assert_eq!(vhost_redis.client().keys("*"), Vec::<String>::new());
+}

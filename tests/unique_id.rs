@@ -320,6 +320,16 @@ fn panic_in_sess_init_is_caught() {
         log.contains("mod_unique_id/") && log.contains("sess_init"),
         "{log}"
     );
+    // The panic is reported in the SystemLog only: nothing on fd 2 (once
+    // daemonized, fd 2 may be a client's or Redis's socket).
+    let msg = "test panic requested by PROFTPD_RS_TEST_PANIC";
+    let system = std::fs::read_to_string(server.system_log()).unwrap_or_default();
+    assert!(system.contains(msg), "{system}");
+    let stderr = std::fs::read_to_string(server.stderr_log()).unwrap_or_default();
+    assert!(
+        !stderr.contains(msg) && !stderr.contains("panicked at"),
+        "{stderr}"
+    );
 }
 
 /// A panic while parsing a directive is a config error naming the directive.

@@ -8,6 +8,11 @@
 //! into every server), which is safe with plain keys; no Rust value hangs off
 //! a pool that might be destroyed under a copy.  The registry is cleared when
 //! the configuration is re-read (`core.restart`).
+//!
+//! A record is ours when its last argv slot is an address we allocated for
+//! a key (kept in a sorted table): a record of the same name made by
+//! another module (e.g. Debian's C mod_redis) is recognised as foreign
+//! without reading any of its memory beyond its own argv array.
 
 use super::ffi;
 use std::any::Any;
@@ -20,16 +25,55 @@ pub struct Directive {
     cmd: *mut ffi::cmd_rec,
     name: String,
     args: Vec<String>,
+    /// Set when storing a record failed; the handler's result becomes
+    /// this error.
+    error: Option<String>,
 }
 
-/// Our marker in front of registry keys stored in `config_rec->argv[0]`.
+/// Our marker in front of registry keys stored in our key slots (for
+/// debugging; lookups go by the slot's address, see [`SlotTable`]).
 const KEY_MAGIC: u64 = 0x5253_5052_0000_0000; // "RSPR"
 
 struct Registry {
     values: Vec<Box<dyn Any + Send>>,
+    slots: SlotTable,
 }
 
-static REGISTRY: Mutex<Registry> = Mutex::new(Registry { values: Vec::new() });
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
+    values: Vec::new(),
+    slots: SlotTable::new(),
+});
+
+/// The addresses of our key slots (the last argv entry of each of our
+/// config records) and the index of the value each one stands for, sorted
+/// by address.  Looking a pointer up reads only this table.
+struct SlotTable {
+    entries: Vec<(usize, usize)>,
+}
+
+impl SlotTable {
+    const fn new() -> Self {
+        SlotTable {
+            entries: Vec::new(),
+        }
+    }
+
+    /// Record that the slot at `addr` stands for value `idx`.  An address
+    /// seen before (memory of a freed record, e.g. a re-read `.ftpaccess`,
+    /// reused for a new one) now means the new value.
+    fn insert(&mut self, addr: usize, idx: usize) {
+        match self.entries.binary_search_by_key(&addr, |e| e.0) {
+            Ok(i) => self.entries[i].1 = idx,
+            Err(i) => self.entries.insert(i, (addr, idx)),
+        }
+    }
+
+    /// The value index of the slot at `addr`, if it is one of ours.
+    fn find(&self, addr: usize) -> Option<usize> {
+        let i = self.entries.binary_search_by_key(&addr, |e| e.0).ok()?;
+        Some(self.entries[i].1)
+    }
+}
 
 fn registry() -> std::sync::MutexGuard<'static, Registry> {
     REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
@@ -39,7 +83,14 @@ fn registry() -> std::sync::MutexGuard<'static, Registry> {
 pub fn reset_registry() {
     // Dropped with its buffer: after the last module unload the library
     // goes away, and nothing of it may be left behind on the heap.
-    drop(std::mem::take(&mut registry().values));
+    let mut r = registry();
+    drop(std::mem::take(&mut r.values));
+    drop(std::mem::take(&mut r.slots.entries));
+}
+
+/// How many values are stored.
+pub fn registry_len() -> usize {
+    registry().values.len()
 }
 
 impl Directive {
@@ -64,6 +115,7 @@ impl Directive {
             cmd,
             name,
             args: all.collect(),
+            error: None,
         }
     }
 
@@ -122,16 +174,26 @@ impl Directive {
     }
 
     /// The context the directive appears in (`CONF_*` flag of the enclosing
-    /// section).
+    /// section), computed as the core's `check_context` does: the enclosing
+    /// section, else the server being configured (`CONF_VIRTUAL` inside a
+    /// `<VirtualHost>`, where `cmd->config` is NULL), else `CONF_ROOT`.
     pub fn context(&self) -> u32 {
-        // SAFETY: `cmd->config` is the enclosing section or NULL (server).
+        // SAFETY: `cmd->config` is the enclosing section or NULL;
+        // `cmd->server` is the server being configured (or NULL).
         unsafe {
             let c = (*self.cmd).config;
-            if c.is_null() {
-                super::ffi::CONF_ROOT
+            let s = (*self.cmd).server;
+            let section = if c.is_null() {
+                None
             } else {
-                (*c).config_type as u32
-            }
+                Some((*c).config_type)
+            };
+            let server = if s.is_null() {
+                None
+            } else {
+                Some((*s).config_type)
+            };
+            context_of(section, server)
         }
     }
 
@@ -169,19 +231,22 @@ impl Directive {
     }
 
     fn add_param_flags<T: Any + Send>(&mut self, value: T, flags: i64, c_argv: &[CArg]) {
-        let key = {
-            let mut r = registry();
-            r.values.push(Box::new(value));
-            KEY_MAGIC | (r.values.len() as u64 - 1)
-        };
+        if self.error.is_some() {
+            return;
+        }
         let name = CString::new(self.name.as_str()).unwrap_or_default();
         let n = c_argv.len();
-        // SAFETY: add_config_param creates a record in the current context;
-        // we replace its argv by one of n + 2 slots (NULL-terminated, as
-        // proftpd allocates it) from c->pool, holding the C layout in
-        // argv[0..n] and our key, in memory from the same pool, in argv[n].
-        unsafe {
+        // SAFETY: add_config_param creates a record in the current context
+        // (NULL on failure, e.g. no context open); we replace its argv by
+        // one of n + 2 slots (NULL-terminated, as proftpd allocates it) from
+        // c->pool, holding the C layout in argv[0..n] and, in argv[n], our
+        // key slot, in memory from the same pool.
+        let slot = unsafe {
             let c = ffi::add_config_param(name.as_ptr(), 1, ptr::null_mut::<c_void>());
+            if c.is_null() || (*c).pool.is_null() {
+                self.error = Some("unable to add a config record".into());
+                return;
+            }
             let pool = (*c).pool;
             let argv = ffi::pcalloc(pool, ((n + 2) * std::mem::size_of::<*mut c_void>()) as _)
                 as *mut *mut c_void;
@@ -189,12 +254,21 @@ impl Directive {
                 *argv.add(i) = arg.to_c(pool);
             }
             let slot = ffi::pcalloc(pool, std::mem::size_of::<u64>() as _) as *mut u64;
-            slot.write(key);
             *argv.add(n) = slot as *mut c_void;
             (*c).argv = argv;
             (*c).argc = (n + 1) as _;
             (*c).flags |= flags;
-        }
+            slot
+        };
+        let key = {
+            let mut r = registry();
+            r.values.push(Box::new(value));
+            let idx = r.values.len() - 1;
+            r.slots.insert(slot as usize, idx);
+            KEY_MAGIC | idx as u64
+        };
+        // SAFETY: `slot` is the 8 bytes we just allocated from c->pool.
+        unsafe { slot.write(key) };
     }
 }
 
@@ -291,6 +365,16 @@ pub fn check_arity(argc: usize, min: usize, max: usize) -> Result<(), String> {
     }
 }
 
+/// `check_context`'s rule: the enclosing section's type unless it is a
+/// plain parameter, else the server's type when set, else `CONF_ROOT`.
+fn context_of(section: Option<i32>, server: Option<i32>) -> u32 {
+    match (section, server) {
+        (Some(t), _) if t != ffi::CONF_PARAM as i32 => t as u32,
+        (_, Some(t)) if t != 0 => t as u32,
+        _ => ffi::CONF_ROOT,
+    }
+}
+
 /// proftpd's Boolean words (`pr_str_is_boolean`).
 pub fn parse_bool(s: &str) -> Option<bool> {
     match s.to_ascii_lowercase().as_str() {
@@ -322,6 +406,10 @@ pub unsafe fn dispatch(
         |msg| Err(format!("internal error: {msg}")),
         || f(&mut d),
     );
+    let result = match (result, d.error.take()) {
+        (Ok(()), Some(e)) => Err(e),
+        (r, _) => r,
+    };
     match result {
         // SAFETY: cmd is valid; mod_create_ret allocates in cmd->tmp_pool.
         Ok(()) => unsafe { ffi::mod_create_ret(cmd, 0, ptr::null(), ptr::null()) },
@@ -374,24 +462,22 @@ fn scope_set(scope: Scope) -> *mut ffi::xaset_t {
 }
 
 fn value_of<T: Any + Clone>(c: *mut ffi::config_rec) -> Option<T> {
-    // SAFETY: `c` is a live config record of one of our directives: our
-    // key is in its last argv slot.
-    let key = unsafe {
+    // SAFETY: `c` is a live config record found by name; whoever made it,
+    // its argv holds argc entries.  Only the pointer in the last one is
+    // read, never what it points to.
+    let slot = unsafe {
         let argc = (*c).argc as usize;
         if argc < 1 || (*c).argv.is_null() {
             return None;
         }
-        let slot = *(*c).argv.add(argc - 1);
-        if slot.is_null() {
-            return None;
-        }
-        *(slot as *const u64)
+        *(*c).argv.add(argc - 1)
     };
-    if key & 0xffff_ffff_0000_0000 != KEY_MAGIC {
+    if slot.is_null() {
         return None;
     }
-    let idx = (key & 0xffff_ffff) as usize;
-    registry().values.get(idx)?.downcast_ref::<T>().cloned()
+    let r = registry();
+    let idx = r.slots.find(slot as usize)?;
+    r.values.get(idx)?.downcast_ref::<T>().cloned()
 }
 
 /// The first value stored for `name` in `scope` (searching sub-sections
@@ -483,7 +569,43 @@ pub fn lookup_all_anon<T: Any + Clone>(name: &str) -> Vec<T> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_bool;
+    use super::{SlotTable, context_of, ffi, parse_bool};
+
+    #[test]
+    fn slot_table_knows_only_our_addresses() {
+        let mut t = SlotTable::new();
+        for (i, addr) in [0x5000usize, 0x1000, 0x3000, 0x2000]
+            .into_iter()
+            .enumerate()
+        {
+            t.insert(addr, i);
+        }
+        assert_eq!(t.find(0x1000), Some(1));
+        assert_eq!(t.find(0x2000), Some(3));
+        assert_eq!(t.find(0x5000), Some(0));
+        for foreign in [0, 0x1001, 0x2fff, 0x4000, 0x6000, usize::MAX] {
+            assert_eq!(t.find(foreign), None, "{foreign:#x}");
+        }
+        // An address reused for a new record stands for the new value.
+        t.insert(0x3000, 9);
+        assert_eq!(t.find(0x3000), Some(9));
+        assert_eq!(t.entries.len(), 4);
+    }
+
+    #[test]
+    fn context_like_check_context() {
+        let (root, vhost) = (ffi::CONF_ROOT as i32, ffi::CONF_VIRTUAL as i32);
+        let (dir, param) = (ffi::CONF_DIR as i32, ffi::CONF_PARAM as i32);
+        // Main server: no section, server type 0 or CONF_ROOT.
+        assert_eq!(context_of(None, Some(0)), ffi::CONF_ROOT);
+        assert_eq!(context_of(None, Some(root)), ffi::CONF_ROOT);
+        assert_eq!(context_of(None, None), ffi::CONF_ROOT);
+        // Inside <VirtualHost>: cmd->config is NULL, the server says so.
+        assert_eq!(context_of(None, Some(vhost)), ffi::CONF_VIRTUAL);
+        assert_eq!(context_of(Some(param), Some(vhost)), ffi::CONF_VIRTUAL);
+        // A section wins.
+        assert_eq!(context_of(Some(dir), Some(vhost)), ffi::CONF_DIR);
+    }
 
     #[test]
     fn booleans() {

@@ -5,7 +5,7 @@ use super::ffi;
 use super::module::ModuleRecord;
 use std::ffi::{CStr, c_void};
 use std::ptr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 /// The C signature of event callbacks.
 pub type EventFn = unsafe extern "C" fn(*const c_void, *mut c_void);
@@ -83,67 +83,193 @@ macro_rules! event_handler {
 }
 pub(crate) use event_handler;
 
-/// How many of our modules are loaded (their `init` ran, no unload yet).
-static LOADED: AtomicUsize = AtomicUsize::new(0);
+/// The modules whose lifecycle handlers are registered, one slot each
+/// (our four modules; see [`register_module_lifecycle`]), and whether each
+/// is loaded (its `init` ran, no `core.module-unload` for it yet).
+const SLOTS: usize = 4;
+
+struct Slot {
+    module: AtomicPtr<ModuleRecord>,
+    loaded: AtomicBool,
+}
+
+#[allow(clippy::declare_interior_mutable_const)]
+const EMPTY_SLOT: Slot = Slot {
+    module: AtomicPtr::new(ptr::null_mut()),
+    loaded: AtomicBool::new(false),
+};
+
+static LIFECYCLE: [Slot; SLOTS] = [EMPTY_SLOT; SLOTS];
 
 /// What every module registers in its `init`: on `core.module-unload` of
-/// this module, unregister all of its event handlers; on `core.restart`,
+/// this module, mark it unloaded (when it was the last of ours, free what
+/// the host keeps: directive values, jot filters); on `core.restart`,
 /// forget the stored directive values (the configuration is re-read).
 /// Modules with more to reset on restart register their own handler too.
+///
+/// `pr_event_register` refuses a callback already registered for the
+/// event (EEXIST), whichever module registered it: so each module gets its
+/// own copy of the two handlers (one instance of a generic per slot, their
+/// bodies differ by the slot number, so the linker cannot fold them), and
+/// the core removes a module's copies itself when it unloads it
+/// (`pr_module_unload` unregisters all of the module's handlers).
 ///
 /// On a restart (SIGHUP) mod_dso unloads every module before the core
 /// raises `core.restart` for the others, and dlclose()s our library, which
 /// runs no Rust destructors: so when the last of our modules is unloaded,
 /// everything Rust-owned that the statics hold is freed first.
 ///
-/// (`init` runs in the master: also warms up caches the sessions inherit.)
+/// (`init` runs in the master: also warms up caches the sessions inherit,
+/// and silences the default panic hook, see
+/// [`super::guard::install_quiet_panic_hook`].)
 pub fn register_module_lifecycle(module: &'static ModuleRecord) {
-    LOADED.fetch_add(1, Ordering::SeqCst);
+    super::guard::install_quiet_panic_hook();
     super::sys::warm_up_before_fork();
-    // SAFETY: the module record is 'static; it is passed back to us as the
-    // user data of the two host-internal handlers below.
+    let want = module as *const ModuleRecord as *mut ModuleRecord;
+    let slot = LIFECYCLE
+        .iter()
+        .position(|s| s.module.load(Ordering::SeqCst) == want)
+        .or_else(|| {
+            LIFECYCLE.iter().position(|s| {
+                s.module
+                    .compare_exchange(ptr::null_mut(), want, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok()
+            })
+        });
+    let Some(slot) = slot else {
+        super::log::error(&format!(
+            "proftpd-rs: more than {SLOTS} modules of this library; {} has no lifecycle handlers",
+            module.file_name()
+        ));
+        return;
+    };
+    // Our statics outlived every one of our modules (the library stayed
+    // mapped) and no unload handler freed what they hold: proftpd < 1.3.8c
+    // may lose handlers from its event lists when a module is unloaded
+    // (see docs/reliability.md, "Host hardening").  Nothing of ours is loaded, so nothing
+    // refers to it: free it now.
+    if still_loaded(None) == 0 && (super::conf::registry_len() > 0 || super::jot::is_set()) {
+        super::conf::reset_registry();
+        super::jot::reset();
+        super::log::debug(
+            7,
+            "proftpd-rs: stored settings left by a missed module unload freed",
+        );
+    }
+    LIFECYCLE[slot].loaded.store(true, Ordering::SeqCst);
+    let (unload, restart): (EventFn, EventFn) = match slot {
+        0 => (on_module_unload::<0>, on_restart::<0>),
+        1 => (on_module_unload::<1>, on_restart::<1>),
+        2 => (on_module_unload::<2>, on_restart::<2>),
+        _ => (on_module_unload::<3>, on_restart::<3>),
+    };
+    // SAFETY: the module record is 'static (proftpd keeps its pointer; it
+    // copies the event name).  A second init of a loaded module gets EEXIST
+    // (its handlers are there already), which is fine.
     unsafe {
-        let user = module.as_ptr() as *mut c_void;
         ffi::pr_event_register(
             module.as_ptr(),
             c"core.module-unload".as_ptr(),
-            Some(on_module_unload),
-            user,
+            Some(unload),
+            ptr::null_mut(),
         );
         ffi::pr_event_register(
             module.as_ptr(),
             c"core.restart".as_ptr(),
-            Some(on_restart),
-            user,
+            Some(restart),
+            ptr::null_mut(),
         );
     }
 }
 
-unsafe extern "C" fn on_module_unload(data: *const c_void, user: *mut c_void) {
+/// How many of our modules are loaded.
+pub fn loaded_modules() -> usize {
+    LIFECYCLE
+        .iter()
+        .filter(|s| s.loaded.load(Ordering::SeqCst))
+        .count()
+}
+
+unsafe extern "C" fn on_module_unload<const SLOT: usize>(data: *const c_void, _user: *mut c_void) {
     super::guard::run(
         "proftpd-rs",
         "core.module-unload",
         |_| (),
         || {
-            let unloaded = EventData { data }.as_str();
-            // SAFETY: `user` is the 'static module record registered above.
-            let module = unsafe { &*(user as *const ModuleRecord) };
-            if unloaded.as_deref() == Some(module.file_name().as_str()) {
-                unregister_all(module);
-                if LOADED.fetch_sub(1, Ordering::SeqCst) == 1 {
-                    super::conf::reset_registry();
-                    super::jot::reset();
-                }
-            }
+            // The slot number keeps each instance's body distinct.
+            let _ = std::hint::black_box(SLOT);
+            module_unloaded(EventData { data }.as_str().as_deref())
         },
     );
 }
 
-unsafe extern "C" fn on_restart(_data: *const c_void, _user: *mut c_void) {
+/// `core.module-unload` of `unloaded`.  Every handler of ours sees every
+/// unload and does the same (idempotent) bookkeeping: with proftpd < 1.3.8c
+/// the core may have lost some of them from its list (see
+/// docs/reliability.md, "Host hardening"), so none is relied on for its own module only.
+fn module_unloaded(unloaded: Option<&str>) {
+    let Some(idx) = LIFECYCLE.iter().position(|s| {
+        let m = s.module.load(Ordering::SeqCst);
+        // SAFETY: slots hold only 'static module records.
+        !m.is_null() && unloaded == Some(unsafe { &*m }.file_name().as_str())
+    }) else {
+        return;
+    };
+    let was_loaded = LIFECYCLE[idx].loaded.load(Ordering::SeqCst);
+    // Count by the core's list of loaded modules (the one being unloaded
+    // is still in it during this event).  The core unregisters the
+    // module's handlers, these included, right after this event.
+    let left = still_loaded(unloaded);
+    let name = unloaded.unwrap_or_default();
+    if left == 0 {
+        super::conf::reset_registry();
+        super::jot::reset();
+        if was_loaded {
+            super::log::debug(
+                7,
+                &format!(
+                    "proftpd-rs: {name} unloaded, the last of this library's modules: stored settings freed"
+                ),
+            );
+        }
+    } else if was_loaded {
+        super::log::debug(
+            7,
+            &format!("proftpd-rs: {name} unloaded, {left} of this library's modules still loaded"),
+        );
+    }
+}
+
+/// How many of our modules the core has loaded, not counting `except`
+/// (the one being unloaded); slots of modules gone are marked unloaded.
+fn still_loaded(except: Option<&str>) -> usize {
+    let mut n = 0;
+    for s in &LIFECYCLE {
+        let m = s.module.load(Ordering::SeqCst);
+        if m.is_null() {
+            continue;
+        }
+        // SAFETY: slots hold only 'static module records.
+        let name = unsafe { &*m }.file_name();
+        let c = super::log::to_cstring(&name);
+        // SAFETY: a plain lookup in the core's module list.
+        let loaded =
+            Some(name.as_str()) != except && !unsafe { ffi::pr_module_get(c.as_ptr()) }.is_null();
+        s.loaded.store(loaded, Ordering::SeqCst);
+        n += usize::from(loaded);
+    }
+    n
+}
+
+unsafe extern "C" fn on_restart<const SLOT: usize>(_data: *const c_void, _user: *mut c_void) {
     super::guard::run(
         "proftpd-rs",
         "core.restart",
         |_| (),
-        super::conf::reset_registry,
+        || {
+            // The slot number keeps each instance's body distinct.
+            let _ = std::hint::black_box(SLOT);
+            super::conf::reset_registry();
+        },
     );
 }

@@ -28,6 +28,16 @@ pub fn run<R>(
     }
 }
 
+/// Replace the default panic hook, which prints the panic to fd 2, by one
+/// that writes nothing: after proftpd daemonizes, fd 2 may be any socket
+/// (a client's control connection, Redis).  [`run`] logs every panic it
+/// catches through the SystemLog instead.  Called from the module `init`
+/// path only (once per process), so `cargo test` keeps readable panics.
+pub fn install_quiet_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| std::panic::set_hook(Box::new(|_| {})));
+}
+
 /// The text of a panic payload.
 pub fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {

@@ -85,6 +85,11 @@ fn json_map() -> *mut ffi::pr_table_t {
     m
 }
 
+/// Whether filters or the key table are allocated.
+pub fn is_set() -> bool {
+    !POOL.load(Ordering::Relaxed).is_null()
+}
+
 /// Forget every filter and the key table (call on `core.restart`, together
 /// with `conf::reset_registry()`).
 pub fn reset() {
