@@ -55,14 +55,6 @@ pub fn unregister(module: &'static ModuleRecord, event: &'static CStr, cb: Event
     }
 }
 
-/// Unregister all of the module's event handlers.
-pub fn unregister_all(module: &'static ModuleRecord) {
-    // SAFETY: NULL event and callback mean "all of this module's".
-    unsafe {
-        ffi::pr_event_unregister(module.as_ptr(), ptr::null(), None);
-    }
-}
-
 #[doc(hidden)]
 pub fn dispatch(data: *const c_void, module: &str, name: &str, f: fn(&EventData)) {
     let ev = EventData { data };
