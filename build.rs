@@ -32,6 +32,7 @@ fn main() {
     println!("cargo:rerun-if-changed={}", config_h.display());
 
     emit_feature_cfgs(&config_h);
+    emit_headers_version(&include_dir.join("version.h"));
 
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));
     generate_bindings(&include_dir, &out_dir);
@@ -75,6 +76,32 @@ fn rustc_minor() -> Option<u32> {
     let text = String::from_utf8(out.stdout).ok()?;
     let release = text.lines().find_map(|l| l.strip_prefix("release: "))?;
     release.split('.').nth(1)?.parse().ok()
+}
+
+/// The proftpd release the headers belong to (`PROFTPD_VERSION_TEXT` in
+/// version.h, e.g. "1.3.8" or "1.3.8c"), for the version guard
+/// (`src/host/version.rs`): `PROFTPD_RS_HEADERS_VERSION` in the code.
+fn emit_headers_version(version_h: &Path) {
+    println!("cargo:rerun-if-changed={}", version_h.display());
+    let text = fs::read_to_string(version_h).unwrap_or_default();
+    let version = text.lines().find_map(|l| {
+        let mut words = l.split_whitespace();
+        if words.next() != Some("#define") || words.next() != Some("PROFTPD_VERSION_TEXT") {
+            return None;
+        }
+        let v = words.next()?.trim_matches('"');
+        (!v.is_empty()).then(|| v.to_string())
+    });
+    match version {
+        Some(v) => println!("cargo:rustc-env=PROFTPD_RS_HEADERS_VERSION={v}"),
+        None => {
+            eprintln!(
+                "error: no PROFTPD_VERSION_TEXT in {} (the proftpd headers are incomplete: reinstall `proftpd-dev`)",
+                version_h.display()
+            );
+            std::process::exit(1);
+        }
+    }
 }
 
 /// Turn the config.h switches we care about into `cfg`s.

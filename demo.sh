@@ -3,6 +3,7 @@
 # the real /usr/sbin/proftpd on a free loopback port with them loaded, run one
 # FTP session with curl (login, upload, list, download) and show what each
 # module produced.  Run as root (proftpd binds, switches users, writes logs).
+# First installs what is missing of the prerequisites (scripts/setup.sh).
 #
 #   ./demo.sh [prxs-install.sh options, e.g. --no-build]
 #
@@ -31,6 +32,10 @@ say() { echo "demo.sh: $*"; }
 heading() { printf '\n==== %s ====\n' "$*"; }
 
 [[ $(id -u) == 0 ]] || die "run as root (proftpd must bind, switch users and open its logs as root)"
+# Install what is missing (Debian packages, Rust), saying what; nothing when
+# all is there (PROFTPD_RS_SETUP=0 skips it).
+# shellcheck source=scripts/setup.sh
+. "$here/scripts/setup.sh"
 [[ -x $PROFTPD ]] || die "$PROFTPD not found (apt-get install proftpd-core)"
 for tool in curl openssl python3; do
   command -v "$tool" >/dev/null 2>&1 || die "$tool not found (see README: Prerequisites)"

@@ -2,7 +2,8 @@
 # The whole test suite: formatting, lints, the release build and its
 # installation, unit tests and integration tests against the real
 # /usr/sbin/proftpd and redis-server.  Run as root (the integration tests
-# start proftpd, which binds and switches users).
+# start proftpd, which binds and switches users).  First installs what is
+# missing of the prerequisites (scripts/setup.sh).
 #
 #   ./test.sh                 everything
 #   ./test.sh unique_id       ... with the `cargo test` filter "unique_id"
@@ -13,10 +14,10 @@ set -euo pipefail
 shopt -s inherit_errexit
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
-if ! command -v cargo >/dev/null 2>&1 && [[ -f $HOME/.cargo/env ]]; then
-  # shellcheck disable=SC1091
-  . "$HOME/.cargo/env"
-fi
+# Install what is missing (Debian packages, Rust), saying what; nothing when
+# all is there (PROFTPD_RS_SETUP=0 skips it).
+# shellcheck source=scripts/setup.sh
+. scripts/setup.sh
 command -v cargo >/dev/null 2>&1 || {
   echo "test.sh: cargo not found: install Rust stable (https://rustup.rs)" >&2
   exit 1
@@ -26,7 +27,7 @@ export RUST_BACKTRACE=${RUST_BACKTRACE:-1}
 step() { printf '\n==== test.sh: %s ====\n' "$*"; }
 
 step "shell scripts: syntax"
-for f in prxs-install.sh demo.sh test.sh .ci/run; do
+for f in prxs-install.sh demo.sh test.sh .ci/run scripts/setup.sh; do
   bash -n "$f"
 done
 

@@ -255,7 +255,7 @@ fn thousand_sessions_thousand_ids() {
 #[test]
 fn id_in_mod_sql_query() {
     if !std::path::Path::new("/usr/lib/proftpd/mod_sql_sqlite.so").exists() {
-        panic!("mod_sql_sqlite.so missing: install proftpd-mod-sqlite (see .ci/run)");
+        panic!("mod_sql_sqlite.so missing: install proftpd-mod-sqlite (see scripts/setup.sh)");
     }
     let builder = Proftpd::builder(Modules::Ours);
     // SQLite needs to write beside the database (journal): a directory of the

@@ -28,6 +28,7 @@ pub mod sessinfo;
 pub mod session;
 pub mod state;
 pub mod sys;
+pub mod version;
 pub mod xfer;
 
 pub use module::{CmdTable, ConfTable, ModuleRecord};

@@ -224,6 +224,11 @@ pub(crate) use cmd_handler;
 /// A trampoline for `init`/`sess_init`: `fn() -> Result<(), String>`.
 /// An error (or a panic) is logged; an `Err` from `sess_init` ends the session
 /// (proftpd's contract for a non-zero return), a panic does not.
+///
+/// First of all, the version guard ([`super::version::check`]): in a
+/// proftpd of another release series, `init` fails before the module's own
+/// function runs, so mod_dso refuses the `LoadModule` and registers nothing
+/// of the module (no directive, command or event handler of ours runs).
 macro_rules! init_fn {
     ($what:expr, $f:path) => {{
         unsafe extern "C" fn trampoline() -> ::std::ffi::c_int {
@@ -240,7 +245,7 @@ pub fn run_init(module: &str, name: &str, f: fn() -> Result<(), String>) -> c_in
         module,
         name,
         |_| 0,
-        || match f() {
+        || match super::version::check().and_then(|()| f()) {
             Ok(()) => 0,
             Err(e) => {
                 super::log::error(&format!("{module}: {name}: {e}"));
