@@ -215,43 +215,63 @@ impl Ftp {
     }
 
     fn open_data(&mut self) -> TcpStream {
+        self.try_open_data()
+            .unwrap_or_else(|e| panic!("data connection: {e}"))
+    }
+
+    fn try_open_data(&mut self) -> io::Result<TcpStream> {
+        let bad = |what: String| io::Error::new(io::ErrorKind::InvalidData, what);
         let addr = match self.data_mode {
-            DataMode::Passive => self.pasv(),
-            DataMode::ExtendedPassive => self.epsv(),
+            DataMode::Passive => {
+                let reply = self.try_cmd("PASV")?;
+                match parse_pasv(&reply.text) {
+                    Some(a) if reply.code == 227 => a,
+                    _ => return Err(bad(format!("PASV: {reply}"))),
+                }
+            }
+            DataMode::ExtendedPassive => {
+                let reply = self.try_cmd("EPSV")?;
+                match parse_epsv(&reply.text) {
+                    Some(port) if reply.code == 229 => SocketAddr::from(([127, 0, 0, 1], port)),
+                    _ => return Err(bad(format!("EPSV: {reply}"))),
+                }
+            }
         };
-        let data = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
-            .unwrap_or_else(|e| panic!("data connection to {addr}: {e}"));
-        data.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-        data.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
-        data
+        let data = TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
+        data.set_read_timeout(Some(IO_TIMEOUT))?;
+        data.set_write_timeout(Some(IO_TIMEOUT))?;
+        Ok(data)
     }
 
     /// Runs a download-type command (`RETR x`, `LIST`, `NLST`, `MLSD`): opens a data
     /// connection, sends the command, reads the data to EOF and then the final reply.
     pub fn transfer_in(&mut self, command: &str) -> Transfer {
-        let mut data = self.open_data();
-        let start = self.cmd(command);
+        self.try_transfer_in(command)
+            .unwrap_or_else(|e| panic!("{command}: {e}"))
+    }
+
+    /// [`Ftp::transfer_in`] that reports I/O errors (e.g. the server went away).
+    pub fn try_transfer_in(&mut self, command: &str) -> io::Result<Transfer> {
+        let mut data = self.try_open_data()?;
+        let start = self.try_cmd(command)?;
         if !start.is_preliminary() {
-            return Transfer {
+            return Ok(Transfer {
                 start,
                 end: None,
                 data: Vec::new(),
-            };
+            });
         }
         let mut bytes = Vec::new();
-        data.read_to_end(&mut bytes)
-            .unwrap_or_else(|e| panic!("{command}: reading data connection: {e}"));
+        data.read_to_end(&mut bytes)?;
         drop(data);
-        let end = self.read_reply();
-        Transfer {
+        let end = self.try_read_reply()?;
+        Ok(Transfer {
             start,
             end: Some(end),
             data: bytes,
-        }
+        })
     }
 
-    /// Runs an upload-type command (`STOR x`, `APPE x`, `STOU`): opens a data connection,
-    /// sends the command, writes `payload`, closes the data connection, reads the final reply.
     pub fn transfer_out(&mut self, command: &str, payload: &[u8]) -> Transfer {
         let mut data = self.open_data();
         let start = self.cmd(command);
