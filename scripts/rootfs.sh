@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# Root filesystems of Debian releases, made from Debian's packages with
+# mmdebstrap and cached, for building and testing proftpd-rs against each
+# release's own proftpd, proftpd-dev and redis-server (scripts/matrix.sh,
+# scripts/deb.sh, scripts/docker-base.sh).  Run as root.
+#
+#   scripts/rootfs.sh path SUITE          the root filesystem's folder (made when
+#                                         missing), printed on stdout
+#   scripts/rootfs.sh run [--scratch] SUITE [--] CMD [ARG...]
+#                                         CMD inside it (chroot), with /proc, /sys,
+#                                         /dev, the project at /src and this
+#                                         machine's Rust (cargo, rustup) at
+#                                         /root/.cargo and /root/.rustup
+#                                         --scratch: on a throw-away overlay, so
+#                                         that what CMD installs or removes is gone
+#                                         afterwards (the package tests)
+#   scripts/rootfs.sh update SUITE        apt-get update + upgrade inside it
+#   scripts/rootfs.sh remove SUITE        delete it
+#
+# SUITE: bookworm (Debian 12), trixie (Debian 13), sid (unstable), or any
+# suite the mirror has.  The packages are those of scripts/setup.sh
+# (PROFTPD_RS_PACKAGES) that SUITE has.  The cache is
+# ${PROFTPD_RS_CACHE:-/var/cache/proftpd-rs}/rootfs/SUITE; a root filesystem
+# older than PROFTPD_RS_ROOTFS_MAX_AGE days (default 7) is brought up to date
+# (apt-get upgrade) before use.  PROFTPD_RS_MIRROR: the Debian mirror
+# (default http://deb.debian.org/debian).
+set -euo pipefail
+shopt -s inherit_errexit
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+project=$(cd "$here/.." && pwd)
+cache=${PROFTPD_RS_CACHE:-/var/cache/proftpd-rs}/rootfs
+mirror=${PROFTPD_RS_MIRROR:-http://deb.debian.org/debian}
+max_age=${PROFTPD_RS_ROOTFS_MAX_AGE:-7}
+
+say() { echo "rootfs: $*" >&2; }
+die() {
+  echo "rootfs: error: $*" >&2
+  exit 1
+}
+usage() {
+  sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" >&2
+  exit 2
+}
+
+[[ $(id -u) == 0 ]] || die "run as root (mmdebstrap and chroot need it)"
+
+# The package list: scripts/setup.sh's, without running its set-up.
+# shellcheck source=scripts/setup.sh disable=SC1091
+PROFTPD_RS_SETUP=0 . "$here/setup.sh"
+
+valid_suite() { [[ $1 =~ ^[a-z][a-z0-9-]*$ ]] || die "bad suite name: $1"; }
+
+# mmdebstrap/debootstrap on this machine (installed when missing).
+need_mmdebstrap() {
+  command -v mmdebstrap >/dev/null 2>&1 && return 0
+  say "installing mmdebstrap (Debian package)"
+  apt-get update -q >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    mmdebstrap debian-archive-keyring >&2
+}
+
+# make SUITE DIR: a new root filesystem with the packages.
+make_rootfs() {
+  local suite=$1 dir=$2 tmp
+  need_mmdebstrap
+  tmp="$dir.new"
+  rm -rf -- "$tmp"
+  mkdir -p -- "$(dirname "$dir")"
+  say "making the $suite root filesystem in $dir (mmdebstrap, ${#PROFTPD_RS_PACKAGES[@]} packages; a few minutes)"
+  # --variant=apt: essential packages + apt; ours on top.  No
+  # recommends (the setup.sh list names all we need).  Services are not
+  # started inside (mmdebstrap installs a policy-rc.d while it works).
+  local include
+  include=$(
+    IFS=,
+    echo "${PROFTPD_RS_PACKAGES[*]}"
+  )
+  # shellcheck disable=SC2016 # the hook's $1 is mmdebstrap's
+  mmdebstrap --variant=apt --mode=root --format=directory \
+    --aptopt='APT::Install-Recommends "false"' \
+    --include="$include" \
+    --customize-hook='echo "127.0.0.1 localhost" > "$1/etc/hosts"; echo "::1 localhost ip6-localhost ip6-loopback" >> "$1/etc/hosts"' \
+    "$suite" "$tmp" "$mirror" >&2 ||
+    die "mmdebstrap $suite failed"
+  mv -- "$tmp" "$dir"
+  date +%s >"$dir/.proftpd-rs-made"
+}
+
+# inside DIR CMD...: CMD chrooted in DIR, in a private mount namespace (the
+# mounts vanish with it).
+inside() {
+  local dir=$1
+  shift
+  [[ -d $HOME/.cargo ]] || die "no $HOME/.cargo: install Rust first (scripts/setup.sh)"
+  cp -f /etc/resolv.conf "$dir/etc/resolv.conf" 2>/dev/null || true
+  mkdir -p "$dir/src" "$dir/root/.cargo" "$dir/root/.rustup"
+  # shellcheck disable=SC2016 # expanded by the inner shell
+  unshare --mount --propagation private -- /bin/bash -euo pipefail -c '
+    dir=$1 project=$2 cargo_home=$3 rustup_home=$4
+    shift 4
+    mount -t proc proc "$dir/proc"
+    mount --rbind /sys "$dir/sys"
+    mount --rbind /dev "$dir/dev"
+    mount -t tmpfs -o mode=1777 tmpfs "$dir/tmp"
+    mount --bind "$project" "$dir/src"
+    mount --bind "$cargo_home" "$dir/root/.cargo"
+    if [[ -d $rustup_home ]]; then mount --bind "$rustup_home" "$dir/root/.rustup"; fi
+    exec chroot "$dir" /usr/bin/env -i HOME=/root TERM="${TERM:-dumb}" \
+      PATH=/root/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+      LANG=C.UTF-8 CARGO_HOME=/root/.cargo RUSTUP_HOME=/root/.rustup \
+      ${PROFTPD_RS_ENV:-} "$@"
+  ' inside "$dir" "$project" "${CARGO_HOME:-$HOME/.cargo}" "${RUSTUP_HOME:-$HOME/.rustup}" "$@"
+}
+
+# path SUITE: make or refresh, print.
+rootfs_path() {
+  local suite=$1 dir made now
+  valid_suite "$suite"
+  dir=$cache/$suite
+  if [[ ! -f $dir/.proftpd-rs-made ]]; then
+    rm -rf -- "$dir"
+    make_rootfs "$suite" "$dir"
+  else
+    made=$(cat "$dir/.proftpd-rs-made")
+    now=$(date +%s)
+    if ((now - made > max_age * 86400)); then
+      say "$suite root filesystem is older than $max_age days: apt-get upgrade"
+      update "$suite" >&2
+    fi
+  fi
+  echo "$dir"
+}
+
+update() {
+  local suite=$1 dir
+  dir=$cache/$suite
+  [[ -d $dir ]] || die "no $suite root filesystem (scripts/rootfs.sh path $suite)"
+  inside "$dir" /bin/sh -c 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get -y -q upgrade'
+  date +%s >"$dir/.proftpd-rs-made"
+}
+
+run() {
+  local scratch=0 suite dir
+  if [[ ${1:-} == --scratch ]]; then
+    scratch=1
+    shift
+  fi
+  suite=${1:-}
+  [[ -n $suite ]] || usage
+  shift
+  [[ ${1:-} == -- ]] && shift
+  (($#)) || usage
+  dir=$(rootfs_path "$suite")
+  if ((scratch == 0)); then
+    inside "$dir" "$@"
+    return
+  fi
+  # A throw-away overlay over the cached root filesystem.
+  local work rc=0
+  work=$(mktemp -d "${TMPDIR:-/tmp}/proftpd-rs-scratch.XXXXXX")
+  mkdir -p "$work/upper" "$work/work" "$work/root"
+  mount -t overlay overlay -o "lowerdir=$dir,upperdir=$work/upper,workdir=$work/work" "$work/root" ||
+    die "cannot mount an overlay over $dir"
+  inside "$work/root" "$@" || rc=$?
+  umount "$work/root" || umount -l "$work/root" || true
+  rm -rf -- "$work"
+  return "$rc"
+}
+
+cmd=${1:-}
+(($#)) && shift
+case $cmd in
+path)
+  (($# == 1)) || usage
+  rootfs_path "$1"
+  ;;
+run) run "$@" ;;
+update)
+  (($# == 1)) || usage
+  valid_suite "$1"
+  update "$1"
+  ;;
+remove)
+  (($# == 1)) || usage
+  valid_suite "$1"
+  rm -rf -- "${cache:?}/$1"
+  ;;
+*) usage ;;
+esac
