@@ -69,7 +69,8 @@ make_rootfs() {
   mkdir -p -- "$(dirname "$dir")"
   say "making the $suite root filesystem in $dir (mmdebstrap, ${#PROFTPD_RS_PACKAGES[@]} packages; a few minutes)"
   # --variant=apt: essential packages + apt; ours on top.  No
-  # recommends (the setup.sh list names all we need).  Services are not
+  # recommends (the setup.sh list names all we need); a mirror whose
+  # Release file has expired (a frozen or slow mirror, sid) is still used.  Services are not
   # started inside (mmdebstrap installs a policy-rc.d while it works).
   local include
   include=$(
@@ -79,6 +80,7 @@ make_rootfs() {
   # shellcheck disable=SC2016 # the hook's $1 is mmdebstrap's
   mmdebstrap --variant=apt --mode=root --format=directory \
     --aptopt='APT::Install-Recommends "false"' \
+    --aptopt='Acquire::Check-Valid-Until "false"' \
     --include="$include" \
     --customize-hook='echo "127.0.0.1 localhost" > "$1/etc/hosts"; echo "::1 localhost ip6-localhost ip6-loopback" >> "$1/etc/hosts"' \
     "$suite" "$tmp" "$mirror" >&2 ||
