@@ -223,6 +223,14 @@ impl Directive {
         self.add_param_flags(value, 0, c_argv);
     }
 
+    /// Like [`Directive::add_param_c`], with `CF_MULTI` when `multi`: a
+    /// record that mod_ifsession adds to its context's records of the same
+    /// name instead of replacing them.
+    pub fn add_param_c_multi<T: Any + Send>(&mut self, value: T, c_argv: &[CArg], multi: bool) {
+        let flags = if multi { ffi::CF_MULTI as i64 } else { 0 };
+        self.add_param_flags(value, flags, c_argv);
+    }
+
     /// Like [`Directive::add_param`], with `CF_MERGEDOWN_MULTI`: every
     /// record of this directive in a context is visible in the
     /// `<Directory>` sections below it (for directives that may repeat).

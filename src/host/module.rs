@@ -254,3 +254,11 @@ pub fn run_init(module: &str, name: &str, f: fn() -> Result<(), String>) -> c_in
         },
     )
 }
+
+/// Whether the core has loaded the module `name` ("mod_ifsession.c"),
+/// statically or with LoadModule.
+pub fn is_loaded(name: &str) -> bool {
+    let c = super::log::to_cstring(name);
+    // SAFETY: a plain lookup in the core's module list.
+    unsafe { ffi::pr_module_exists(c.as_ptr()) != 0 }
+}

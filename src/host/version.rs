@@ -35,6 +35,12 @@ pub const TEST_RUNNING_VERSION_ENV: &str = "PROFTPD_RS_TEST_RUNNING_VERSION";
 /// A release series: (major, minor, patch).
 pub type Series = (u32, u32, u32);
 
+/// Whether the headers we were built against are of release series
+/// `at_least` or a later one (behaviour that changed in a release).
+pub fn built_for_series(at_least: Series) -> bool {
+    series(HEADERS).is_some_and(|s| s >= at_least)
+}
+
 /// The release series of a proftpd version text: "1.3.8c" -> (1, 3, 8),
 /// "1.3.9rc2" -> (1, 3, 9). `None` unless it starts with three numbers.
 pub fn series(version: &str) -> Option<Series> {

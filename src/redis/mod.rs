@@ -262,7 +262,12 @@ fn set_options(cmd: &mut Directive) -> Result<(), String> {
     }
     cmd.check_context(SERVER_CTX)?;
     let opts = parse_options(cmd.args())?;
-    cmd.add_param_c(opts, &[CArg::ULong(opts.into())]);
+    // 1.3.9's C module marks the record CF_MULTI when mod_ifsession is
+    // loaded, so that an <IfUser>/<IfGroup>/<IfClass> RedisOptions adds to
+    // the server's options instead of replacing them; 1.3.8's does not.
+    let multi = crate::host::version::built_for_series((1, 3, 9))
+        && crate::host::module::is_loaded("mod_ifsession.c");
+    cmd.add_param_c_multi(opts, &[CArg::ULong(opts.into())], multi);
     Ok(())
 }
 
