@@ -95,7 +95,11 @@ inside() {
   local dir=$1
   shift
   [[ -d $HOME/.cargo ]] || die "no $HOME/.cargo: install Rust first (scripts/setup.sh)"
+  # This machine's name service: its resolver, and its /etc/hosts (proftpd
+  # and mod_unique_id resolve the host name at start).
   cp -f /etc/resolv.conf "$dir/etc/resolv.conf" 2>/dev/null || true
+  cp -f /etc/hosts "$dir/etc/hosts" 2>/dev/null || true
+  cp -f /etc/hostname "$dir/etc/hostname" 2>/dev/null || true
   mkdir -p "$dir/src" "$dir/root/.cargo" "$dir/root/.rustup"
   # shellcheck disable=SC2016 # expanded by the inner shell
   unshare --mount --propagation private -- /bin/bash -euo pipefail -c '

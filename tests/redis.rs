@@ -1483,7 +1483,7 @@ fn core_gets_tls_settings_and_mod_ban_copes() {
     // mod_ban handled the event (its table, at least), the logs stay clean.
     let ban = wait_until(harness::DEFAULT_TIMEOUT, || {
         String::from_utf8_lossy(&server.try_read_file("ban.log").unwrap_or_default())
-            .contains("MaxLoginAttempts")
+            .contains("autoban for host")
     });
     assert!(ban, "ban.log:\n{}", server.read_file("ban.log"));
     let ban_log = server.read_file("ban.log");

@@ -374,12 +374,13 @@ fn install_script_installs_a_loadable_module() {
     std::fs::write(
         &conf,
         format!(
-            "ModulePath {}\nLoadModule mod_unique_id.c\n",
-            dest.display()
+            "ModulePath {}\n{}LoadModule mod_unique_id.c\n",
+            dest.display(),
+            harness::core_dso_load_lines(std::path::Path::new(harness::DEBIAN_MODULE_DIR))
         ),
     )
     .unwrap();
-    let vv = Command::new("/usr/sbin/proftpd")
+    let vv = Command::new(harness::proftpd_bin())
         .arg("-vv")
         .arg("-c")
         .arg(&conf)
