@@ -93,6 +93,14 @@ fn emit_headers_version(version_h: &Path) {
         (!v.is_empty()).then(|| v.to_string())
     });
     match version {
+        Some(v) if is_older_than_1_3_8(&v) => {
+            eprintln!(
+                "error: the proftpd headers in {} are of proftpd {v}; proftpd-rs supports 1.3.8 and later \
+                 (1.3.7 lacks the core Redis API it uses: redis_set_server3, redis_set_sentinels2)",
+                version_h.display()
+            );
+            std::process::exit(1);
+        }
         Some(v) => println!("cargo:rustc-env=PROFTPD_RS_HEADERS_VERSION={v}"),
         None => {
             eprintln!(
@@ -102,6 +110,23 @@ fn emit_headers_version(version_h: &Path) {
             std::process::exit(1);
         }
     }
+}
+
+/// Whether a proftpd version text ("1.3.7c", "1.3.8") is of a series before
+/// 1.3.8 (an unparsable one is left to the version guard).
+fn is_older_than_1_3_8(version: &str) -> bool {
+    let nums: Vec<u32> = version
+        .split('.')
+        .take(3)
+        .map(|p| {
+            p.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+                .parse()
+                .unwrap_or(0)
+        })
+        .collect();
+    nums.len() == 3 && (nums[0], nums[1], nums[2]) < (1, 3, 8)
 }
 
 /// Turn the config.h switches we care about into `cfg`s.
