@@ -152,7 +152,7 @@ fn sighup_several_times_with_all_four_modules() {
 fn rmmod_then_sighup() {
     let redis = RedisServer::start();
     let ctrl = "ControlsEngine on\nControlsSocket @DIR@/ctrls.sock\nControlsInterval 1\n\
-                ControlsACLs all allow user root\nModuleControlsACLs insmod,rmmod allow user root\n";
+                ControlsACLs all allow user root\nControlsSocketACL allow user root\nModuleControlsACLs insmod,rmmod allow user root\n";
     let mut server = Proftpd::builder(Modules::Ours)
         .load_modules(&MODULES)
         .debug_level(7)
@@ -211,6 +211,7 @@ fn rmmod_then_sighup() {
 /// block for a failed login, Redis items, an xferlog line.
 #[test]
 fn events_arrive_after_host_to_a_vhost() {
+    skip_unless_core_survives_host!();
     let redis = RedisServer::start();
     let vhost = modules_conf(redis.port(), "v");
     let mut server = Proftpd::builder(Modules::Ours)

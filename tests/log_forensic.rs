@@ -629,6 +629,7 @@ ForensicLogFile @DIR@/open/forensic.log
 
 #[test]
 fn host_command_switches_to_the_virtual_host_settings() {
+    skip_unless_core_survives_host!();
     let mut s = start(
         Modules::Ours,
         &[FORENSIC],

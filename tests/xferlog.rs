@@ -611,6 +611,7 @@ TLSLog @DIR@/tls.log
 
 #[test]
 fn host_command_switches_to_the_vhost_logs() {
+    skip_unless_core_survives_host!();
     let s = server(&format!(
         r#"XferLog @DIR@/{ORIG}
 <VirtualHost 127.0.0.1>
