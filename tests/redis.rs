@@ -183,6 +183,60 @@ fn parity_with_c_module() {
     }
 }
 
+/// LogFormat variables new in 1.3.9 (`%{transfer-speed}`, `%{var:NAME}`) come
+/// through the JSON as with 1.3.9's C module (key names from the core's
+/// table: `transfer_speed`, and `VAR:` followed by the variable's value, as
+/// the core hints it). Skipped before 1.3.9, which has neither.
+#[test]
+fn variables_new_in_1_3_9_match_c_module() {
+    if harness::proftpd_series() < (1, 3, 9) {
+        eprintln!("skipped: %{{transfer-speed}} and %{{var:...}} are new in proftpd 1.3.9");
+        return;
+    }
+    let fmt = r#"LogFormat new139 "%u %m %{transfer-speed} %{var:total_bytes_xfer} %{var:no.such.var} %b""#;
+    let mut results = Vec::new();
+    for modules in [Modules::DebianC, Modules::Ours] {
+        let redis = RedisServer::start();
+        let conf = redis_conf(
+            &format!("127.0.0.1:{}", redis.port()),
+            &format!("{fmt}\nRedisLogOnCommand USER,PASS,STOR,RETR,QUIT new139"),
+        );
+        let server = start(modules.clone(), &conf);
+        let mut ftp = server.login("alice", "secret");
+        ftp.stor("a.txt", &[b'x'; 5000]);
+        assert_eq!(ftp.retr("a.txt").len(), 5000);
+        ftp.quit();
+        let items = redis.client().wait_for_list("new139", 5);
+        assert_eq!(items.len(), 5, "{modules:?}: {items:#?}");
+        results.push(parse(&items));
+    }
+    // The speed depends on timing: compare its shape ("NNN.NNKB/s").
+    let shape = |objs: &[serde_json::Map<String, Value>]| -> Vec<Vec<(String, String)>> {
+        objs.iter()
+            .map(|o| {
+                o.iter()
+                    .map(|(k, v)| {
+                        let shown = match (k.as_str(), v.as_str()) {
+                            ("transfer_speed", Some(s)) if s.ends_with("KB/s") => "<speed>".into(),
+                            _ => v.to_string(),
+                        };
+                        (k.clone(), shown)
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    let (c, ours) = (shape(&results[0]), shape(&results[1]));
+    assert_eq!(c, ours, "C: {:#?}\nours: {:#?}", results[0], results[1]);
+    // The transfers have a speed (the C module's, too).
+    assert!(
+        ours.iter().any(|o| o
+            .iter()
+            .any(|(k, v)| k == "transfer_speed" && v == "<speed>")),
+        "{ours:#?}"
+    );
+}
+
 const RAW: &str = r#"LogFormat raw "%r""#;
 
 /// Stop Redis mid-session, keep working, start it again, finish: every

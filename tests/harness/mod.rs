@@ -54,6 +54,7 @@ pub use ftp::{DataMode, Ftp, Reply, Transfer};
 pub use proftpd::{
     ALICE, BOB, DEBIAN_MODULE_DIR, ModuleDir, Modules, OUR_MODULES, Proftpd, ProftpdBuilder,
     TestUser, cdylib_path, check_config, core_dso_load_lines, core_survives_host, proftpd_bin,
+    proftpd_series,
 };
 #[allow(unused_imports)]
 pub use redis::{RedisBuilder, RedisClient, RedisServer, Resp};

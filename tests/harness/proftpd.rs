@@ -72,6 +72,31 @@ pub fn core_dso_load_lines(module_dir: &Path) -> String {
     lines
 }
 
+/// The release series of this proftpd (`proftpd -v`: "ProFTPD Version 1.3.9e"
+/// -> (1, 3, 9)), probed once; (0, 0, 0) if it cannot be read.
+pub fn proftpd_series() -> (u32, u32, u32) {
+    static SERIES: OnceLock<(u32, u32, u32)> = OnceLock::new();
+    *SERIES.get_or_init(|| {
+        let out = Command::new(proftpd_bin())
+            .arg("-v")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let version = out.split_whitespace().last().unwrap_or("");
+        let n: Vec<u32> = version
+            .splitn(3, '.')
+            .map(|p| {
+                let digits: String = p.chars().take_while(char::is_ascii_digit).collect();
+                digits.parse().unwrap_or(0)
+            })
+            .collect();
+        match n[..] {
+            [a, b, c] => (a, b, c),
+            _ => (0, 0, 0),
+        }
+    })
+}
+
 pub fn proftpd_bin() -> PathBuf {
     std::env::var_os("PROFTPD_BIN")
         .map(PathBuf::from)
