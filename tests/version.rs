@@ -48,12 +48,34 @@ fn another_release_series_is_refused_at_load() {
             "{module}: {out}"
         );
         assert!(out.contains("refuses to load"), "{module}: {out}");
-        // mod_dso's own line: the LoadModule failed.
-        assert!(
-            out.contains(&format!("error loading module '{module}.c'")),
-            "{module}: {out}"
-        );
+        // Fatal at once, naming the LoadModule and the line.
+        assert!(out.contains("fatal: LoadModule "), "{module}: {out}");
+        assert!(out.contains("line "), "{module}: {out}");
     }
+}
+
+/// The LoadModule lines in an `Include`d file (as in Debian's
+/// /etc/proftpd/modules.conf): a refusal there would fail only the Include,
+/// with a warning, and proftpd would run without the modules; it is fatal
+/// all the same.
+#[test]
+#[cfg_attr(not(debug_assertions), ignore = "uses a test hook of debug builds")]
+fn refused_inside_an_included_file_too() {
+    let running = other_series();
+    let builder = Proftpd::builder(Modules::Ours).env("PROFTPD_RS_TEST_RUNNING_VERSION", &running);
+    let dir = builder.dir().to_path_buf();
+    let included = dir.join("modules.conf");
+    let lines: String = OUR_MODULES
+        .iter()
+        .map(|m| format!("LoadModule {m}.c\n"))
+        .collect();
+    std::fs::write(&included, lines).expect("write the included file");
+    let (ok, out) = builder
+        .config(&format!("Include {}\n", included.display()))
+        .check_config();
+    assert!(!ok, "proftpd -t passed in {running}:\n{out}");
+    assert!(out.contains("refuses to load"), "{out}");
+    assert!(!out.contains("unable to include"), "{out}");
 }
 
 /// A letter release of the same series (1.3.8 headers, 1.3.8d daemon) is

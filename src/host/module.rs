@@ -245,7 +245,7 @@ pub fn run_init(module: &str, name: &str, f: fn() -> Result<(), String>) -> c_in
         module,
         name,
         |_| 0,
-        || match super::version::check().and_then(|()| f()) {
+        || match super::version::check_at_init(module).and_then(|()| f()) {
             Ok(()) => 0,
             Err(e) => {
                 super::log::error(&format!("{module}: {name}: {e}"));

@@ -103,6 +103,34 @@ pub fn check() -> Result<(), String> {
     VERDICT.get_or_init(|| compare(HEADERS, &running())).clone()
 }
 
+/// [`check`], from a module's `init`: in a proftpd of another series the
+/// refusal must stop proftpd at start-up, not only the one `LoadModule`. A
+/// `LoadModule` inside an `Include`d file (Debian's /etc/proftpd/modules.conf)
+/// that fails makes the `Include` fail with a mere warning, and proftpd would
+/// run (and `proftpd -t` pass) without our modules. So while the
+/// configuration is read (the parser has a server context), a refusal is
+/// fatal as a config error is: the message, naming the module and the line,
+/// then exit(1). Later (`ftpdctl insmod`), only that module is refused.
+pub fn check_at_init(module: &str) -> Result<(), String> {
+    let verdict = check();
+    if let Err(why) = &verdict {
+        // SAFETY: plain reads of the parser's state.
+        let (parsing, line) = unsafe {
+            (
+                !ffi::pr_parser_server_ctxt_get().is_null(),
+                ffi::pr_parser_get_lineno(),
+            )
+        };
+        if parsing {
+            super::log::error(&format!(
+                "fatal: LoadModule {module}: {why} (line {line} of the configuration being read)"
+            ));
+            std::process::exit(1);
+        }
+    }
+    verdict
+}
+
 /// The offsets of the fields we read, per release series. A unit test
 /// compares them with the bindgen structs of the headers we build against,
 /// so a build against headers whose layout nobody checked fails its tests.
