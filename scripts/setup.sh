@@ -30,6 +30,7 @@ PROFTPD_RS_PACKAGES=(
   # sftp, scp and ssh-keygen: the SFTP/SCP tests of mod_xferlog (tests/xferlog.rs,
   # tests/harness/ssh.rs) against Debian's mod_sftp (from proftpd-mod-crypto).
   openssh-client
+  dpkg-dev lintian # scripts/deb.sh (dpkg-shlibdeps) and scripts/deb-test.sh (lintian)
 )
 
 proftpd_rs_setup_say() { echo "setup: $*"; }
