@@ -142,11 +142,11 @@ fn generate_bindings(include_dir: &Path, out_dir: &Path) {
         .allowlist_function("xferlog_write|log_.*")
         .allowlist_function("redis_set_(server3|sentinels2|timeouts)")
         .allowlist_var("session|main_server|permanent_pool|server_list|ServerType")
-        .allowlist_var("(CONF|CF|PR|CL|DEBUG|R)_.*")
+        .allowlist_var("(CONF|CF|PR|CL|DEBUG|R|SF)_.*")
         .allowlist_var("(PRE_CMD|CMD|POST_CMD|POST_CMD_ERR|LOG_CMD|LOG_CMD_ERR|HOOK)")
         .allowlist_var("(LOGFMT|JOT)_.*")
         .allowlist_type(
-            "module|conftable|cmdtable|authtable|cmd_rec|config_rec|server_rec|modret_t|pr_jot_parsed_t",
+            "module|conftable|cmdtable|authtable|cmd_rec|config_rec|server_rec|modret_t|pr_jot_parsed_t|pr_log_event_t",
         )
         .derive_default(true)
         .layout_tests(false)

@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 static SERVER_POOL: AtomicPtr<ffi::pool_rec> = AtomicPtr::new(ptr::null_mut());
 static SENTINEL_POOL: AtomicPtr<ffi::pool_rec> = AtomicPtr::new(ptr::null_mut());
 
-/// `RedisOptions NoReconnect` for the core.
-pub const NO_RECONNECT: u64 = 0x1;
+/// `RedisOptions NoReconnect` for the core (`PR_REDIS_CONN_FL_NO_RECONNECT`).
+pub const NO_RECONNECT: u64 = ffi::PR_REDIS_CONN_FL_NO_RECONNECT as u64;
 
 /// Runs `f` with a new pool, then makes it `slot`'s pool and destroys the
 /// previous one (or destroys the new one if `f` fails).

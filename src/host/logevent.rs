@@ -9,7 +9,7 @@
 
 use super::event::EventData;
 use super::ffi;
-use std::ffi::{CStr, c_char, c_int, c_uint};
+use std::ffi::CStr;
 
 /// The log types (`PR_LOG_TYPE_*`) and the event raised for each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -58,25 +58,16 @@ impl LogType {
     /// The name of the event the core raises for this type (the
     /// `PR_LOG_NAME_*` constants of log.h).
     pub fn event_name(self) -> &'static CStr {
-        match self {
-            LogType::Unspec => c"core.log.unspec",
-            LogType::TransferLog => c"core.log.xferlog",
-            LogType::Syslog => c"core.log.syslog",
-            LogType::SystemLog => c"core.log.systemlog",
-            LogType::ExtendedLog => c"core.log.extendedlog",
-            LogType::TraceLog => c"core.log.tracelog",
-        }
+        let name: &'static [u8] = match self {
+            LogType::Unspec => ffi::PR_LOG_NAME_UNSPEC,
+            LogType::TransferLog => ffi::PR_LOG_NAME_XFERLOG,
+            LogType::Syslog => ffi::PR_LOG_NAME_SYSLOG,
+            LogType::SystemLog => ffi::PR_LOG_NAME_SYSTEMLOG,
+            LogType::ExtendedLog => ffi::PR_LOG_NAME_EXTLOG,
+            LogType::TraceLog => ffi::PR_LOG_NAME_TRACELOG,
+        };
+        CStr::from_bytes_with_nul(name).unwrap_or(c"core.log.unspec")
     }
-}
-
-/// The C `pr_log_event_t` (log.h), field for field.
-#[repr(C)]
-struct RawLogEvent {
-    log_type: c_uint,
-    log_fd: c_int,
-    log_level: c_int,
-    log_msg: *const c_char,
-    log_msglen: usize,
 }
 
 /// One log event, borrowed from the core for the duration of the handler.
@@ -99,7 +90,7 @@ pub struct LogEvent<'a> {
 /// is missing.  Only call this from a handler registered for one of the
 /// [`LogType::event_name`] events.
 pub fn from_event(ev: &EventData) -> Option<LogEvent<'_>> {
-    let p = ev.raw() as *const RawLogEvent;
+    let p = ev.raw() as *const ffi::pr_log_event_t;
     if p.is_null() {
         return None;
     }
@@ -137,14 +128,9 @@ mod tests {
     }
 
     #[test]
-    fn event_names_match_log_h() {
-        assert_eq!(
-            LogType::ExtendedLog.event_name().to_bytes(),
-            ffi::PR_LOG_NAME_EXTLOG.strip_suffix(b"\0").unwrap()
-        );
-        assert_eq!(
-            LogType::TraceLog.event_name().to_bytes(),
-            ffi::PR_LOG_NAME_TRACELOG.strip_suffix(b"\0").unwrap()
-        );
+    fn event_names_from_log_h() {
+        assert_eq!(LogType::ExtendedLog.event_name(), c"core.log.extendedlog");
+        assert_eq!(LogType::TraceLog.event_name(), c"core.log.tracelog");
+        assert_eq!(LogType::Unspec.event_name(), c"core.log.unspec");
     }
 }

@@ -11,7 +11,7 @@ use std::ffi::{CStr, c_char, c_int};
 use std::ptr;
 
 /// `PR_MODULE_API_VERSION`: anything else makes mod_dso refuse the module.
-pub const MODULE_API_VERSION: c_int = 0x20;
+pub const MODULE_API_VERSION: c_int = ffi::PR_MODULE_API_VERSION as c_int;
 
 /// The C signature of directive and command handlers (`MODRET`).
 pub type HandlerFn = unsafe extern "C" fn(*mut ffi::cmd_rec) -> *mut ffi::modret_t;

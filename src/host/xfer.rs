@@ -7,11 +7,11 @@
 use super::ffi;
 use std::ffi::{CStr, c_char};
 
-// proftpd.h session flags (not in the bindgen allowlist).
-const SF_ASCII: i32 = 0x0010;
-const SF_ANON: i32 = 0x0040;
-// PR_NETIO_IO_RD / PR_NETIO_IO_WR (netio.h): data read from the client = upload.
-const PR_NETIO_IO_RD: i32 = 1;
+// proftpd.h's session flags and netio.h's direction (data read from the
+// client: an upload), as C ints.
+const SF_ASCII: i32 = ffi::SF_ASCII as i32;
+const SF_ANON: i32 = ffi::SF_ANON as i32;
+const PR_NETIO_IO_RD: i32 = ffi::PR_NETIO_IO_RD as i32;
 
 fn string(p: *const c_char) -> Option<String> {
     if p.is_null() {
