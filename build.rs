@@ -104,22 +104,19 @@ fn emit_headers_version(version_h: &Path) {
     }
 }
 
-/// Turn the config.h switches we care about into `cfg`s.
+/// `cfg(proftpd_redis)` when the headers' proftpd was built with Redis
+/// support (`PR_USE_REDIS` in config.h): only then has the core a Redis
+/// connection (mod_ban, mod_tls_redis, mod_wrap2_redis) for mod_redis to
+/// configure (`src/host/core_redis.rs`).
 fn emit_feature_cfgs(config_h: &Path) {
     let text = fs::read_to_string(config_h).unwrap_or_default();
-    for (define, cfg) in [
-        ("PR_USE_REDIS", "proftpd_redis"),
-        ("PR_USE_OPENSSL", "proftpd_openssl"),
-        ("PR_USE_IPV6", "proftpd_ipv6"),
-    ] {
-        println!("cargo::rustc-check-cfg=cfg({cfg})");
-        let defined = text.lines().any(|l| {
-            let mut words = l.split_whitespace();
-            words.next() == Some("#define") && words.next() == Some(define)
-        });
-        if defined {
-            println!("cargo:rustc-cfg={cfg}");
-        }
+    println!("cargo::rustc-check-cfg=cfg(proftpd_redis)");
+    let defined = text.lines().any(|l| {
+        let mut words = l.split_whitespace();
+        words.next() == Some("#define") && words.next() == Some("PR_USE_REDIS")
+    });
+    if defined {
+        println!("cargo:rustc-cfg=proftpd_redis");
     }
 }
 
