@@ -24,14 +24,30 @@ pub mod log;
 pub mod logevent;
 pub mod module;
 pub mod privs;
-pub mod sessinfo;
 pub mod session;
 pub mod state;
 pub mod sys;
 pub mod version;
-pub mod xfer;
 
 pub use module::{CmdTable, ConfTable, ModuleRecord};
+
+/// A C string of proftpd's as an owned Rust string (`None` for NULL;
+/// invalid UTF-8 becomes U+FFFD).
+///
+/// # Safety
+/// `p` is NULL or points to a NUL-terminated string that stays valid for
+/// the call.
+pub(crate) unsafe fn text(p: *const std::ffi::c_char) -> Option<String> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: per the contract.
+    Some(
+        unsafe { std::ffi::CStr::from_ptr(p) }
+            .to_string_lossy()
+            .into_owned(),
+    )
+}
 
 /// Configuration contexts (the C `CONF_*` flags), for
 /// [`conf::Directive::check_context`].

@@ -24,7 +24,7 @@ use crate::host::logevent;
 use crate::host::module::{
     CMD_END, CONF_END, CmdTable, ConfTable, ModuleRecord, ModuleSpec, Phase, command, directive,
 };
-use crate::host::sessinfo::{self, EndReason};
+use crate::host::session::EndReason;
 use crate::host::state::SessionState;
 use crate::host::{context, fs, session};
 use crate::log_forensic_module as MODULE;
@@ -290,7 +290,7 @@ fn exit_criterion(reason: EndReason, by_module: bool, c: Criteria) -> Option<Cri
 }
 
 fn on_exit(_ev: &EventData) {
-    let (reason, by_module) = sessinfo::end_reason();
+    let (reason, by_module) = session::end_reason();
     if reason == EndReason::Segfault {
         // Inside the core's SIGSEGV handler: touch nothing (see above).
         return;
@@ -311,7 +311,7 @@ fn on_exit(_ev: &EventData) {
 fn write_forensics(criterion: Criterion) {
     // Gather the session facts before taking the state: these calls may
     // log, and their messages are captured like any other.
-    let info = sessinfo::snapshot();
+    let info = session::snapshot();
     let unique_id = session::note_get("UNIQUE_ID");
     let header = Header {
         client_addr: info.client_addr,

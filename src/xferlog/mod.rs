@@ -25,9 +25,9 @@ use crate::host::module::{
     cstr, directive,
 };
 use crate::host::state::SessionState;
-use crate::host::{context, fs, sessinfo, session, sys, xfer};
+use crate::host::{context, fs, session, sys};
 use crate::xferlog_module as MODULE;
-use format::{AccessMode, Completion, Direction, Extended, Format, LocalTime, Operation, Record};
+use format::{AccessMode, Completion, Direction, Extended, Format, Operation, Record};
 use std::io::Write;
 use std::sync::Arc;
 
@@ -300,7 +300,7 @@ fn setting<T: std::any::Any + Clone>(name: &str) -> Option<T> {
 }
 
 fn log_rest(_cmd: &mut Cmd) -> CmdResult {
-    let pos = xfer::restart_pos();
+    let pos = session::restart_pos();
     with_session(|s| s.restart = pos);
     CmdResult::Declined
 }
@@ -425,7 +425,7 @@ fn log_transfer(cmd: &mut Cmd, completion: Completion) {
         r
     })
     .unwrap_or_default();
-    if !xfer::active() {
+    if !session::xfer_active() {
         // No transfer was set up (e.g. "550 no such file", or not logged
         // in yet): nothing to log.
         LOG.trace(9, "no transfer to log");
@@ -443,7 +443,7 @@ fn log_transfer(cmd: &mut Cmd, completion: Completion) {
     if !settings.engine || settings.outputs.is_empty() {
         return;
     }
-    let st = xfer::state();
+    let st = session::xfer();
     let Some(path) = st.path.clone() else {
         return;
     };
@@ -456,7 +456,7 @@ fn log_transfer(cmd: &mut Cmd, completion: Completion) {
     let view = settings.view;
     let (now_s, now_us) = sys::now();
     let now = (now_s as i64, i64::from(now_us));
-    let (year, month, day, hour, minute, second) = xfer::local_time(now.0);
+    let time = sys::local_time(now.0);
     let access_mode = if st.anonymous {
         AccessMode::Anonymous
     } else if st.chroot_path.is_some() {
@@ -494,8 +494,8 @@ fn log_transfer(cmd: &mut Cmd, completion: Completion) {
         (None, Direction::Outgoing) => st.file_size,
     };
     // As TransferLog: `ftp`, `ftps` (mod_tls), `sftp` or `scp` (mod_sftp).
-    let service = sessinfo::protocol();
-    let protection = protection(&service, xfer::rfc2228_mech().as_deref(), protected);
+    let service = session::protocol();
+    let protection = protection(&service, session::rfc2228_mech().as_deref(), protected);
     let (filename, cwd) = match view {
         PathView::Chroot => (path.clone(), st.cwd.clone()),
         PathView::Real => {
@@ -514,14 +514,7 @@ fn log_transfer(cmd: &mut Cmd, completion: Completion) {
     };
     let mut rec = Record {
         format: Format::WuOrig,
-        time: LocalTime {
-            year,
-            month,
-            day,
-            hour,
-            minute,
-            second,
-        },
+        time,
         transfer_time: elapsed(st.start, now),
         remote_host: st.remote_name.clone(),
         bytes: st.total_bytes,
