@@ -338,7 +338,7 @@ fn panic_in_sess_init_is_caught() {
 fn panic_in_directive_handler_is_a_config_error() {
     let (ok, out) = Proftpd::builder(Modules::Ours)
         .load_module("mod_unique_id.c")
-        .env("PROFTPD_RS_TEST_PANIC", "set_engine")
+        .env("PROFTPD_RS_TEST_PANIC", "UniqueIDEngine")
         .config("UniqueIDEngine on")
         .check_config();
     assert!(!ok, "{out}");

@@ -7,9 +7,10 @@
 //! A handler of these events must not itself log or trace (that would raise
 //! another log event from inside the handler: a loop).
 
-use super::event::EventData;
+use super::event::{Deliver, Event};
 use super::ffi;
 use std::ffi::CStr;
+use std::ffi::c_void;
 
 /// The log types (`PR_LOG_TYPE_*`) and the event raised for each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -55,6 +56,11 @@ impl LogType {
         LogType::ALL.into_iter().find(|t| t.code() == code)
     }
 
+    /// The event the core raises for this type.
+    pub fn event(self) -> Event<Log> {
+        Event::new(self.event_name())
+    }
+
     /// The name of the event the core raises for this type (the
     /// `PR_LOG_NAME_*` constants of log.h).
     pub fn event_name(self) -> &'static CStr {
@@ -86,32 +92,49 @@ pub struct LogEvent<'a> {
     pub message: &'a [u8],
 }
 
-/// The log event carried by a `core.log.*` event, or `None` when the data
-/// is missing.  Only call this from a handler registered for one of the
-/// [`LogType::event_name`] events.
-pub fn from_event(ev: &EventData) -> Option<LogEvent<'_>> {
-    let p = ev.raw() as *const ffi::pr_log_event_t;
-    if p.is_null() {
-        return None;
+/// The payload kind of the `core.log.*` events ([`LogType::event`]):
+/// their handlers take a `&LogEvent`.
+pub enum Log {}
+
+impl<'a> LogEvent<'a> {
+    /// The log event a `core.log.*` event carries, or `None` when the data
+    /// is missing.
+    ///
+    /// # Safety
+    /// `data` is what the core raised a `core.log.*` event with: NULL or a
+    /// live `pr_log_event_t` whose message stays valid for `'a`.
+    unsafe fn from_raw(data: *const c_void) -> Option<LogEvent<'a>> {
+        let p = data as *const ffi::pr_log_event_t;
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: per the contract: the message is log_msglen bytes long.
+        unsafe {
+            let raw = &*p;
+            let message = if raw.log_msg.is_null() || raw.log_msglen == 0 {
+                &[][..]
+            } else {
+                std::slice::from_raw_parts(raw.log_msg as *const u8, raw.log_msglen)
+            };
+            Some(LogEvent {
+                log_type: LogType::from_code(raw.log_type),
+                log_type_code: raw.log_type,
+                log_fd: raw.log_fd,
+                log_level: raw.log_level,
+                message,
+            })
+        }
     }
-    // SAFETY: the core raises core.log.* events with a pointer to a live
-    // pr_log_event_t on its stack; the message is log_msglen bytes long and
-    // stays valid until the event handlers return, which bounds 'a (the
-    // borrow of `ev`, which lives only as long as the handler call).
-    unsafe {
-        let raw = &*p;
-        let message = if raw.log_msg.is_null() || raw.log_msglen == 0 {
-            &[][..]
-        } else {
-            std::slice::from_raw_parts(raw.log_msg as *const u8, raw.log_msglen)
-        };
-        Some(LogEvent {
-            log_type: LogType::from_code(raw.log_type),
-            log_type_code: raw.log_type,
-            log_fd: raw.log_fd,
-            log_level: raw.log_level,
-            message,
-        })
+}
+
+impl<F: Fn(&LogEvent<'_>)> Deliver<Log> for F {
+    unsafe fn deliver(&self, data: *const c_void) {
+        // SAFETY: the core raises core.log.* events with a pointer to a
+        // live pr_log_event_t on its stack, valid until the handlers return:
+        // the LogEvent is only lent to the handler for the call.
+        if let Some(ev) = unsafe { LogEvent::from_raw(data) } {
+            self(&ev)
+        }
     }
 }
 
