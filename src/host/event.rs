@@ -160,10 +160,10 @@ pub fn unregister<P>(module: &'static ModuleRecord, event: Event<P>, handler: Ha
     }
 }
 
-/// The modules whose lifecycle handlers are registered, one slot each
-/// (our four modules; see [`register_module_lifecycle`]), and whether each
-/// is loaded (its `init` ran, no `core.module-unload` for it yet).
-const SLOTS: usize = 4;
+/// The modules whose lifecycle handlers are registered, one slot for each
+/// module of `modules.txt` (see [`register_module_lifecycle`]), and whether
+/// each is loaded (its `init` ran, no `core.module-unload` for it yet).
+const SLOTS: usize = crate::LISTED_MODULES.len();
 
 struct Slot {
     module: AtomicPtr<ModuleRecord>,
@@ -186,11 +186,13 @@ static LIFECYCLE: [Slot; SLOTS] = [EMPTY_SLOT; SLOTS];
 /// Modules with more to reset on restart register their own handler too.
 ///
 /// `pr_event_register` refuses a callback already registered for the
-/// event (EEXIST), whichever module registered it: so each module gets its
-/// own copy of the two handlers (one instance of a generic per slot, their
-/// bodies differ by the slot number, so the linker cannot fold them), and
-/// the core removes a module's copies itself when it unloads it
-/// (`pr_module_unload` unregisters all of the module's handlers).
+/// event (EEXIST), whichever module registered it: so each module has its
+/// own copy of the two handlers, `unload` and `restart` (trampolines made
+/// by [`crate::host::module!`] that call [`on_module_unload`] and
+/// [`on_restart`] with the module's record, so their bodies differ and the
+/// linker cannot fold them), and the core removes a module's copies itself
+/// when it unloads it (`pr_module_unload` unregisters all of the module's
+/// handlers).
 ///
 /// On a restart (SIGHUP) mod_dso unloads every module before the core
 /// raises `core.restart` for the others, and dlclose()s our library, which
@@ -200,7 +202,11 @@ static LIFECYCLE: [Slot; SLOTS] = [EMPTY_SLOT; SLOTS];
 /// (`init` runs in the master: also warms up caches the sessions inherit,
 /// and silences the default panic hook, see
 /// [`super::guard::install_quiet_panic_hook`].)
-pub(crate) fn register_module_lifecycle(module: &'static ModuleRecord) {
+pub(crate) fn register_module_lifecycle(
+    module: &'static ModuleRecord,
+    unload: EventFn,
+    restart: EventFn,
+) {
     super::guard::install_quiet_panic_hook();
     super::sys::warm_up_before_fork();
     let want = module as *const ModuleRecord as *mut ModuleRecord;
@@ -235,12 +241,6 @@ pub(crate) fn register_module_lifecycle(module: &'static ModuleRecord) {
         );
     }
     LIFECYCLE[slot].loaded.store(true, Ordering::SeqCst);
-    let (unload, restart): (EventFn, EventFn) = match slot {
-        0 => (on_module_unload::<0>, on_restart::<0>),
-        1 => (on_module_unload::<1>, on_restart::<1>),
-        2 => (on_module_unload::<2>, on_restart::<2>),
-        _ => (on_module_unload::<3>, on_restart::<3>),
-    };
     // SAFETY: the module record is 'static (proftpd keeps its pointer; it
     // copies the event name).  A second init of a loaded module gets EEXIST
     // (its handlers are there already), which is fine.
@@ -268,16 +268,20 @@ pub fn loaded_modules() -> usize {
         .count()
 }
 
-unsafe extern "C" fn on_module_unload<const SLOT: usize>(data: *const c_void, _user: *mut c_void) {
+/// The body of a module's `core.module-unload` handler (`module`: whose
+/// handler it is).
+///
+/// # Safety
+/// `data` is what the core raises core.module-unload with: the unloaded
+/// module's file name, a C string (or NULL).
+pub(crate) unsafe fn on_module_unload(module: &'static ModuleRecord, data: *const c_void) {
     super::guard::run(
         "proftpd-rs",
         "core.module-unload",
         |_| (),
         || {
-            // The slot number keeps each instance's body distinct.
-            let _ = std::hint::black_box(SLOT);
-            // SAFETY: the core raises core.module-unload with the module's
-            // file name, a C string (or NULL).
+            let _ = std::hint::black_box(module);
+            // SAFETY: per this function's contract.
             let name = unsafe { super::text(data.cast()) };
             module_unloaded(name.as_deref())
         },
@@ -342,14 +346,15 @@ fn still_loaded(except: Option<&str>) -> usize {
     n
 }
 
-unsafe extern "C" fn on_restart<const SLOT: usize>(_data: *const c_void, _user: *mut c_void) {
+/// The body of a module's `core.restart` handler (`module`: whose handler
+/// it is).
+pub(crate) fn on_restart(module: &'static ModuleRecord) {
     super::guard::run(
         "proftpd-rs",
         "core.restart",
         |_| (),
         || {
-            // The slot number keeps each instance's body distinct.
-            let _ = std::hint::black_box(SLOT);
+            let _ = std::hint::black_box(module);
             super::conf::reset_registry();
         },
     );

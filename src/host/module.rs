@@ -5,6 +5,7 @@
 //! and the `m` back-pointer of each table entry), so they live in writable
 //! statics behind `UnsafeCell`.
 
+use super::event::EventFn;
 use super::ffi;
 use std::cell::UnsafeCell;
 use std::ffi::{CStr, c_char, c_int};
@@ -309,10 +310,25 @@ macro_rules! module {
                 cmdtable: $crate::host::module::module!(@commands $([$($phase $command => $handler),*])?),
                 init: {
                     #[allow(unsafe_code)]
+                    unsafe extern "C" fn on_unload(
+                        data: *const ::std::ffi::c_void,
+                        _user: *mut ::std::ffi::c_void,
+                    ) {
+                        // SAFETY: registered for core.module-unload only.
+                        unsafe { $crate::host::event::on_module_unload(&MODULE, data) }
+                    }
+                    #[allow(unsafe_code)]
+                    unsafe extern "C" fn on_restart(
+                        _data: *const ::std::ffi::c_void,
+                        _user: *mut ::std::ffi::c_void,
+                    ) {
+                        $crate::host::event::on_restart(&MODULE)
+                    }
+                    #[allow(unsafe_code)]
                     unsafe extern "C" fn trampoline() -> ::std::ffi::c_int {
                         $crate::host::module::run_init(
                             VERSION,
-                            Some(&MODULE),
+                            Some((&MODULE, on_unload, on_restart)),
                             "init",
                             $crate::host::module::module!(@fn $($init)?),
                         )
@@ -371,13 +387,14 @@ macro_rules! module {
 pub(crate) use module;
 
 /// The body of the `init` and `sess_init` trampolines: the version guard,
-/// for `init` (`lifecycle`) the module's lifecycle handlers, then `f`.
+/// for `init` the module's lifecycle handlers (`lifecycle`: the module and
+/// its `core.module-unload` and `core.restart` trampolines), then `f`.
 /// An error (or a panic) is logged; `init` failing makes mod_dso refuse the
 /// `LoadModule`, `sess_init` failing ends the session; a panic in
 /// `sess_init` does not.
 pub(crate) fn run_init(
     module: &str,
-    lifecycle: Option<&'static ModuleRecord>,
+    lifecycle: Option<(&'static ModuleRecord, EventFn, EventFn)>,
     name: &str,
     f: Option<fn() -> Result<(), String>>,
 ) -> c_int {
@@ -387,8 +404,8 @@ pub(crate) fn run_init(
         |_| 0,
         || {
             let r = super::version::check().and_then(|()| {
-                if let Some(m) = lifecycle {
-                    super::event::register_module_lifecycle(m);
+                if let Some((m, unload, restart)) = lifecycle {
+                    super::event::register_module_lifecycle(m, unload, restart);
                 }
                 f.map_or(Ok(()), |f| f())
             });
