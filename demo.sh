@@ -9,20 +9,21 @@
 #
 # DEMO_KEEP=1 keeps the temporary directory (config, logs) for a closer look.
 #
-# Adding a module: append its name to SECTIONS and define any of
+# The modules are those of modules.txt, in its order.  Each one's section
+# defines conf_<name> (prints the module's proftpd.conf lines) and
+# report_<name> (prints what the module produced, after proftpd stopped),
+# and may define
 #   setup_<name>    before proftpd starts (e.g. start a private redis-server)
-#   conf_<name>     prints the module's proftpd.conf lines
 #   session_<name>  runs after the common FTP session (e.g. a failed login)
-#   report_<name>   prints what the module produced (after proftpd stopped)
+# A listed module without a section is skipped, with a note.
 #
 # shellcheck disable=SC2317  # functions called indirectly (trap, "conf_$s")
 set -euo pipefail
 shopt -s inherit_errexit
 
-SECTIONS=(unique_id log_forensic xferlog redis)
-
 PROFTPD=${PROFTPD:-/usr/sbin/proftpd}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+mapfile -t SECTIONS < <(awk '{ sub(/#.*/, "") } NF { print $1 }' "$here/modules.txt")
 
 die() {
   echo "demo.sh: error: $*" >&2
@@ -313,9 +314,11 @@ ACTIVE=()
 for s in "${SECTIONS[@]}"; do
   if ! installed "$s"; then
     say "mod_$s is not built yet: skipped"
-    continue
+  elif ! declare -F "conf_$s" >/dev/null || ! declare -F "report_$s" >/dev/null; then
+    say "mod_$s has no demo section yet (conf_$s, report_$s): skipped"
+  else
+    ACTIVE+=("$s")
   fi
-  ACTIVE+=("$s")
 done
 ((${#ACTIVE[@]})) || die "none of the demo's modules are installed in $modules_dir"
 

@@ -5,18 +5,21 @@ use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use super::ftp::Ftp;
 use super::util::{self, DEFAULT_TIMEOUT, TestDir};
 
-/// The module files our cdylib is installed as (`LoadModule mod_x.c` loads `mod_x.so`).
-pub const OUR_MODULES: [&str; 4] = [
-    "mod_unique_id",
-    "mod_log_forensic",
-    "mod_redis",
-    "mod_xferlog",
-];
+/// The module files our cdylib is installed as (`LoadModule mod_x.c` loads `mod_x.so`):
+/// `mod_NAME` for each module of `modules.txt`, in its order.
+pub static OUR_MODULES: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    include_str!("../../modules.txt")
+        .lines()
+        .filter_map(|l| l.split('#').next()?.split_whitespace().next())
+        .map(|name| &*Box::leak(format!("mod_{name}").into_boxed_str()))
+        .collect()
+});
 
 /// Where Debian keeps proftpd's C modules.
 pub const DEBIAN_MODULE_DIR: &str = "/usr/lib/proftpd";
@@ -150,7 +153,7 @@ impl ModuleDir {
 
 fn populate_our_module_dir(dir: &Path) {
     let so = cdylib_path();
-    for name in OUR_MODULES {
+    for name in OUR_MODULES.iter() {
         let link = dir.join(format!("{name}.so"));
         symlink(&so, &link).unwrap_or_else(|e| panic!("symlink {}: {e}", link.display()));
     }
