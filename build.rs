@@ -38,18 +38,21 @@ fn main() {
     let modules = read_modules();
     generate_module_list(&modules, &out_dir);
     generate_header(&modules, &out_dir);
-    symbol_order();
+    symbol_order(&out_dir);
 }
 
 /// Code layout: hand `proftpd-glue/symbol-order.txt` (the functions a session runs, made
 /// by `scripts/symbol-order.py`) to the linker, so they sit together at the
 /// start of .text and a forked session faults in a few 64 KiB windows of
-/// our text instead of one per scattered function (docs/benchmarks.md).
-/// Only with rustc's own lld (the default for x86_64-unknown-linux-gnu
-/// since Rust 1.90) and no linker chosen by the user; names missing from
-/// the build (after a code change) are skipped silently.  The layout
-/// changes nothing but speed; `PROFTPD_RS_SYMBOL_ORDER=0` turns it off.
-fn symbol_order() {
+/// our text instead of one per scattered function (docs/development.md).
+/// It changes nothing but speed, so it is used only where it works: when
+/// the linker this build uses (rustc's own lld, the default for
+/// x86_64-unknown-linux-gnu since Rust 1.90) links a probe library with
+/// the two options, checked once per build-script run; any other linker or
+/// toolchain gets the ordinary layout, silently.  Names missing from the
+/// build (after a code change) are skipped silently.
+/// `PROFTPD_RS_SYMBOL_ORDER=0` turns it off.
+fn symbol_order(out_dir: &Path) {
     println!("cargo:rerun-if-changed=proftpd-glue/symbol-order.txt");
     println!("cargo:rerun-if-env-changed=PROFTPD_RS_SYMBOL_ORDER");
     if env::var("PROFTPD_RS_SYMBOL_ORDER").is_ok_and(|v| v == "0") {
@@ -57,26 +60,53 @@ fn symbol_order() {
     }
     let crate_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let order = crate_dir.join("proftpd-glue/symbol-order.txt");
-    let default_lld = env::var("TARGET").is_ok_and(|t| t == "x86_64-unknown-linux-gnu")
-        && rustc_minor().is_some_and(|m| m >= 90);
-    let own_linker = env::var_os("RUSTC_LINKER").is_some()
-        || env::var("CARGO_ENCODED_RUSTFLAGS").is_ok_and(|f| f.contains("link"));
-    if order.is_file() && default_lld && !own_linker {
-        println!(
-            "cargo:rustc-cdylib-link-arg=-Wl,--symbol-ordering-file={}",
-            order.display()
-        );
-        println!("cargo:rustc-cdylib-link-arg=-Wl,--no-warn-symbol-ordering");
+    if !order.is_file() {
+        return;
+    }
+    let args = [
+        format!("-Wl,--symbol-ordering-file={}", order.display()),
+        "-Wl,--no-warn-symbol-ordering".to_string(),
+    ];
+    if linker_accepts(&args, out_dir) {
+        for a in args {
+            println!("cargo:rustc-cdylib-link-arg={a}");
+        }
     }
 }
 
-/// The minor version of the rustc that builds us (`rustc -vV`: "release: 1.95.0").
-fn rustc_minor() -> Option<u32> {
+/// Whether the link of a cdylib for this target succeeds with `args`:
+/// links an empty one with the same rustc, target, linker and flags.
+fn linker_accepts(args: &[String], out_dir: &Path) -> bool {
+    println!("cargo:rerun-if-env-changed=RUSTC_LINKER");
+    println!("cargo:rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
+    let dir = out_dir.join("link-probe");
+    if fs::create_dir_all(&dir).is_err() || fs::write(dir.join("probe.rs"), "").is_err() {
+        return false;
+    }
     let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let out = std::process::Command::new(rustc).arg("-vV").output().ok()?;
-    let text = String::from_utf8(out.stdout).ok()?;
-    let release = text.lines().find_map(|l| l.strip_prefix("release: "))?;
-    release.split('.').nth(1)?.parse().ok()
+    let mut cmd = std::process::Command::new(rustc);
+    cmd.args(["--crate-type=cdylib", "--crate-name=probe", "--edition=2021"])
+        .arg(dir.join("probe.rs"))
+        .arg("--out-dir")
+        .arg(&dir);
+    if let Ok(target) = env::var("TARGET") {
+        cmd.args(["--target", &target]);
+    }
+    if let Ok(flags) = env::var("CARGO_ENCODED_RUSTFLAGS") {
+        cmd.args(flags.split('\x1f').filter(|f| !f.is_empty()));
+    }
+    if let Some(linker) = env::var_os("RUSTC_LINKER") {
+        let mut flag = std::ffi::OsString::from("-Clinker=");
+        flag.push(linker);
+        cmd.arg(flag);
+    }
+    for a in args {
+        cmd.arg(format!("-Clink-arg={a}"));
+    }
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// The proftpd release the headers belong to (`PROFTPD_VERSION_TEXT` in
