@@ -85,10 +85,14 @@ fn linker_accepts(args: &[String], out_dir: &Path) -> bool {
     }
     let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     let mut cmd = std::process::Command::new(rustc);
-    cmd.args(["--crate-type=cdylib", "--crate-name=probe", "--edition=2021"])
-        .arg(dir.join("probe.rs"))
-        .arg("--out-dir")
-        .arg(&dir);
+    cmd.args([
+        "--crate-type=cdylib",
+        "--crate-name=probe",
+        "--edition=2021",
+    ])
+    .arg(dir.join("probe.rs"))
+    .arg("--out-dir")
+    .arg(&dir);
     if let Ok(target) = env::var("TARGET") {
         cmd.args(["--target", &target]);
     }

@@ -48,15 +48,27 @@ tmp=$(mktemp -d /tmp/proftpd-rs-demo.XXXXXX)
 chmod 0755 "$tmp" # the demo user must reach its home; proftpd refuses world-writable log dirs
 BG_PIDS=()        # processes to stop on exit, started by start_bg
 
+# stop_bg PID: stop one background process of start_bg's (TERM, then KILL
+# after 5 s), reap it and forget it.  Also what cleanup runs for each one.
+stop_bg() {
+  local pid=$1 i p keep=()
+  for p in "${BG_PIDS[@]}"; do
+    [[ $p == "$pid" ]] || keep+=("$p")
+  done
+  BG_PIDS=("${keep[@]}")
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < 50; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
 cleanup() {
-  local pid i
+  local pid
   for pid in "${BG_PIDS[@]}"; do
-    kill -TERM "$pid" 2>/dev/null || continue
-    for ((i = 0; i < 50; i++)); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
+    stop_bg "$pid"
   done
   if [[ ${DEMO_KEEP:-} == 1 ]]; then
     say "kept $tmp"
@@ -74,18 +86,6 @@ start_bg() {
   "$@" >"$log" 2>&1 &
   BG_PIDS+=("$!")
   LAST_PID=$!
-}
-
-# stop_bg PID: stop one background process now and wait for it.
-stop_bg() {
-  local pid=$1 i
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for ((i = 0; i < 50; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
 }
 
 free_port() {

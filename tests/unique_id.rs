@@ -351,6 +351,7 @@ fn install_script_installs_a_loadable_module() {
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("modules");
     let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/prxs-install.sh"))
+        .env("PROFTPD", harness::proftpd_bin())
         .arg("--lib")
         .arg(cdylib_path())
         .arg("--dest")
@@ -379,7 +380,7 @@ fn install_script_installs_a_loadable_module() {
         ),
     )
     .unwrap();
-    let vv = Command::new("/usr/sbin/proftpd")
+    let vv = Command::new(harness::proftpd_bin())
         .arg("-vv")
         .arg("-c")
         .arg(&conf)
@@ -393,6 +394,7 @@ fn install_script_installs_a_loadable_module() {
     );
 
     let st = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/prxs-install.sh"))
+        .env("PROFTPD", harness::proftpd_bin())
         .arg("--uninstall")
         .arg("--dest")
         .arg(&dest)

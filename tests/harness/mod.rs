@@ -53,7 +53,7 @@ pub use ftp::{DataMode, Ftp, Reply, Transfer};
 #[allow(unused_imports)]
 pub use proftpd::{
     ALICE, BOB, DEBIAN_MODULE_DIR, ModuleDir, Modules, OUR_MODULES, Proftpd, ProftpdBuilder,
-    TestUser, cdylib_path, check_config,
+    TestUser, cdylib_path, check_config, proftpd_bin,
 };
 #[allow(unused_imports)]
 pub use redis::{RedisBuilder, RedisClient, RedisServer, Resp};
