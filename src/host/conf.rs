@@ -101,7 +101,7 @@ impl<T: Any + Clone> Key<T> {
             }
             (*(*s).anon_config).subset
         };
-        collect(set, self.name, false)
+        collect(ConfigSet(set), self.name, false)
     }
 }
 
@@ -530,9 +530,14 @@ pub enum Scope {
     Current,
 }
 
-fn scope_set(scope: Scope) -> *mut ffi::xaset_t {
+/// A set of proftpd's configuration tree, or NULL: made only from the
+/// core's own globals ([`scope_set`], [`Key::all_anon`]).
+#[derive(Clone, Copy)]
+struct ConfigSet(*mut ffi::xaset_t);
+
+fn scope_set(scope: Scope) -> ConfigSet {
     // SAFETY: reading proftpd's globals on its one thread.
-    unsafe {
+    ConfigSet(unsafe {
         let main = ffi::main_server;
         let server_conf = if main.is_null() {
             ptr::null_mut()
@@ -552,13 +557,18 @@ fn scope_set(scope: Scope) -> *mut ffi::xaset_t {
                 }
             }
         }
-    }
+    })
 }
 
-fn value_of<T: Any + Clone>(c: *mut ffi::config_rec) -> Option<T> {
-    // SAFETY: `c` is a live config record found by name; whoever made it,
-    // its argv holds argc entries.  Only the pointer in the last one is
-    // read, never what it points to.
+/// The value of ours `c` stands for, if it is one of our records (of type
+/// `T`).
+///
+/// # Safety
+/// `c` is a live config record (whoever made it, its argv holds argc
+/// entries).
+unsafe fn value_of<T: Any + Clone>(c: *mut ffi::config_rec) -> Option<T> {
+    // SAFETY: per the contract.  Only the pointer in the last argv entry
+    // is read, never what it points to.
     let slot = unsafe {
         let argc = (*c).argc as usize;
         if argc < 1 || (*c).argv.is_null() {
@@ -574,7 +584,7 @@ fn value_of<T: Any + Clone>(c: *mut ffi::config_rec) -> Option<T> {
     r.values.get(idx)?.downcast_ref::<T>().cloned()
 }
 
-fn collect<T: Any + Clone>(set: *mut ffi::xaset_t, name: &CStr, recurse: bool) -> Vec<T> {
+fn collect<T: Any + Clone>(set: ConfigSet, name: &CStr, recurse: bool) -> Vec<T> {
     let mut out = Vec::new();
     walk(set, name, recurse, |v| {
         out.push(v);
@@ -586,7 +596,7 @@ fn collect<T: Any + Clone>(set: *mut ffi::xaset_t, name: &CStr, recurse: bool) -
 /// Hand the values stored for `name` in `set` to `f`, in configuration
 /// order, while it returns true.
 fn walk<T: Any + Clone>(
-    set: *mut ffi::xaset_t,
+    ConfigSet(set): ConfigSet,
     name: &CStr,
     recurse: bool,
     mut f: impl FnMut(T) -> bool,
@@ -596,7 +606,8 @@ fn walk<T: Any + Clone>(
     }
     super::state::core_call("conf::lookup");
     let cname = name.as_ptr();
-    // SAFETY: find_config/find_config_next walk proftpd's config tree.
+    // SAFETY: find_config/find_config_next walk proftpd's config tree (a
+    // ConfigSet is one of its live sets) and return live records.
     unsafe {
         let ty = ffi::CONF_PARAM as i32;
         let mut c = ffi::find_config(set, ty, cname, recurse as i32);

@@ -129,12 +129,16 @@ pub struct SessionInfo {
     pub pid: u32,
 }
 
-fn addr_text(na: *const ffi::pr_netaddr_t) -> String {
+/// The IP address of `na` as text.
+///
+/// # Safety
+/// `na` is NULL or a live netaddr.
+unsafe fn addr_text(na: *const ffi::pr_netaddr_t) -> String {
     if na.is_null() {
         return String::new();
     }
-    // SAFETY: a live netaddr; pr_netaddr_get_ipstr returns a string cached in
-    // the netaddr (or NULL).
+    // SAFETY: per the contract; pr_netaddr_get_ipstr returns a string
+    // cached in the netaddr (or NULL).
     unsafe { text(ffi::pr_netaddr_get_ipstr(na)) }.unwrap_or_default()
 }
 
@@ -174,7 +178,8 @@ pub fn snapshot() -> SessionInfo {
     let mut now: u64 = 0;
     // SAFETY: writes the time into `now`.
     unsafe { ffi::pr_gettimeofday_millis(&mut now) };
-    let (client_addr, server_addr) = (addr_text(remote), addr_text(local));
+    // SAFETY: NULL or the session's live addresses.
+    let (client_addr, server_addr) = unsafe { (addr_text(remote), addr_text(local)) };
     // SAFETY: as in [`protocol`].
     let protocol = unsafe { text(ffi::pr_session_get_protocol(0)) }.unwrap_or_default();
     let mut info = read(|s| SessionInfo {
