@@ -1,5 +1,6 @@
-//! Build script: bindgen over the installed proftpd headers, cbindgen for our
-//! exported C header.
+//! Build script: bindgen over the installed proftpd headers; from
+//! `modules.txt`, the list of modules the crate checks its module
+//! declarations against, and (with cbindgen) our exported C header.
 //!
 //! Header discovery: `PROFTPD_INCLUDE_DIR`, else `/usr/include/proftpd`
 //! (Debian's `proftpd-dev`).  A missing header directory stops the build with
@@ -14,8 +15,6 @@ const DEFAULT_INCLUDE_DIR: &str = "/usr/include/proftpd";
 fn main() {
     println!("cargo:rerun-if-env-changed=PROFTPD_INCLUDE_DIR");
     println!("cargo:rerun-if-changed=proftpd-glue/wrapper.h");
-    println!("cargo:rerun-if-changed=cbindgen.toml");
-    println!("cargo:rerun-if-changed=src");
 
     let include_dir = PathBuf::from(
         env::var("PROFTPD_INCLUDE_DIR").unwrap_or_else(|_| DEFAULT_INCLUDE_DIR.to_string()),
@@ -36,19 +35,24 @@ fn main() {
 
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));
     generate_bindings(&include_dir, &out_dir);
-    generate_header(&out_dir);
-    symbol_order();
+    let modules = read_modules();
+    generate_module_list(&modules, &out_dir);
+    generate_header(&modules, &out_dir);
+    symbol_order(&out_dir);
 }
 
 /// Code layout: hand `proftpd-glue/symbol-order.txt` (the functions a session runs, made
 /// by `scripts/symbol-order.py`) to the linker, so they sit together at the
 /// start of .text and a forked session faults in a few 64 KiB windows of
-/// our text instead of one per scattered function (docs/benchmarks.md).
-/// Only with rustc's own lld (the default for x86_64-unknown-linux-gnu
-/// since Rust 1.90) and no linker chosen by the user; names missing from
-/// the build (after a code change) are skipped silently.  The layout
-/// changes nothing but speed; `PROFTPD_RS_SYMBOL_ORDER=0` turns it off.
-fn symbol_order() {
+/// our text instead of one per scattered function (docs/development.md).
+/// It changes nothing but speed, so it is used only where it works: when
+/// the linker this build uses (rustc's own lld, the default for
+/// x86_64-unknown-linux-gnu since Rust 1.90) links a probe library with
+/// the two options, checked once per build-script run; any other linker or
+/// toolchain gets the ordinary layout, silently.  Names missing from the
+/// build (after a code change) are skipped silently.
+/// `PROFTPD_RS_SYMBOL_ORDER=0` turns it off.
+fn symbol_order(out_dir: &Path) {
     println!("cargo:rerun-if-changed=proftpd-glue/symbol-order.txt");
     println!("cargo:rerun-if-env-changed=PROFTPD_RS_SYMBOL_ORDER");
     if env::var("PROFTPD_RS_SYMBOL_ORDER").is_ok_and(|v| v == "0") {
@@ -56,26 +60,57 @@ fn symbol_order() {
     }
     let crate_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let order = crate_dir.join("proftpd-glue/symbol-order.txt");
-    let default_lld = env::var("TARGET").is_ok_and(|t| t == "x86_64-unknown-linux-gnu")
-        && rustc_minor().is_some_and(|m| m >= 90);
-    let own_linker = env::var_os("RUSTC_LINKER").is_some()
-        || env::var("CARGO_ENCODED_RUSTFLAGS").is_ok_and(|f| f.contains("link"));
-    if order.is_file() && default_lld && !own_linker {
-        println!(
-            "cargo:rustc-cdylib-link-arg=-Wl,--symbol-ordering-file={}",
-            order.display()
-        );
-        println!("cargo:rustc-cdylib-link-arg=-Wl,--no-warn-symbol-ordering");
+    if !order.is_file() {
+        return;
+    }
+    let args = [
+        format!("-Wl,--symbol-ordering-file={}", order.display()),
+        "-Wl,--no-warn-symbol-ordering".to_string(),
+    ];
+    if linker_accepts(&args, out_dir) {
+        for a in args {
+            println!("cargo:rustc-cdylib-link-arg={a}");
+        }
     }
 }
 
-/// The minor version of the rustc that builds us (`rustc -vV`: "release: 1.95.0").
-fn rustc_minor() -> Option<u32> {
+/// Whether the link of a cdylib for this target succeeds with `args`:
+/// links an empty one with the same rustc, target, linker and flags.
+fn linker_accepts(args: &[String], out_dir: &Path) -> bool {
+    println!("cargo:rerun-if-env-changed=RUSTC_LINKER");
+    println!("cargo:rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
+    let dir = out_dir.join("link-probe");
+    if fs::create_dir_all(&dir).is_err() || fs::write(dir.join("probe.rs"), "").is_err() {
+        return false;
+    }
     let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let out = std::process::Command::new(rustc).arg("-vV").output().ok()?;
-    let text = String::from_utf8(out.stdout).ok()?;
-    let release = text.lines().find_map(|l| l.strip_prefix("release: "))?;
-    release.split('.').nth(1)?.parse().ok()
+    let mut cmd = std::process::Command::new(rustc);
+    cmd.args([
+        "--crate-type=cdylib",
+        "--crate-name=probe",
+        "--edition=2021",
+    ])
+    .arg(dir.join("probe.rs"))
+    .arg("--out-dir")
+    .arg(&dir);
+    if let Ok(target) = env::var("TARGET") {
+        cmd.args(["--target", &target]);
+    }
+    if let Ok(flags) = env::var("CARGO_ENCODED_RUSTFLAGS") {
+        cmd.args(flags.split('\x1f').filter(|f| !f.is_empty()));
+    }
+    if let Some(linker) = env::var_os("RUSTC_LINKER") {
+        let mut flag = std::ffi::OsString::from("-Clinker=");
+        flag.push(linker);
+        cmd.arg(flag);
+    }
+    for a in args {
+        cmd.arg(format!("-Clink-arg={a}"));
+    }
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// The proftpd release the headers belong to (`PROFTPD_VERSION_TEXT` in
@@ -129,22 +164,19 @@ fn is_older_than_1_3_8(version: &str) -> bool {
     nums.len() == 3 && (nums[0], nums[1], nums[2]) < (1, 3, 8)
 }
 
-/// Turn the config.h switches we care about into `cfg`s.
+/// `cfg(proftpd_redis)` when the headers' proftpd was built with Redis
+/// support (`PR_USE_REDIS` in config.h): only then has the core a Redis
+/// connection (mod_ban, mod_tls_redis, mod_wrap2_redis) for mod_redis to
+/// configure (`src/host/core_redis.rs`).
 fn emit_feature_cfgs(config_h: &Path) {
     let text = fs::read_to_string(config_h).unwrap_or_default();
-    for (define, cfg) in [
-        ("PR_USE_REDIS", "proftpd_redis"),
-        ("PR_USE_OPENSSL", "proftpd_openssl"),
-        ("PR_USE_IPV6", "proftpd_ipv6"),
-    ] {
-        println!("cargo::rustc-check-cfg=cfg({cfg})");
-        let defined = text.lines().any(|l| {
-            let mut words = l.split_whitespace();
-            words.next() == Some("#define") && words.next() == Some(define)
-        });
-        if defined {
-            println!("cargo:rustc-cfg={cfg}");
-        }
+    println!("cargo::rustc-check-cfg=cfg(proftpd_redis)");
+    let defined = text.lines().any(|l| {
+        let mut words = l.split_whitespace();
+        words.next() == Some("#define") && words.next() == Some("PR_USE_REDIS")
+    });
+    if defined {
+        println!("cargo:rustc-cfg=proftpd_redis");
     }
 }
 
@@ -167,11 +199,11 @@ fn generate_bindings(include_dir: &Path, out_dir: &Path) {
         .allowlist_function("xferlog_write|log_.*")
         .allowlist_function("redis_set_(server3|sentinels2|timeouts)")
         .allowlist_var("session|main_server|permanent_pool|server_list|ServerType")
-        .allowlist_var("(CONF|CF|PR|CL|DEBUG|R)_.*")
+        .allowlist_var("(CONF|CF|PR|CL|DEBUG|R|SF)_.*")
         .allowlist_var("(PRE_CMD|CMD|POST_CMD|POST_CMD_ERR|LOG_CMD|LOG_CMD_ERR|HOOK)")
         .allowlist_var("(LOGFMT|JOT)_.*")
         .allowlist_type(
-            "module|conftable|cmdtable|authtable|cmd_rec|config_rec|server_rec|modret_t|pr_jot_parsed_t",
+            "module|conftable|cmdtable|authtable|cmd_rec|config_rec|server_rec|modret_t|pr_jot_parsed_t|pr_log_event_t",
         )
         .derive_default(true)
         .layout_tests(false)
@@ -187,17 +219,82 @@ fn generate_bindings(include_dir: &Path, out_dir: &Path) {
         .expect("write bindings");
 }
 
-/// Generate our exported C header into OUT_DIR.  The committed copy lives in
-/// `include/proftpd_rs.h`; a unit test fails when the two differ.  Set
-/// `PROFTPD_RS_UPDATE_HEADER=1` to refresh the committed copy.
-fn generate_header(out_dir: &Path) {
+/// The module names of `modules.txt` (one a line; `#` comments).
+fn read_modules() -> Vec<String> {
+    println!("cargo:rerun-if-changed=modules.txt");
+    let text = fs::read_to_string("modules.txt").unwrap_or_else(|e| {
+        eprintln!("error: modules.txt: {e}");
+        std::process::exit(1);
+    });
+    let modules: Vec<String> = text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or_default().trim())
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    for m in &modules {
+        if !m
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            eprintln!("error: modules.txt: '{m}' is not a module name (a-z, 0-9, _)");
+            std::process::exit(1);
+        }
+    }
+    modules
+}
+
+/// `modules.rs`, included by lib.rs: the listed names (which
+/// `host::module!` checks its own name against) and a reference to each
+/// listed module's record (so a listed module that is not declared fails
+/// to compile).
+fn generate_module_list(modules: &[String], out_dir: &Path) {
+    let mut text = String::from("// Generated by build.rs from modules.txt.\n\n");
+    text += "/// The modules listed in `modules.txt`, in its order.\n";
+    text += &format!(
+        "pub const LISTED_MODULES: [&str; {}] = [{}];\n\n",
+        modules.len(),
+        modules
+            .iter()
+            .map(|m| format!("{m:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    text += "// Every listed module is declared (with host::module!).\n";
+    text += &format!(
+        "const _: [&host::ModuleRecord; {}] = [{}];\n",
+        modules.len(),
+        modules
+            .iter()
+            .map(|m| format!("&{m}::MODULE"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    fs::write(out_dir.join("modules.rs"), text).expect("write modules.rs");
+}
+
+/// Our exported C header, into OUT_DIR, made by cbindgen (cbindgen.toml)
+/// from a declaration of each listed module's record (the records
+/// themselves come from `host::module!`, which cbindgen cannot expand).  The
+/// committed copy lives in `include/proftpd_rs.h`; a unit test fails when the
+/// two differ.  Set `PROFTPD_RS_UPDATE_HEADER=1` to refresh the committed copy.
+fn generate_header(modules: &[String], out_dir: &Path) {
     println!("cargo:rerun-if-env-changed=PROFTPD_RS_UPDATE_HEADER");
+    println!("cargo:rerun-if-changed=cbindgen.toml");
     let crate_dir = env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR");
+    let decls = out_dir.join("exports_for_cbindgen.rs");
+    let mut src = String::from("// Generated by build.rs from modules.txt, for cbindgen only.\n");
+    for m in modules {
+        src += &format!(
+            "\n/// mod_{m}.\n#[unsafe(no_mangle)]\npub static {m}_module: ModuleRecord = ModuleRecord::DECLARED;\n"
+        );
+    }
+    fs::write(&decls, src).expect("write the declarations for cbindgen");
     let config = cbindgen::Config::from_file(Path::new(&crate_dir).join("cbindgen.toml"))
         .expect("cbindgen.toml");
     let header = out_dir.join("proftpd_rs.h");
     match cbindgen::Builder::new()
-        .with_crate(&crate_dir)
+        .with_src(&decls)
         .with_config(config)
         .generate()
     {

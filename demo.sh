@@ -9,20 +9,21 @@
 #
 # DEMO_KEEP=1 keeps the temporary directory (config, logs) for a closer look.
 #
-# Adding a module: append its name to SECTIONS and define any of
+# The modules are those of modules.txt, in its order.  Each one's section
+# defines conf_<name> (prints the module's proftpd.conf lines) and
+# report_<name> (prints what the module produced, after proftpd stopped),
+# and may define
 #   setup_<name>    before proftpd starts (e.g. start a private redis-server)
-#   conf_<name>     prints the module's proftpd.conf lines
 #   session_<name>  runs after the common FTP session (e.g. a failed login)
-#   report_<name>   prints what the module produced (after proftpd stopped)
+# A listed module without a section is skipped, with a note.
 #
 # shellcheck disable=SC2317  # functions called indirectly (trap, "conf_$s")
 set -euo pipefail
 shopt -s inherit_errexit
 
-SECTIONS=(unique_id log_forensic xferlog redis)
-
 PROFTPD=${PROFTPD:-/usr/sbin/proftpd}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+mapfile -t SECTIONS < <(awk '{ sub(/#.*/, "") } NF { print $1 }' "$here/modules.txt")
 
 die() {
   echo "demo.sh: error: $*" >&2
@@ -47,15 +48,27 @@ tmp=$(mktemp -d /tmp/proftpd-rs-demo.XXXXXX)
 chmod 0755 "$tmp" # the demo user must reach its home; proftpd refuses world-writable log dirs
 BG_PIDS=()        # processes to stop on exit, started by start_bg
 
+# stop_bg PID: stop one background process of start_bg's (TERM, then KILL
+# after 5 s), reap it and forget it.  Also what cleanup runs for each one.
+stop_bg() {
+  local pid=$1 i p keep=()
+  for p in "${BG_PIDS[@]}"; do
+    [[ $p == "$pid" ]] || keep+=("$p")
+  done
+  BG_PIDS=("${keep[@]}")
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < 50; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
 cleanup() {
-  local pid i
+  local pid
   for pid in "${BG_PIDS[@]}"; do
-    kill -TERM "$pid" 2>/dev/null || continue
-    for ((i = 0; i < 50; i++)); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
+    stop_bg "$pid"
   done
   if [[ ${DEMO_KEEP:-} == 1 ]]; then
     say "kept $tmp"
@@ -73,18 +86,6 @@ start_bg() {
   "$@" >"$log" 2>&1 &
   BG_PIDS+=("$!")
   LAST_PID=$!
-}
-
-# stop_bg PID: stop one background process now and wait for it.
-stop_bg() {
-  local pid=$1 i
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for ((i = 0; i < 50; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
 }
 
 free_port() {
@@ -313,9 +314,11 @@ ACTIVE=()
 for s in "${SECTIONS[@]}"; do
   if ! installed "$s"; then
     say "mod_$s is not built yet: skipped"
-    continue
+  elif ! declare -F "conf_$s" >/dev/null || ! declare -F "report_$s" >/dev/null; then
+    say "mod_$s has no demo section yet (conf_$s, report_$s): skipped"
+  else
+    ACTIVE+=("$s")
   fi
-  ACTIVE+=("$s")
 done
 ((${#ACTIVE[@]})) || die "none of the demo's modules are installed in $modules_dir"
 

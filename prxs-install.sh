@@ -11,23 +11,31 @@
 set -euo pipefail
 shopt -s inherit_errexit
 
-# module file name (without .so) : exported module symbol
-MODULES=(
-  mod_unique_id:unique_id_module
-  mod_log_forensic:log_forensic_module
-  mod_redis:redis_module
-  mod_xferlog:xferlog_module
-)
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+# The modules, from modules.txt (one short name NAME a line): "module file
+# name (without .so):exported module symbol", i.e. mod_NAME:NAME_module.
+MODULES=()
+while read -r name; do
+  MODULES+=("mod_$name:${name}_module")
+done < <(awk '{ sub(/#.*/, "") } NF { print $1 }' "$here/modules.txt")
+((${#MODULES[@]})) || {
+  echo "prxs-install.sh: error: no module listed in $here/modules.txt" >&2
+  exit 1
+}
 REAL_NAME=proftpd_rs.so
 BACKUP_SUFFIX=.c-orig
 
 usage() {
+  local files
+  files=$(printf '%s.so ' "${MODULES[@]%%:*}")
   cat <<EOF
 Usage: $0 [options]
 
 Build the release cdylib (cargo build --release --lib) and install it into
-proftpd's shared module directory, as mod_unique_id.so, mod_log_forensic.so,
-mod_redis.so and mod_xferlog.so -- each only if the library exports that module.
+proftpd's shared module directory, one file a module of modules.txt,
+each only if the library exports that module:
+  ${files% }
 
 Options:
   --dest DIR     install into DIR (created if needed) instead of proftpd's
@@ -97,8 +105,6 @@ while (($#)); do
     *) die "unknown argument '$1' (see --help)" ;;
   esac
 done
-
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 # --- proftpd and its module directory ---------------------------------------
 

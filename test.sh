@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, the release build and its
-# installation, unit tests and integration tests against the real
-# /usr/sbin/proftpd and redis-server.  Run as root (the integration tests
+# The whole test suite: shellcheck, formatting, lints, the release build
+# and its installation, unit tests and integration tests against the real
+# proftpd (PROFTPD_BIN, default /usr/sbin/proftpd) and redis-server.  Run as root (the integration tests
 # start proftpd, which binds and switches users).  First installs what is
 # missing of the prerequisites (scripts/setup.sh).
 #
@@ -26,10 +26,15 @@ export RUST_BACKTRACE=${RUST_BACKTRACE:-1}
 
 step() { printf '\n==== test.sh: %s ====\n' "$*"; }
 
-step "shell scripts: syntax"
-for f in prxs-install.sh demo.sh test.sh .ci/run scripts/setup.sh; do
-  bash -n "$f"
-done
+# Every shell script: the top-level ones, .ci/run and scripts/*.sh (by
+# glob, so a new script is covered); -x follows the scripts they source.
+step "shell scripts: shellcheck"
+command -v shellcheck >/dev/null 2>&1 || {
+  echo "test.sh: shellcheck not found (apt-get install shellcheck)" >&2
+  exit 1
+}
+shellcheck -x ./*.sh .ci/run scripts/*.sh
+echo "ok"
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

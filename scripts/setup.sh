@@ -27,6 +27,8 @@ PROFTPD_RS_PACKAGES=(
   redis-server redis-sentinel
   libclang-dev clang pkg-config gcc libc6-dev binutils
   curl openssl ca-certificates python3 valgrind
+  # test.sh lints every shell script.
+  shellcheck
   # sftp, scp and ssh-keygen: the SFTP/SCP tests of mod_xferlog (tests/xferlog.rs,
   # tests/harness/ssh.rs) against Debian's mod_sftp (from proftpd-mod-crypto).
   openssh-client

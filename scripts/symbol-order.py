@@ -34,8 +34,18 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIB = os.path.join(ROOT, "target", "release", "libproftpd_rs.so")
 OUT = os.path.join(ROOT, "proftpd-glue", "symbol-order.txt")
-MODULES = ["mod_unique_id", "mod_log_forensic", "mod_xferlog", "mod_redis"]
+PROFTPD = os.environ.get("PROFTPD_BIN", "/usr/sbin/proftpd")
 USER, PASSWORD = "alice", "secret"
+
+
+def listed_modules():
+    """mod_NAME for each module of modules.txt, in its order (smallest first)."""
+    with open(os.path.join(ROOT, "modules.txt")) as f:
+        names = [line.split("#")[0].split() for line in f]
+    return ["mod_" + n[0] for n in names if n]
+
+
+MODULES = listed_modules()
 
 
 def free_port():
@@ -97,33 +107,33 @@ def transfers(port):
     f.quit()
 
 
-# (name, modules, extra config, sessions): smallest module first.
-SCENARIOS = [
-    ("unique_id", ["mod_unique_id"], "", [login_quit]),
-    (
-        "log_forensic",
-        ["mod_log_forensic"],
+REDIS_CONF = (
+    "RedisEngine on\nRedisServer 127.0.0.1:@REDIS@\n"
+    'LogFormat b "%h %l %u %t \\"%r\\" %s %b"\nRedisLogOnCommand ALL b\n'
+)
+
+# What a module's scenario adds to the config, and its sessions; a listed
+# module without an entry gets a login with its defaults.
+SCENARIO = {
+    "mod_log_forensic": (
         "ForensicLogEngine on\nForensicLogFile @DIR@/forensic.log\n",
         [login_quit, failed_login],
     ),
-    ("xferlog", ["mod_xferlog"], "XferLog @DIR@/xferlog wu-ext\n", [login_quit, transfers]),
-    (
-        "redis",
-        ["mod_redis"],
-        "RedisEngine on\nRedisServer 127.0.0.1:@REDIS@\n"
-        'LogFormat b "%h %l %u %t \\"%r\\" %s %b"\nRedisLogOnCommand ALL b\n',
-        [login_quit, transfers],
-    ),
-    (
-        "all",
-        MODULES,
-        "ForensicLogEngine on\nForensicLogFile @DIR@/forensic.log\n"
-        "XferLog @DIR@/xferlog wu-ext\n"
-        "RedisEngine on\nRedisServer 127.0.0.1:@REDIS@\n"
-        'LogFormat b "%h %l %u %t \\"%r\\" %s %b"\nRedisLogOnCommand ALL b\n',
-        [login_quit, failed_login, transfers],
-    ),
-]
+    "mod_xferlog": ("XferLog @DIR@/xferlog wu-ext\n", [login_quit, transfers]),
+    "mod_redis": (REDIS_CONF, [login_quit, transfers]),
+}
+
+
+def scenarios():
+    """(name, modules, extra config, sessions): each module in the order of
+    modules.txt (smallest first), then all of them together."""
+    out = []
+    for m in MODULES:
+        extra, sessions = SCENARIO.get(m, ("", [login_quit]))
+        out.append((m[len("mod_"):], [m], extra, sessions))
+    extra = "".join(SCENARIO.get(m, ("", []))[0] for m in MODULES)
+    out.append(("all", MODULES, extra, [login_quit, failed_login, transfers]))
+    return out
 
 
 def config(d, port, modules, extra, redis_port):
@@ -211,7 +221,7 @@ def main():
     wait_port(redis_port)
     order, seen = [], set()
     try:
-        for name, modules, extra, sessions in SCENARIOS:
+        for name, modules, extra, sessions in scenarios():
             d = os.path.join(top, name)
             os.makedirs(os.path.join(d, "modules"))
             os.makedirs(os.path.join(d, "home"))
@@ -246,7 +256,7 @@ def main():
                     "valgrind", "--tool=callgrind", "--demangle=no", "--trace-children=yes",
                     "--zero-before=pr_ipbind_close_listeners",
                     f"--callgrind-out-file={d}/cg/out.%p",
-                    "/usr/sbin/proftpd", "-n", "-c", conf,
+                    PROFTPD, "-n", "-c", conf,
                 ],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )

@@ -1156,8 +1156,9 @@ fn memcheck_all_modules() {
         format!(
             "#!/bin/sh\nexec valgrind --tool=memcheck --vgdb=no --num-callers=40 \
              --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite \
-             --log-file={}/vg.%p.log /usr/sbin/proftpd \"$@\"\n",
-            vg.path().display()
+             --log-file={}/vg.%p.log '{}' \"$@\"\n",
+            vg.path().display(),
+            harness::proftpd_bin().display()
         ),
     )
     .unwrap();

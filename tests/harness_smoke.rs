@@ -166,7 +166,7 @@ fn reload_rereads_config() {
 fn our_module_dir_links_the_cdylib() {
     let dir = ModuleDir::new(&Modules::Ours);
     let so = std::fs::canonicalize(cdylib_path()).unwrap();
-    for name in OUR_MODULES {
+    for name in OUR_MODULES.iter() {
         let target = std::fs::canonicalize(dir.path().join(format!("{name}.so"))).unwrap();
         assert_eq!(target, so, "{name}");
     }

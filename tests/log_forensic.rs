@@ -889,7 +889,7 @@ ForensicLogCriteria failedlogin ModuleConfig UntimelyDeath
 #[test]
 fn version_says_rust() {
     let s = start(Modules::Ours, &[FORENSIC], "");
-    let out = std::process::Command::new("/usr/sbin/proftpd")
+    let out = std::process::Command::new(harness::proftpd_bin())
         .args(["-vv", "-c"])
         .arg(s.config_path())
         .output()

@@ -197,7 +197,7 @@ fn sigterm_while_redis_resolves_an_event() {
 #[test]
 fn sigterm_while_xferlog_logs_a_transfer() {
     let redis = RedisServer::start();
-    let mut server = start(&redis, Some("xfer::state:TERM:3"), "");
+    let mut server = start(&redis, Some("session::xfer:TERM:3"), "");
     let (mut ftp, pid) = login(&mut server);
     ftp.type_i();
     ftp.stor("f.bin", b"payload");
@@ -219,7 +219,7 @@ fn sigterm_while_xferlog_logs_a_transfer() {
 #[test]
 fn sigterm_while_forensic_prepares_a_block() {
     let redis = RedisServer::start();
-    let server = start(&redis, Some("sessinfo::snapshot:TERM:1"), "");
+    let server = start(&redis, Some("session::snapshot:TERM:1"), "");
     let mut ftp = server.connect();
     assert_eq!(ftp.cmd("USER alice").code, 331);
     let t = Instant::now();

@@ -339,7 +339,7 @@ fn panic_in_sess_init_is_caught() {
 fn panic_in_directive_handler_is_a_config_error() {
     let (ok, out) = Proftpd::builder(Modules::Ours)
         .load_module("mod_unique_id.c")
-        .env("PROFTPD_RS_TEST_PANIC", "set_engine")
+        .env("PROFTPD_RS_TEST_PANIC", "UniqueIDEngine")
         .config("UniqueIDEngine on")
         .check_config();
     assert!(!ok, "{out}");
@@ -352,6 +352,7 @@ fn install_script_installs_a_loadable_module() {
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("modules");
     let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/prxs-install.sh"))
+        .env("PROFTPD", harness::proftpd_bin())
         .arg("--lib")
         .arg(cdylib_path())
         .arg("--dest")
@@ -394,6 +395,7 @@ fn install_script_installs_a_loadable_module() {
     );
 
     let st = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/prxs-install.sh"))
+        .env("PROFTPD", harness::proftpd_bin())
         .arg("--uninstall")
         .arg("--dest")
         .arg(&dest)

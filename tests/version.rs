@@ -38,7 +38,7 @@ fn check_with_running(module: &str, running: &str, extra: &str) -> (bool, String
 #[cfg_attr(not(debug_assertions), ignore = "uses a test hook of debug builds")]
 fn another_release_series_is_refused_at_load() {
     let running = other_series();
-    for module in OUR_MODULES {
+    for &module in OUR_MODULES.iter() {
         let (ok, out) = check_with_running(module, &running, "");
         assert!(!ok, "{module}: proftpd -t passed in {running}:\n{out}");
         assert!(
@@ -84,7 +84,7 @@ fn refused_inside_an_included_file_too() {
 #[cfg_attr(not(debug_assertions), ignore = "uses a test hook of debug builds")]
 fn a_letter_release_of_the_same_series_loads() {
     let running = format!("{HEADERS}d");
-    for module in OUR_MODULES {
+    for &module in OUR_MODULES.iter() {
         let (ok, out) = check_with_running(module, &running, "");
         assert!(ok, "{module} in {running}: {out}");
         assert!(!out.contains("refuses to load"), "{out}");

@@ -8,6 +8,8 @@
 //! `FILE:LINE: reason` and skipped; the exit status is then 1 (2 when a
 //! file cannot be read).
 
+#![forbid(unsafe_code)]
+
 use proftpd_rs::xferlog::format::{Record, parse_line};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::ExitCode;

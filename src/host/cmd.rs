@@ -107,8 +107,7 @@ impl Cmd {
 ///
 /// # Safety
 /// `cmd` must be the cmd_rec proftpd passed to a command handler.
-#[doc(hidden)]
-pub unsafe fn dispatch(
+pub(crate) unsafe fn dispatch(
     cmd: *mut ffi::cmd_rec,
     module: &str,
     name: &str,

@@ -16,18 +16,105 @@
 
 use super::ffi;
 use std::any::Any;
-use std::ffi::{CStr, CString, c_char, c_void};
+use std::ffi::{CStr, CString, c_void};
+use std::marker::PhantomData;
 use std::ptr;
 use std::sync::Mutex;
 
-/// A directive being parsed (the `cmd_rec` of a config handler).
-pub struct Directive {
+/// A directive of a module: its name, the type of the value its handler
+/// stores (and lookups return), and the handler.  A module declares one
+/// `const` per directive, next to its handler, and lists it in its
+/// [`crate::host::module!`] declaration, which makes the directive table
+/// entry; the handler gets a [`Directive<T>`] of the same `T`, so what is
+/// stored is what is read:
+///
+/// ```ignore
+/// const ENGINE: Key<bool> = Key::new(c"UniqueIDEngine", set_engine);
+/// fn set_engine(cmd: &mut Directive<bool>) -> Result<(), String> { ... }
+/// let on = ENGINE.get(Scope::Server).unwrap_or(true);
+/// ```
+pub struct Key<T> {
+    name: &'static CStr,
+    handler: DirectiveFn<T>,
+}
+
+/// A directive handler: parse the arguments, store the value (or say what
+/// is wrong: proftpd then refuses the configuration, naming the directive).
+pub type DirectiveFn<T> = fn(&mut Directive<T>) -> Result<(), String>;
+
+impl<T> Clone for Key<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Key<T> {}
+
+impl<T> Key<T> {
+    pub const fn new(name: &'static CStr, handler: DirectiveFn<T>) -> Self {
+        Key { name, handler }
+    }
+
+    /// The directive name as the configuration writes it.
+    pub fn name(self) -> &'static str {
+        self.name.to_str().unwrap_or_default()
+    }
+
+    pub(crate) const fn c_name(self) -> &'static CStr {
+        self.name
+    }
+}
+
+impl<T: Any + Clone> Key<T> {
+    /// The first value stored for this directive in `scope`.  Runs in
+    /// every session for every setting a module reads, so it allocates
+    /// nothing.
+    pub fn get(self, scope: Scope) -> Option<T> {
+        let mut first = None;
+        walk(scope_set(scope), self.name, false, |v| {
+            first = Some(v);
+            false
+        });
+        first
+    }
+
+    /// Every value stored for this directive in `scope`, in configuration
+    /// order.
+    pub fn all(self, scope: Scope) -> Vec<T> {
+        collect(scope_set(scope), self.name, false)
+    }
+
+    /// Every value stored in `scope` and in the sections nested in it
+    /// (`<Anonymous>`, `<Directory>`, ...), in configuration order.
+    pub fn all_nested(self, scope: Scope) -> Vec<T> {
+        collect(scope_set(scope), self.name, true)
+    }
+
+    /// Every value stored directly in the session's `<Anonymous>` section
+    /// (`session.anon_config`); empty outside anonymous sessions.
+    pub fn all_anon(self) -> Vec<T> {
+        // SAFETY: reading proftpd's session global on its one thread.
+        let set = unsafe {
+            let s = &raw const ffi::session;
+            if (*s).anon_config.is_null() {
+                return Vec::new();
+            }
+            (*(*s).anon_config).subset
+        };
+        collect(ConfigSet(set), self.name, false)
+    }
+}
+
+/// A directive being parsed (the `cmd_rec` of a config handler) whose
+/// handler stores values of type `T` (see [`Key`]).
+pub struct Directive<T> {
     cmd: *mut ffi::cmd_rec,
     name: String,
     args: Vec<String>,
     /// Set when storing a record failed; the handler's result becomes
     /// this error.
     error: Option<String>,
+    _value: PhantomData<fn(T)>,
 }
 
 /// Our marker in front of registry keys stored in our key slots (for
@@ -93,7 +180,7 @@ pub fn registry_len() -> usize {
     registry().values.len()
 }
 
-impl Directive {
+impl<T: Any + Send> Directive<T> {
     /// The directive name as written in the config (`argv[0]`).
     pub fn name(&self) -> &str {
         &self.name
@@ -116,6 +203,7 @@ impl Directive {
             name,
             args: all.collect(),
             error: None,
+            _value: PhantomData,
         }
     }
 
@@ -145,9 +233,12 @@ impl Directive {
         &self.args
     }
 
-    /// Exactly `n` arguments, or "wrong number of parameters".
-    pub fn check_args(&self, n: usize) -> Result<(), String> {
-        self.check_args_range(n, n)
+    /// Exactly `n` arguments ("wrong number of parameters", "missing
+    /// parameters"), in one of the `allowed` contexts (what the C modules'
+    /// `CHECK_ARGS` and `CHECK_CONF` check, in that order).
+    pub fn check(&self, n: usize, allowed: u32) -> Result<(), String> {
+        self.check_args_range(n, n)?;
+        self.check_context(allowed)
     }
 
     /// Between `min` and `max` arguments.
@@ -204,29 +295,23 @@ impl Directive {
     }
 
     /// Store `value` as this directive's config record in the current
-    /// context.  `merge_down` makes it visible in `<Directory>` sections
-    /// below (`CF_MERGEDOWN`).
-    pub fn add_param<T: Any + Send>(&mut self, value: T, merge_down: bool) {
-        let flags = if merge_down {
-            ffi::CF_MERGEDOWN as i64
-        } else {
-            0
-        };
-        self.add_param_flags(value, flags, &[]);
+    /// context.
+    pub fn add_param(&mut self, value: T) {
+        self.add_param_flags(value, 0, &[]);
     }
 
-    /// Like [`Directive::add_param`] (no merge-down), with `c_argv` laid out
-    /// in `argv[0..]` exactly as the C module stores this directive, for
-    /// other C modules that read the record themselves (e.g. mod_wrap2_redis
-    /// and mod_tls_redis read `RedisEngine` and `RedisServer`).
-    pub fn add_param_c<T: Any + Send>(&mut self, value: T, c_argv: &[CArg]) {
+    /// Like [`Directive::add_param`], with `c_argv` laid out in `argv[0..]`
+    /// exactly as the C module stores this directive, for other C modules
+    /// that read the record themselves (e.g. mod_wrap2_redis and
+    /// mod_tls_redis read `RedisEngine` and `RedisServer`).
+    pub fn add_param_c(&mut self, value: T, c_argv: &[CArg]) {
         self.add_param_flags(value, 0, c_argv);
     }
 
     /// Like [`Directive::add_param_c`], with `CF_MULTI` when `multi`: a
     /// record that mod_ifsession adds to its context's records of the same
     /// name instead of replacing them.
-    pub fn add_param_c_multi<T: Any + Send>(&mut self, value: T, c_argv: &[CArg], multi: bool) {
+    pub fn add_param_c_multi(&mut self, value: T, c_argv: &[CArg], multi: bool) {
         let flags = if multi { ffi::CF_MULTI as i64 } else { 0 };
         self.add_param_flags(value, flags, c_argv);
     }
@@ -234,11 +319,11 @@ impl Directive {
     /// Like [`Directive::add_param`], with `CF_MERGEDOWN_MULTI`: every
     /// record of this directive in a context is visible in the
     /// `<Directory>` sections below it (for directives that may repeat).
-    pub fn add_param_multi<T: Any + Send>(&mut self, value: T) {
+    pub fn add_param_multi(&mut self, value: T) {
         self.add_param_flags(value, ffi::CF_MERGEDOWN_MULTI as i64, &[]);
     }
 
-    fn add_param_flags<T: Any + Send>(&mut self, value: T, flags: i64, c_argv: &[CArg]) {
+    fn add_param_flags(&mut self, value: T, flags: i64, c_argv: &[CArg]) {
         if self.error.is_some() {
             return;
         }
@@ -360,6 +445,15 @@ pub(crate) unsafe fn netaddr_array(
     }
 }
 
+/// The handler of an `on|off` directive allowed in `CONTEXTS` (e.g.
+/// `UniqueIDEngine`): one proftpd Boolean, stored as a `bool`.
+pub fn on_off<const CONTEXTS: u32>(cmd: &mut Directive<bool>) -> Result<(), String> {
+    cmd.check(1, CONTEXTS)?;
+    let on = cmd.bool_arg(0)?;
+    cmd.add_param(on);
+    Ok(())
+}
+
 /// `argc` arguments where `min` to `max` are allowed: "missing parameters"
 /// or "wrong number of parameters" (what [`Directive::check_args_range`]
 /// says, for pure parsers that get the arguments as a slice).
@@ -392,27 +486,27 @@ pub fn parse_bool(s: &str) -> Option<bool> {
     }
 }
 
-/// Run a directive handler: `Ok` is PR_HANDLED; `Err(msg)` (or a panic) is
+/// Run the handler of `key`: `Ok` is PR_HANDLED; `Err(msg)` (or a panic) is
 /// the CONF_ERROR equivalent, "Directive: msg", which makes proftpd refuse
-/// the configuration, naming the file and line.
+/// the configuration, naming the file and line.  (The body of the
+/// directive trampolines [`crate::host::module!`] makes; a panic is
+/// reported under the directive's name.)
 ///
 /// # Safety
-/// `cmd` must be the cmd_rec proftpd passed to a directive handler.
-#[doc(hidden)]
-pub unsafe fn dispatch(
+/// `cmd` must be the cmd_rec proftpd passed to `key`'s handler.
+pub(crate) unsafe fn dispatch<T: Any + Send>(
     cmd: *mut ffi::cmd_rec,
     module: &str,
-    handler: &str,
-    f: fn(&mut Directive) -> Result<(), String>,
+    key: &Key<T>,
 ) -> *mut ffi::modret_t {
     // SAFETY: per this function's contract.
     let mut d = unsafe { Directive::new(cmd) };
     let name = d.name().to_string();
     let result = super::guard::run(
         module,
-        handler,
+        key.name(),
         |msg| Err(format!("internal error: {msg}")),
-        || f(&mut d),
+        || (key.handler)(&mut d),
     );
     let result = match (result, d.error.take()) {
         (Ok(()), Some(e)) => Err(e),
@@ -444,9 +538,14 @@ pub enum Scope {
     Current,
 }
 
-fn scope_set(scope: Scope) -> *mut ffi::xaset_t {
+/// A set of proftpd's configuration tree, or NULL: made only from the
+/// core's own globals ([`scope_set`], [`Key::all_anon`]).
+#[derive(Clone, Copy)]
+struct ConfigSet(*mut ffi::xaset_t);
+
+fn scope_set(scope: Scope) -> ConfigSet {
     // SAFETY: reading proftpd's globals on its one thread.
-    unsafe {
+    ConfigSet(unsafe {
         let main = ffi::main_server;
         let server_conf = if main.is_null() {
             ptr::null_mut()
@@ -466,13 +565,18 @@ fn scope_set(scope: Scope) -> *mut ffi::xaset_t {
                 }
             }
         }
-    }
+    })
 }
 
-fn value_of<T: Any + Clone>(c: *mut ffi::config_rec) -> Option<T> {
-    // SAFETY: `c` is a live config record found by name; whoever made it,
-    // its argv holds argc entries.  Only the pointer in the last one is
-    // read, never what it points to.
+/// The value of ours `c` stands for, if it is one of our records (of type
+/// `T`).
+///
+/// # Safety
+/// `c` is a live config record (whoever made it, its argv holds argc
+/// entries).
+unsafe fn value_of<T: Any + Clone>(c: *mut ffi::config_rec) -> Option<T> {
+    // SAFETY: per the contract.  Only the pointer in the last argv entry
+    // is read, never what it points to.
     let slot = unsafe {
         let argc = (*c).argc as usize;
         if argc < 1 || (*c).argv.is_null() {
@@ -488,22 +592,9 @@ fn value_of<T: Any + Clone>(c: *mut ffi::config_rec) -> Option<T> {
     r.values.get(idx)?.downcast_ref::<T>().cloned()
 }
 
-/// The first value stored for `name` in `scope` (searching sub-sections
-/// too when `recurse`).  Runs in every session for every setting a module
-/// reads, so it allocates nothing.
-pub fn lookup<T: Any + Clone>(scope: Scope, name: &str, recurse: bool) -> Option<T> {
-    let mut first = None;
-    walk(scope_set(scope), name, recurse, |v| {
-        first = Some(v);
-        false
-    });
-    first
-}
-
-/// Every value stored for `name` in `scope`, in configuration order.
-pub fn lookup_all<T: Any + Clone>(scope: Scope, name: &str, recurse: bool) -> Vec<T> {
+fn collect<T: Any + Clone>(set: ConfigSet, name: &CStr, recurse: bool) -> Vec<T> {
     let mut out = Vec::new();
-    walk(scope_set(scope), name, recurse, |v| {
+    walk(set, name, recurse, |v| {
         out.push(v);
         true
     });
@@ -513,8 +604,8 @@ pub fn lookup_all<T: Any + Clone>(scope: Scope, name: &str, recurse: bool) -> Ve
 /// Hand the values stored for `name` in `set` to `f`, in configuration
 /// order, while it returns true.
 fn walk<T: Any + Clone>(
-    set: *mut ffi::xaset_t,
-    name: &str,
+    ConfigSet(set): ConfigSet,
+    name: &CStr,
     recurse: bool,
     mut f: impl FnMut(T) -> bool,
 ) {
@@ -522,57 +613,21 @@ fn walk<T: Any + Clone>(
         return;
     }
     super::state::core_call("conf::lookup");
-    with_c_name(name, |cname| {
-        // SAFETY: find_config/find_config_next walk proftpd's config tree.
-        unsafe {
-            let ty = ffi::CONF_PARAM as i32;
-            let mut c = ffi::find_config(set, ty, cname, recurse as i32);
-            while !c.is_null() {
-                if let Some(v) = value_of::<T>(c)
-                    && !f(v)
-                {
-                    return;
-                }
-                c = ffi::find_config_next(c, (*c).next, ty, cname, recurse as i32);
+    let cname = name.as_ptr();
+    // SAFETY: find_config/find_config_next walk proftpd's config tree (a
+    // ConfigSet is one of its live sets) and return live records.
+    unsafe {
+        let ty = ffi::CONF_PARAM as i32;
+        let mut c = ffi::find_config(set, ty, cname, recurse as i32);
+        while !c.is_null() {
+            if let Some(v) = value_of::<T>(c)
+                && !f(v)
+            {
+                return;
             }
+            c = ffi::find_config_next(c, (*c).next, ty, cname, recurse as i32);
         }
-    });
-}
-
-/// Call `f` with `name` as a C string, made on the stack when it is short
-/// (directive names are); `None` if `name` holds a NUL byte.
-fn with_c_name<R>(name: &str, f: impl FnOnce(*const c_char) -> R) -> Option<R> {
-    let bytes = name.as_bytes();
-    if bytes.contains(&0) {
-        return None;
     }
-    let mut buf = [0u8; 64];
-    if bytes.len() < buf.len() {
-        buf[..bytes.len()].copy_from_slice(bytes);
-        Some(f(buf.as_ptr().cast()))
-    } else {
-        let c = CString::new(name).ok()?;
-        Some(f(c.as_ptr()))
-    }
-}
-
-/// Every value stored for `name` directly in the session's `<Anonymous>`
-/// section (`session.anon_config`); empty outside anonymous sessions.
-pub fn lookup_all_anon<T: Any + Clone>(name: &str) -> Vec<T> {
-    // SAFETY: reading proftpd's session global on its one thread.
-    let set = unsafe {
-        let s = &raw const ffi::session;
-        if (*s).anon_config.is_null() {
-            return Vec::new();
-        }
-        (*(*s).anon_config).subset
-    };
-    let mut out = Vec::new();
-    walk(set, name, false, |v| {
-        out.push(v);
-        true
-    });
-    out
 }
 
 #[cfg(test)]

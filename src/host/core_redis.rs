@@ -2,6 +2,10 @@
 //! `redis_set_timeouts()`), used by mod_ban (`BanCache redis`),
 //! mod_tls_redis and mod_wrap2_redis through `pr_redis_conn_get()`.
 //!
+//! A proftpd built without Redis support (no `PR_USE_REDIS`: build.rs then
+//! sets no `cfg(proftpd_redis)`) has no such connection: every function
+//! here does nothing (the core's stubs would fail with ENOSYS).
+//!
 //! The core keeps the pointers it is given, so what it gets lives in a pool
 //! of ours (a sub-pool of the permanent pool) that is destroyed only when
 //! the next call has handed the core new pointers. Across a restart, which
@@ -16,8 +20,11 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 static SERVER_POOL: AtomicPtr<ffi::pool_rec> = AtomicPtr::new(ptr::null_mut());
 static SENTINEL_POOL: AtomicPtr<ffi::pool_rec> = AtomicPtr::new(ptr::null_mut());
 
-/// `RedisOptions NoReconnect` for the core.
-pub const NO_RECONNECT: u64 = 0x1;
+/// Whether the core has a Redis connection to configure.
+const CORE_HAS_REDIS: bool = cfg!(proftpd_redis);
+
+/// `RedisOptions NoReconnect` for the core (`PR_REDIS_CONN_FL_NO_RECONNECT`).
+pub const NO_RECONNECT: u64 = ffi::PR_REDIS_CONN_FL_NO_RECONNECT as u64;
 
 /// Runs `f` with a new pool, then makes it `slot`'s pool and destroys the
 /// previous one (or destroys the new one if `f` fails).
@@ -77,6 +84,9 @@ pub fn set_server(
     db_index: Option<&str>,
     tls: Tls<'_>,
 ) -> Result<(), String> {
+    if !CORE_HAS_REDIS {
+        return Ok(());
+    }
     with_new_pool(&SERVER_POOL, |pool| {
         // SAFETY: the strings live in `pool`, which outlives the core's use
         // of them (see with_new_pool); the core keeps the ssl paths too.
@@ -103,6 +113,9 @@ pub fn set_server(
 
 /// The core's connect and io timeouts (milliseconds).
 pub fn set_timeouts(connect_millis: u64, io_millis: u64) -> Result<(), String> {
+    if !CORE_HAS_REDIS {
+        return Ok(());
+    }
     // SAFETY: plain values.
     let rc = unsafe { ffi::redis_set_timeouts(connect_millis as _, io_millis as _) };
     if rc < 0 {
@@ -120,6 +133,9 @@ pub fn set_sentinels(
 ) -> Result<(), String> {
     if sentinels.is_empty() {
         return Err("no Sentinels".into());
+    }
+    if !CORE_HAS_REDIS {
+        return Ok(());
     }
     with_new_pool(&SENTINEL_POOL, |pool| {
         // SAFETY: the array, addresses and name live in `pool`, which

@@ -1,84 +1,169 @@
-//! proftpd events (`pr_event_register`): `core.session-reinit`,
-//! `core.restart`, `core.exit`, `core.module-unload`, log events, ...
+//! proftpd events (`pr_event_register`): the core's events as typed
+//! constants ([`RESTART`], [`SESSION_REINIT`], [`EXIT`], the log events of
+//! [`super::logevent::LogType::event`]), handlers made by [`handler!`], and
+//! the lifecycle handlers every module gets (`core.module-unload`,
+//! `core.restart`).
+//!
+//! An [`Event<P>`] says what data the core raises it with (its payload
+//! kind `P`); a [`Handler<P>`] takes that data, typed: `fn()` for the
+//! events without data, `fn(&LogEvent)` for the log events.  Registration
+//! takes the two of the same `P`, so a handler only ever sees the data it
+//! was made for.
 
 use super::ffi;
 use super::module::ModuleRecord;
 use std::ffi::{CStr, c_void};
+use std::marker::PhantomData;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 /// The C signature of event callbacks.
-pub type EventFn = unsafe extern "C" fn(*const c_void, *mut c_void);
+pub(crate) type EventFn = unsafe extern "C" fn(*const c_void, *mut c_void);
 
-/// The data an event carries; what it points to depends on the event.
-pub struct EventData {
-    data: *const c_void,
+/// A core event, raised with data of kind `P` (`()`: none that we read).
+pub struct Event<P> {
+    name: &'static CStr,
+    _payload: PhantomData<fn(P)>,
 }
 
-impl EventData {
-    /// For events whose data is a C string (`core.module-unload`: the
-    /// module's file name, e.g. `mod_unique_id.c`).
-    pub fn as_str(&self) -> Option<String> {
-        if self.data.is_null() {
-            return None;
+impl<P> Clone for Event<P> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<P> Copy for Event<P> {}
+
+impl<P> Event<P> {
+    /// Only the host names events: `P` must be what the core raises the
+    /// event with.
+    pub(crate) const fn new(name: &'static CStr) -> Self {
+        Event {
+            name,
+            _payload: PhantomData,
         }
-        // SAFETY: only called for events documented to carry a C string.
-        Some(
-            unsafe { CStr::from_ptr(self.data as *const std::ffi::c_char) }
-                .to_string_lossy()
-                .into_owned(),
-        )
     }
 
-    #[allow(dead_code)]
-    pub(crate) fn raw(&self) -> *const c_void {
-        self.data
+    pub fn name(self) -> &'static CStr {
+        self.name
     }
 }
 
-/// Register `cb` (a trampoline made by `event_handler!`) for `event`.
-pub fn register(module: &'static ModuleRecord, event: &'static CStr, cb: EventFn) {
-    super::state::core_call("event");
-    // SAFETY: the module record is 'static (proftpd keeps its pointer; it
-    // copies the event name).
-    unsafe {
-        ffi::pr_event_register(module.as_ptr(), event.as_ptr(), Some(cb), ptr::null_mut());
+/// `core.restart`: the master re-reads the configuration (SIGHUP).
+pub const RESTART: Event<()> = Event::new(c"core.restart");
+/// `core.session-reinit`: `HOST` switched the session to another virtual
+/// host (before login); settings are to be read anew.
+pub const SESSION_REINIT: Event<()> = Event::new(c"core.session-reinit");
+/// `core.exit`: the session process ends (also from inside a signal
+/// handler, see docs/architecture.md).
+pub const EXIT: Event<()> = Event::new(c"core.exit");
+/// `core.module-unload`, with the module's file name (`mod_x.c`).
+const MODULE_UNLOAD: &CStr = c"core.module-unload";
+
+/// An event handler for events of payload kind `P`, made by [`handler!`].
+pub struct Handler<P> {
+    callback: EventFn,
+    _payload: PhantomData<fn(P)>,
+}
+
+impl<P> Clone for Handler<P> {
+    fn clone(&self) -> Self {
+        *self
     }
 }
 
-/// Unregister `cb` from `event`.
-pub fn unregister(module: &'static ModuleRecord, event: &'static CStr, cb: EventFn) {
-    super::state::core_call("event");
-    // SAFETY: as above.
-    unsafe {
-        ffi::pr_event_unregister(module.as_ptr(), event.as_ptr(), Some(cb));
+impl<P> Copy for Handler<P> {}
+
+impl<P> Handler<P> {
+    /// `callback` is a trampoline that hands its data to `_f` (see
+    /// [`handler!`]); `_f` only picks `P`.
+    #[doc(hidden)]
+    pub(crate) const fn new<H: Deliver<P>>(callback: EventFn, _f: &H) -> Self {
+        Handler {
+            callback,
+            _payload: PhantomData,
+        }
     }
 }
 
+/// How the data of an event of payload kind `P` reaches a handler `fn`.
 #[doc(hidden)]
-pub fn dispatch(data: *const c_void, module: &str, name: &str, f: fn(&EventData)) {
-    let ev = EventData { data };
-    super::guard::run(module, name, |_| (), || f(&ev));
+pub(crate) trait Deliver<P> {
+    /// # Safety
+    /// `data` is what the core raised an event of kind `P` with.
+    unsafe fn deliver(&self, data: *const c_void);
 }
 
-/// A trampoline for an event handler `fn(&EventData)`.
-macro_rules! event_handler {
-    ($what:expr, $f:path) => {{
+impl<F: Fn()> Deliver<()> for F {
+    unsafe fn deliver(&self, _data: *const c_void) {
+        self()
+    }
+}
+
+/// Run an event handler inside the guard (the body of [`handler!`]'s
+/// trampolines).
+///
+/// # Safety
+/// `data` is what the core raised an event of kind `P` with: the trampoline
+/// is registered only for events of that kind ([`register`] takes an
+/// [`Event<P>`] and a [`Handler<P>`]).
+pub(crate) unsafe fn dispatch<P, H: Deliver<P>>(
+    data: *const c_void,
+    module: &str,
+    name: &str,
+    f: &H,
+) {
+    // SAFETY: per this function's contract.
+    super::guard::run(module, name, |_| (), || unsafe { f.deliver(data) });
+}
+
+/// A [`Handler`] for the function `$f` (`fn()`, or `fn(&LogEvent)` for the
+/// log events), named in panic reports as the module's `VERSION` (the one
+/// [`crate::host::module!`] defines where this is used) and `$f`.
+macro_rules! handler {
+    ($f:path) => {{
+        #[allow(unsafe_code)]
         unsafe extern "C" fn trampoline(
             data: *const ::std::ffi::c_void,
             _user: *mut ::std::ffi::c_void,
         ) {
-            $crate::host::event::dispatch(data, $what, stringify!($f), $f)
+            // SAFETY: registered only for events of the payload kind that
+            // `$f` takes (see `event::register`).
+            unsafe { $crate::host::event::dispatch(data, VERSION, stringify!($f), &$f) }
         }
-        trampoline as $crate::host::event::EventFn
+        $crate::host::event::Handler::new(trampoline, &$f)
     }};
 }
-pub(crate) use event_handler;
+pub(crate) use handler;
 
-/// The modules whose lifecycle handlers are registered, one slot each
-/// (our four modules; see [`register_module_lifecycle`]), and whether each
-/// is loaded (its `init` ran, no `core.module-unload` for it yet).
-const SLOTS: usize = 4;
+/// Register `handler` for `event`.
+pub fn register<P>(module: &'static ModuleRecord, event: Event<P>, handler: Handler<P>) {
+    super::state::core_call("event");
+    // SAFETY: the module record is 'static (proftpd keeps its pointer; it
+    // copies the event name).
+    unsafe {
+        ffi::pr_event_register(
+            module.as_ptr(),
+            event.name.as_ptr(),
+            Some(handler.callback),
+            ptr::null_mut(),
+        );
+    }
+}
+
+/// Unregister `handler` from `event`.
+pub fn unregister<P>(module: &'static ModuleRecord, event: Event<P>, handler: Handler<P>) {
+    super::state::core_call("event");
+    // SAFETY: as above.
+    unsafe {
+        ffi::pr_event_unregister(module.as_ptr(), event.name.as_ptr(), Some(handler.callback));
+    }
+}
+
+/// The modules whose lifecycle handlers are registered, one slot for each
+/// module of `modules.txt` (see [`register_module_lifecycle`]), and whether
+/// each is loaded (its `init` ran, no `core.module-unload` for it yet).
+const SLOTS: usize = crate::LISTED_MODULES.len();
 
 struct Slot {
     module: AtomicPtr<ModuleRecord>,
@@ -93,18 +178,21 @@ const EMPTY_SLOT: Slot = Slot {
 
 static LIFECYCLE: [Slot; SLOTS] = [EMPTY_SLOT; SLOTS];
 
-/// What every module registers in its `init`: on `core.module-unload` of
+/// What every module's `init` registers first (the `init` trampoline of
+/// [`crate::host::module!`] calls this): on `core.module-unload` of
 /// this module, mark it unloaded (when it was the last of ours, free what
 /// the host keeps: directive values, jot filters); on `core.restart`,
 /// forget the stored directive values (the configuration is re-read).
 /// Modules with more to reset on restart register their own handler too.
 ///
 /// `pr_event_register` refuses a callback already registered for the
-/// event (EEXIST), whichever module registered it: so each module gets its
-/// own copy of the two handlers (one instance of a generic per slot, their
-/// bodies differ by the slot number, so the linker cannot fold them), and
-/// the core removes a module's copies itself when it unloads it
-/// (`pr_module_unload` unregisters all of the module's handlers).
+/// event (EEXIST), whichever module registered it: so each module has its
+/// own copy of the two handlers, `unload` and `restart` (trampolines made
+/// by [`crate::host::module!`] that call [`on_module_unload`] and
+/// [`on_restart`] with the module's record, so their bodies differ and the
+/// linker cannot fold them), and the core removes a module's copies itself
+/// when it unloads it (`pr_module_unload` unregisters all of the module's
+/// handlers).
 ///
 /// On a restart (SIGHUP) mod_dso unloads every module before the core
 /// raises `core.restart` for the others, and dlclose()s our library, which
@@ -114,7 +202,11 @@ static LIFECYCLE: [Slot; SLOTS] = [EMPTY_SLOT; SLOTS];
 /// (`init` runs in the master: also warms up caches the sessions inherit,
 /// and silences the default panic hook, see
 /// [`super::guard::install_quiet_panic_hook`].)
-pub fn register_module_lifecycle(module: &'static ModuleRecord) {
+pub(crate) fn register_module_lifecycle(
+    module: &'static ModuleRecord,
+    unload: EventFn,
+    restart: EventFn,
+) {
     super::guard::install_quiet_panic_hook();
     super::sys::warm_up_before_fork();
     let want = module as *const ModuleRecord as *mut ModuleRecord;
@@ -149,25 +241,19 @@ pub fn register_module_lifecycle(module: &'static ModuleRecord) {
         );
     }
     LIFECYCLE[slot].loaded.store(true, Ordering::SeqCst);
-    let (unload, restart): (EventFn, EventFn) = match slot {
-        0 => (on_module_unload::<0>, on_restart::<0>),
-        1 => (on_module_unload::<1>, on_restart::<1>),
-        2 => (on_module_unload::<2>, on_restart::<2>),
-        _ => (on_module_unload::<3>, on_restart::<3>),
-    };
     // SAFETY: the module record is 'static (proftpd keeps its pointer; it
     // copies the event name).  A second init of a loaded module gets EEXIST
     // (its handlers are there already), which is fine.
     unsafe {
         ffi::pr_event_register(
             module.as_ptr(),
-            c"core.module-unload".as_ptr(),
+            MODULE_UNLOAD.as_ptr(),
             Some(unload),
             ptr::null_mut(),
         );
         ffi::pr_event_register(
             module.as_ptr(),
-            c"core.restart".as_ptr(),
+            RESTART.name.as_ptr(),
             Some(restart),
             ptr::null_mut(),
         );
@@ -182,15 +268,22 @@ pub fn loaded_modules() -> usize {
         .count()
 }
 
-unsafe extern "C" fn on_module_unload<const SLOT: usize>(data: *const c_void, _user: *mut c_void) {
+/// The body of a module's `core.module-unload` handler (`module`: whose
+/// handler it is).
+///
+/// # Safety
+/// `data` is what the core raises core.module-unload with: the unloaded
+/// module's file name, a C string (or NULL).
+pub(crate) unsafe fn on_module_unload(module: &'static ModuleRecord, data: *const c_void) {
     super::guard::run(
         "proftpd-rs",
         "core.module-unload",
         |_| (),
         || {
-            // The slot number keeps each instance's body distinct.
-            let _ = std::hint::black_box(SLOT);
-            module_unloaded(EventData { data }.as_str().as_deref())
+            let _ = std::hint::black_box(module);
+            // SAFETY: per this function's contract.
+            let name = unsafe { super::text(data.cast()) };
+            module_unloaded(name.as_deref())
         },
     );
 }
@@ -253,14 +346,15 @@ fn still_loaded(except: Option<&str>) -> usize {
     n
 }
 
-unsafe extern "C" fn on_restart<const SLOT: usize>(_data: *const c_void, _user: *mut c_void) {
+/// The body of a module's `core.restart` handler (`module`: whose handler
+/// it is).
+pub(crate) fn on_restart(module: &'static ModuleRecord) {
     super::guard::run(
         "proftpd-rs",
         "core.restart",
         |_| (),
         || {
-            // The slot number keeps each instance's body distinct.
-            let _ = std::hint::black_box(SLOT);
+            let _ = std::hint::black_box(module);
             super::conf::reset_registry();
         },
     );

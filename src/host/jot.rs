@@ -11,7 +11,7 @@ use super::cmd::Cmd;
 use super::ffi;
 use std::ffi::{CStr, CString, c_char, c_int, c_uchar, c_void};
 use std::ptr;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 /// A typed value of one resolved LogFormat variable.
 #[derive(Clone, Debug, PartialEq)]
@@ -41,15 +41,31 @@ impl LogFmt {
     }
 }
 
-/// Command/class filters made by `pr_jot_filters_create()` (in a pool of
-/// ours, destroyed by [`reset`] when the configuration is re-read).
+/// Command/class filters made by `pr_jot_filters_create()`, in the pool of
+/// ours that [`reset`] destroys when the configuration is re-read.  A
+/// `Filters` is tied to that pool: it remembers which pool it lives in
+/// (the pool's generation) and is used only while that pool lives, so one
+/// kept past a [`reset`] is refused by [`resolve`], never dereferenced.
 #[derive(Clone, Copy, Debug)]
-pub struct Filters(*mut ffi::pr_jot_filters_t);
+pub struct Filters {
+    ptr: *mut ffi::pr_jot_filters_t,
+    generation: u64,
+}
 
-// SAFETY: the filters are only ever used on proftpd's one thread; the
-// pointer just travels inside the config registry.
+// SAFETY: the pointer is only dereferenced on proftpd's one thread (in
+// `resolve`, after checking its pool still lives); it just travels inside
+// the config registry.
 unsafe impl Send for Filters {}
 unsafe impl Sync for Filters {}
+
+impl Filters {
+    /// The filters, while the pool they live in does.
+    fn live(self) -> Option<*mut ffi::pr_jot_filters_t> {
+        let alive = !POOL.load(Ordering::Relaxed).is_null()
+            && GENERATION.load(Ordering::Relaxed) == self.generation;
+        alive.then_some(self.ptr)
+    }
+}
 
 /// Which rules syntax [`Filters::new`] parses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,6 +77,8 @@ pub enum FilterKind {
 }
 
 static POOL: AtomicPtr<ffi::pool_rec> = AtomicPtr::new(ptr::null_mut());
+/// Counts the pools made: which one [`POOL`] is.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
 static JSON_MAP: AtomicPtr<ffi::pr_table_t> = AtomicPtr::new(ptr::null_mut());
 
 fn pool() -> *mut ffi::pool_rec {
@@ -70,6 +88,7 @@ fn pool() -> *mut ffi::pool_rec {
     }
     // SAFETY: a sub pool of the permanent pool, on proftpd's thread.
     let p = unsafe { ffi::make_sub_pool(ffi::permanent_pool) };
+    GENERATION.fetch_add(1, Ordering::Relaxed);
     POOL.store(p, Ordering::Relaxed);
     p
 }
@@ -115,13 +134,17 @@ impl Filters {
                 ffi::PR_JOT_FILTER_FL_ALL_INCL_ALL,
             ),
         };
+        let pool = pool();
         // SAFETY: the filters are allocated in our pool.
         let f =
-            unsafe { ffi::pr_jot_filters_create(pool(), c.as_ptr(), ty as c_int, flags as c_int) };
+            unsafe { ffi::pr_jot_filters_create(pool, c.as_ptr(), ty as c_int, flags as c_int) };
         if f.is_null() {
             Err(errno_text())
         } else {
-            Ok(Filters(f))
+            Ok(Filters {
+                ptr: f,
+                generation: GENERATION.load(Ordering::Relaxed),
+            })
         }
     }
 }
@@ -206,6 +229,8 @@ struct LogfmtJsonInfo {
     json_key: *const c_char,
 }
 
+/// The core's callback for a resolved variable (through the guard, like
+/// every entry point from C: a panic is logged and fails the resolution).
 unsafe extern "C" fn on_meta(
     _p: *mut ffi::pool_rec,
     ctx: *mut ffi::pr_jot_ctx_t,
@@ -213,62 +238,79 @@ unsafe extern "C" fn on_meta(
     hint: *const c_char,
     val: *const c_void,
 ) -> c_int {
-    let r = std::panic::catch_unwind(|| {
-        // SAFETY: ctx->log is our Collector (see resolve); val points to the
-        // type the core's table announces for this id.
-        unsafe {
-            let col = &mut *((*ctx).log as *mut Collector);
-            if val.is_null() {
-                return;
-            }
-            let key_id = id;
-            let lji = ffi::pr_table_kget(
-                col.map,
-                &key_id as *const u8 as *const c_void,
-                1,
-                ptr::null_mut(),
-            ) as *const LogfmtJsonInfo;
-            if lji.is_null() || (*lji).json_key.is_null() {
-                return;
-            }
-            let mut key = CStr::from_ptr((*lji).json_key)
-                .to_string_lossy()
-                .into_owned();
-            let value = match (*lji).json_type {
-                ffi::PR_JSON_TYPE_STRING => {
-                    if !hint.is_null() {
-                        key = CStr::from_ptr(hint).to_string_lossy().into_owned();
-                    }
-                    JotValue::Str(CStr::from_ptr(val as *const c_char).to_bytes().to_vec())
-                }
-                ffi::PR_JSON_TYPE_NUMBER => JotValue::Num(*(val as *const f64)),
-                ffi::PR_JSON_TYPE_BOOL => JotValue::Bool(*(val as *const c_int) != 0),
-                _ => return,
-            };
-            col.items.push(JotItem::Var { key, value });
-        }
-    });
-    if r.is_ok() { 0 } else { -1 }
+    super::guard::run(
+        "proftpd-rs",
+        "jot::on_meta",
+        |_| -1,
+        || {
+            // SAFETY: ctx->log is our Collector (see resolve); val points to
+            // the type the core's table announces for this id.
+            unsafe { meta(&mut *((*ctx).log as *mut Collector), id, hint, val) };
+            0
+        },
+    )
 }
 
+/// # Safety
+/// As for [`on_meta`]'s arguments.
+unsafe fn meta(col: &mut Collector, id: c_uchar, hint: *const c_char, val: *const c_void) {
+    if val.is_null() {
+        return;
+    }
+    let key_id = id;
+    // SAFETY: the key table maps one-byte ids to LogfmtJsonInfo records.
+    unsafe {
+        let lji = ffi::pr_table_kget(
+            col.map,
+            &key_id as *const u8 as *const c_void,
+            1,
+            ptr::null_mut(),
+        ) as *const LogfmtJsonInfo;
+        if lji.is_null() || (*lji).json_key.is_null() {
+            return;
+        }
+        let mut key = CStr::from_ptr((*lji).json_key)
+            .to_string_lossy()
+            .into_owned();
+        let value = match (*lji).json_type {
+            ffi::PR_JSON_TYPE_STRING => {
+                if !hint.is_null() {
+                    key = CStr::from_ptr(hint).to_string_lossy().into_owned();
+                }
+                JotValue::Str(CStr::from_ptr(val as *const c_char).to_bytes().to_vec())
+            }
+            ffi::PR_JSON_TYPE_NUMBER => JotValue::Num(*(val as *const f64)),
+            ffi::PR_JSON_TYPE_BOOL => JotValue::Bool(*(val as *const c_int) != 0),
+            _ => return,
+        };
+        col.items.push(JotItem::Var { key, value });
+    }
+}
+
+/// The core's callback for literal text (through the guard too).
 unsafe extern "C" fn on_other(
     _p: *mut ffi::pool_rec,
     ctx: *mut ffi::pr_jot_ctx_t,
     text: *mut c_uchar,
     len: usize,
 ) -> c_int {
-    // SAFETY: ctx->log is our Collector; text has len bytes.
-    unsafe {
-        let col = &mut *((*ctx).log as *mut Collector);
-        if col.text && !text.is_null() {
-            let bytes = std::slice::from_raw_parts(text, len);
-            match col.items.last_mut() {
-                Some(JotItem::Text(t)) => t.extend_from_slice(bytes),
-                _ => col.items.push(JotItem::Text(bytes.to_vec())),
+    super::guard::run(
+        "proftpd-rs",
+        "jot::on_other",
+        |_| -1,
+        || {
+            // SAFETY: ctx->log is our Collector; text has len bytes.
+            let col = unsafe { &mut *((*ctx).log as *mut Collector) };
+            if col.text && !text.is_null() {
+                let bytes = unsafe { std::slice::from_raw_parts(text, len) };
+                match col.items.last_mut() {
+                    Some(JotItem::Text(t)) => t.extend_from_slice(bytes),
+                    _ => col.items.push(JotItem::Text(bytes.to_vec())),
+                }
             }
-        }
-    }
-    0
+            0
+        },
+    )
 }
 
 /// Resolve `fmt` for `cmd`.  `Ok(None)`: the filters exclude this command.
@@ -280,6 +322,11 @@ pub fn resolve(
     fmt: &LogFmt,
     with_text: bool,
 ) -> Result<Option<Vec<JotItem>>, String> {
+    let filters = match filters.map(Filters::live) {
+        None => ptr::null_mut(),
+        Some(Some(f)) => f,
+        Some(None) => return Err("command filters of an earlier configuration".into()),
+    };
     super::state::core_call("jot::resolve");
     let mut bytes = fmt.0.clone();
     bytes.push(0);
@@ -299,7 +346,7 @@ pub fn resolve(
         let res = ffi::pr_jot_resolve_logfmt(
             tmp,
             raw,
-            filters.map_or(ptr::null_mut(), |f| f.0),
+            filters,
             bytes.as_mut_ptr(),
             &mut ctx,
             Some(on_meta),
@@ -316,4 +363,22 @@ pub fn resolve(
         }
     }
     Ok(Some(col.items))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_outside_their_pool_are_refused() {
+        // No pool (none made yet, or reset): whatever the generation.
+        assert!(POOL.load(Ordering::Relaxed).is_null());
+        for generation in [0, GENERATION.load(Ordering::Relaxed), u64::MAX] {
+            let f = Filters {
+                ptr: ptr::NonNull::dangling().as_ptr(),
+                generation,
+            };
+            assert_eq!(f.live(), None);
+        }
+    }
 }

@@ -7,9 +7,10 @@
 //! A handler of these events must not itself log or trace (that would raise
 //! another log event from inside the handler: a loop).
 
-use super::event::EventData;
+use super::event::{Deliver, Event};
 use super::ffi;
-use std::ffi::{CStr, c_char, c_int, c_uint};
+use std::ffi::CStr;
+use std::ffi::c_void;
 
 /// The log types (`PR_LOG_TYPE_*`) and the event raised for each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -55,28 +56,24 @@ impl LogType {
         LogType::ALL.into_iter().find(|t| t.code() == code)
     }
 
+    /// The event the core raises for this type.
+    pub fn event(self) -> Event<Log> {
+        Event::new(self.event_name())
+    }
+
     /// The name of the event the core raises for this type (the
     /// `PR_LOG_NAME_*` constants of log.h).
     pub fn event_name(self) -> &'static CStr {
-        match self {
-            LogType::Unspec => c"core.log.unspec",
-            LogType::TransferLog => c"core.log.xferlog",
-            LogType::Syslog => c"core.log.syslog",
-            LogType::SystemLog => c"core.log.systemlog",
-            LogType::ExtendedLog => c"core.log.extendedlog",
-            LogType::TraceLog => c"core.log.tracelog",
-        }
+        let name: &'static [u8] = match self {
+            LogType::Unspec => ffi::PR_LOG_NAME_UNSPEC,
+            LogType::TransferLog => ffi::PR_LOG_NAME_XFERLOG,
+            LogType::Syslog => ffi::PR_LOG_NAME_SYSLOG,
+            LogType::SystemLog => ffi::PR_LOG_NAME_SYSTEMLOG,
+            LogType::ExtendedLog => ffi::PR_LOG_NAME_EXTLOG,
+            LogType::TraceLog => ffi::PR_LOG_NAME_TRACELOG,
+        };
+        CStr::from_bytes_with_nul(name).unwrap_or(c"core.log.unspec")
     }
-}
-
-/// The C `pr_log_event_t` (log.h), field for field.
-#[repr(C)]
-struct RawLogEvent {
-    log_type: c_uint,
-    log_fd: c_int,
-    log_level: c_int,
-    log_msg: *const c_char,
-    log_msglen: usize,
 }
 
 /// One log event, borrowed from the core for the duration of the handler.
@@ -95,32 +92,49 @@ pub struct LogEvent<'a> {
     pub message: &'a [u8],
 }
 
-/// The log event carried by a `core.log.*` event, or `None` when the data
-/// is missing.  Only call this from a handler registered for one of the
-/// [`LogType::event_name`] events.
-pub fn from_event(ev: &EventData) -> Option<LogEvent<'_>> {
-    let p = ev.raw() as *const RawLogEvent;
-    if p.is_null() {
-        return None;
+/// The payload kind of the `core.log.*` events ([`LogType::event`]):
+/// their handlers take a `&LogEvent`.
+pub enum Log {}
+
+impl<'a> LogEvent<'a> {
+    /// The log event a `core.log.*` event carries, or `None` when the data
+    /// is missing.
+    ///
+    /// # Safety
+    /// `data` is what the core raised a `core.log.*` event with: NULL or a
+    /// live `pr_log_event_t` whose message stays valid for `'a`.
+    unsafe fn from_raw(data: *const c_void) -> Option<LogEvent<'a>> {
+        let p = data as *const ffi::pr_log_event_t;
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: per the contract: the message is log_msglen bytes long.
+        unsafe {
+            let raw = &*p;
+            let message = if raw.log_msg.is_null() || raw.log_msglen == 0 {
+                &[][..]
+            } else {
+                std::slice::from_raw_parts(raw.log_msg as *const u8, raw.log_msglen)
+            };
+            Some(LogEvent {
+                log_type: LogType::from_code(raw.log_type),
+                log_type_code: raw.log_type,
+                log_fd: raw.log_fd,
+                log_level: raw.log_level,
+                message,
+            })
+        }
     }
-    // SAFETY: the core raises core.log.* events with a pointer to a live
-    // pr_log_event_t on its stack; the message is log_msglen bytes long and
-    // stays valid until the event handlers return, which bounds 'a (the
-    // borrow of `ev`, which lives only as long as the handler call).
-    unsafe {
-        let raw = &*p;
-        let message = if raw.log_msg.is_null() || raw.log_msglen == 0 {
-            &[][..]
-        } else {
-            std::slice::from_raw_parts(raw.log_msg as *const u8, raw.log_msglen)
-        };
-        Some(LogEvent {
-            log_type: LogType::from_code(raw.log_type),
-            log_type_code: raw.log_type,
-            log_fd: raw.log_fd,
-            log_level: raw.log_level,
-            message,
-        })
+}
+
+impl<F: Fn(&LogEvent<'_>)> Deliver<Log> for F {
+    unsafe fn deliver(&self, data: *const c_void) {
+        // SAFETY: the core raises core.log.* events with a pointer to a
+        // live pr_log_event_t on its stack, valid until the handlers return:
+        // the LogEvent is only lent to the handler for the call.
+        if let Some(ev) = unsafe { LogEvent::from_raw(data) } {
+            self(&ev)
+        }
     }
 }
 
@@ -137,14 +151,9 @@ mod tests {
     }
 
     #[test]
-    fn event_names_match_log_h() {
-        assert_eq!(
-            LogType::ExtendedLog.event_name().to_bytes(),
-            ffi::PR_LOG_NAME_EXTLOG.strip_suffix(b"\0").unwrap()
-        );
-        assert_eq!(
-            LogType::TraceLog.event_name().to_bytes(),
-            ffi::PR_LOG_NAME_TRACELOG.strip_suffix(b"\0").unwrap()
-        );
+    fn event_names_from_log_h() {
+        assert_eq!(LogType::ExtendedLog.event_name(), c"core.log.extendedlog");
+        assert_eq!(LogType::TraceLog.event_name(), c"core.log.tracelog");
+        assert_eq!(LogType::Unspec.event_name(), c"core.log.unspec");
     }
 }

@@ -6,12 +6,13 @@
 //! function inside [`guard::run`], which catches panics and reports them
 //! through proftpd's own logging, so no panic ever unwinds into C.
 //!
-//! Module code sees typed views ([`conf::Directive`], [`cmd::Cmd`],
-//! [`event::EventData`]) and safe functions ([`session`], [`log`], [`privs`],
-//! [`fs`]); it never sees a raw pointer.
+//! Module code declares itself with [`module!`], sees typed views
+//! ([`conf::Directive`], [`cmd::Cmd`], [`logevent::LogEvent`]) and typed
+//! keys and events ([`conf::Key`], [`event::Event`]), and calls safe
+//! functions ([`session`], [`log`], [`privs`], [`fs`]); it never sees a raw
+//! pointer, and cannot write `unsafe` (lib.rs denies it outside this folder).
 
-#[doc(hidden)]
-pub mod ffi;
+pub(crate) mod ffi;
 
 pub mod cmd;
 pub mod conf;
@@ -24,14 +25,31 @@ pub mod log;
 pub mod logevent;
 pub mod module;
 pub mod privs;
-pub mod sessinfo;
 pub mod session;
 pub mod state;
 pub mod sys;
 pub mod version;
-pub mod xfer;
 
-pub use module::{CmdTable, ConfTable, ModuleRecord};
+pub use module::ModuleRecord;
+pub(crate) use module::module;
+
+/// A C string of proftpd's as an owned Rust string (`None` for NULL;
+/// invalid UTF-8 becomes U+FFFD).
+///
+/// # Safety
+/// `p` is NULL or points to a NUL-terminated string that stays valid for
+/// the call.
+pub(crate) unsafe fn text(p: *const std::ffi::c_char) -> Option<String> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: per the contract.
+    Some(
+        unsafe { std::ffi::CStr::from_ptr(p) }
+            .to_string_lossy()
+            .into_owned(),
+    )
+}
 
 /// Configuration contexts (the C `CONF_*` flags), for
 /// [`conf::Directive::check_context`].

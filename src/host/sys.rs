@@ -43,6 +43,44 @@ pub fn now() -> (u64, u32) {
     (d.as_secs(), d.subsec_micros())
 }
 
+/// A broken-down local time (what `localtime(3)` gives).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct LocalTime {
+    pub year: i32,
+    /// 1..=12
+    pub month: u8,
+    /// 1..=31
+    pub day: u8,
+    pub hour: u8,
+    pub minute: u8,
+    pub second: u8,
+}
+
+/// `secs` since the epoch as local time (1970-01-01 00:00:00 if
+/// localtime_r(3) fails).
+pub fn local_time(secs: i64) -> LocalTime {
+    let t: libc::time_t = secs as libc::time_t;
+    // SAFETY: a plain C struct, all zeroes is a valid value.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: localtime_r writes into our own tm.
+    if unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
+        return LocalTime {
+            year: 1970,
+            month: 1,
+            day: 1,
+            ..LocalTime::default()
+        };
+    }
+    LocalTime {
+        year: tm.tm_year + 1900,
+        month: (tm.tm_mon + 1) as u8,
+        day: tm.tm_mday as u8,
+        hour: tm.tm_hour as u8,
+        minute: tm.tm_min as u8,
+        second: tm.tm_sec as u8,
+    }
+}
+
 /// The addresses of `host`:`port` (getaddrinfo), waiting at most `timeout`.
 ///
 /// getaddrinfo() has no timeout of its own (an unanswering DNS server costs

@@ -17,76 +17,29 @@ pub mod config;
 pub mod ring;
 
 use crate::host::cmd::{Cmd, CmdResult};
-use crate::host::conf::{self, Directive, Scope};
-use crate::host::event::{self, EventData, EventFn};
-use crate::host::log::Logger;
-use crate::host::logevent;
-use crate::host::module::{
-    CMD_END, CONF_END, CmdTable, ConfTable, ModuleRecord, ModuleSpec, Phase, command, directive,
-};
-use crate::host::sessinfo::{self, EndReason};
+use crate::host::conf::{self, Directive, Key, Scope};
+use crate::host::event::{self, Handler};
+use crate::host::logevent::{Log, LogEvent};
+use crate::host::session::{self, EndReason};
 use crate::host::state::SessionState;
-use crate::host::{context, fs, session};
-use crate::log_forensic_module as MODULE;
+use crate::host::{context, fs};
 use block::{Criterion, Header};
 use config::{Capture, Criteria};
 use ring::Ring;
 use std::fs::File;
 
-macro_rules! version {
-    () => {
-        concat!("mod_log_forensic/", env!("CARGO_PKG_VERSION"), "-rs")
-    };
+crate::host::module! {
+    name: log_forensic,
+    directives: [BUFFER_SIZE, CAPTURE, CRITERIA, ENGINE, FILE],
+    commands: [LogCmdErr c"PASS" => on_pass_failed],
+    init: init,
+    sess_init: sess_init,
 }
 
-pub const VERSION: &str = version!();
-const LOG: Logger = Logger::new(VERSION, c"log_forensic");
-
-const ENGINE: &str = "ForensicLogEngine";
-const FILE: &str = "ForensicLogFile";
-const BUFFER_SIZE: &str = "ForensicLogBufferSize";
-const CAPTURE: &str = "ForensicLogCapture";
-const CRITERIA: &str = "ForensicLogCriteria";
-
-use crate::host::module::{cmd_handler, conf_handler};
-
-static CONFTAB: ConfTable<6> = ConfTable::new([
-    directive(
-        c"ForensicLogBufferSize",
-        conf_handler!(VERSION, set_buffer_size),
-    ),
-    directive(c"ForensicLogCapture", conf_handler!(VERSION, set_capture)),
-    directive(c"ForensicLogCriteria", conf_handler!(VERSION, set_criteria)),
-    directive(c"ForensicLogEngine", conf_handler!(VERSION, set_engine)),
-    directive(c"ForensicLogFile", conf_handler!(VERSION, set_file)),
-    CONF_END,
-]);
-
-static CMDTAB: CmdTable<2> = CmdTable::new([
-    command(
-        Phase::LogCmdErr,
-        c"PASS",
-        cmd_handler!(VERSION, on_pass_failed),
-    ),
-    CMD_END,
-]);
-
-/// The module record exported as `log_forensic_module`.
-pub const fn record() -> ModuleRecord {
-    ModuleRecord::new(ModuleSpec {
-        name: c"log_forensic",
-        version: crate::host::module::cstr(concat!(version!(), "\0")),
-        conftable: CONFTAB.as_ptr(),
-        cmdtable: CMDTAB.as_ptr(),
-        init: crate::host::module::init_fn!(VERSION, init),
-        sess_init: crate::host::module::init_fn!(VERSION, sess_init),
-    })
-}
-
-// Event trampolines, made once so they can be unregistered again.
-const ON_LOG: EventFn = event::event_handler!(VERSION, on_log);
-const ON_EXIT: EventFn = event::event_handler!(VERSION, on_exit);
-const ON_REINIT: EventFn = event::event_handler!(VERSION, on_session_reinit);
+// Event handlers, made once so they can be unregistered again.
+const ON_LOG: Handler<Log> = event::handler!(on_log);
+const ON_EXIT: Handler<()> = event::handler!(on_exit);
+const ON_REINIT: Handler<()> = event::handler!(on_session_reinit);
 
 /// The session's capture state (per process: sessions are forked).
 struct State {
@@ -107,88 +60,90 @@ static STATE: SessionState<State> = SessionState::new();
 const CONTEXTS: u32 = context::ROOT | context::VIRTUAL | context::GLOBAL;
 
 /// usage: ForensicLogBufferSize count
-fn set_buffer_size(cmd: &mut Directive) -> Result<(), String> {
-    cmd.check_args(1)?;
-    cmd.check_context(CONTEXTS)?;
+const BUFFER_SIZE: Key<u32> = Key::new(c"ForensicLogBufferSize", set_buffer_size);
+
+fn set_buffer_size(cmd: &mut Directive<u32>) -> Result<(), String> {
+    cmd.check(1, CONTEXTS)?;
     let n = config::parse_buffer_size(cmd.arg(0))?;
-    cmd.add_param(n, false);
+    cmd.add_param(n);
     Ok(())
 }
 
 /// usage: ForensicLogCapture type ...
-fn set_capture(cmd: &mut Directive) -> Result<(), String> {
+const CAPTURE: Key<Capture> = Key::new(c"ForensicLogCapture", set_capture);
+
+fn set_capture(cmd: &mut Directive<Capture>) -> Result<(), String> {
     if cmd.argc() < 1 {
         return Err("wrong number of parameters".into());
     }
     cmd.check_context(CONTEXTS)?;
     let c = config::parse_capture(cmd.args())?;
-    cmd.add_param(c, false);
+    cmd.add_param(c);
     Ok(())
 }
 
 /// usage: ForensicLogCriteria criterion ...
-fn set_criteria(cmd: &mut Directive) -> Result<(), String> {
+const CRITERIA: Key<Criteria> = Key::new(c"ForensicLogCriteria", set_criteria);
+
+fn set_criteria(cmd: &mut Directive<Criteria>) -> Result<(), String> {
     if cmd.argc() < 1 {
         return Err("wrong number of parameters".into());
     }
     cmd.check_context(CONTEXTS)?;
     let c = config::parse_criteria(cmd.args())?;
-    cmd.add_param(c, false);
+    cmd.add_param(c);
     Ok(())
 }
 
 /// usage: ForensicLogEngine on|off
-fn set_engine(cmd: &mut Directive) -> Result<(), String> {
-    cmd.check_args(1)?;
-    cmd.check_context(CONTEXTS)?;
+const ENGINE: Key<bool> = Key::new(c"ForensicLogEngine", set_engine);
+
+fn set_engine(cmd: &mut Directive<bool>) -> Result<(), String> {
+    cmd.check(1, CONTEXTS)?;
     let on = conf::parse_bool(cmd.arg(0))
         .ok_or_else(|| format!("expected Boolean parameter: {}", cmd.arg(0)))?;
-    cmd.add_param(on, false);
+    cmd.add_param(on);
     Ok(())
 }
 
 /// usage: ForensicLogFile path
-fn set_file(cmd: &mut Directive) -> Result<(), String> {
-    cmd.check_args(1)?;
-    cmd.check_context(CONTEXTS)?;
+const FILE: Key<String> = Key::new(c"ForensicLogFile", set_file);
+
+fn set_file(cmd: &mut Directive<String>) -> Result<(), String> {
+    cmd.check(1, CONTEXTS)?;
     let path = cmd.arg(0).to_string();
     if !path.starts_with('/') {
         return Err(format!("must be an absolute path: {path}"));
     }
-    cmd.add_param(path, false);
+    cmd.add_param(path);
     Ok(())
 }
 
 // ---- module and session initialisation -------------------------------------
 
 fn init() -> Result<(), String> {
-    event::register_module_lifecycle(&MODULE);
-    event::register(
-        &MODULE,
-        c"core.restart",
-        event::event_handler!(VERSION, on_restart),
-    );
+    event::register(&MODULE, event::RESTART, event::handler!(on_restart));
     Ok(())
 }
 
 /// The configuration is re-read: drop the session state (the stored
 /// directive values are reset by the host, see `register_module_lifecycle`).
-fn on_restart(_ev: &EventData) {
+fn on_restart() {
     let _ = STATE.take();
 }
 
 fn sess_init() -> Result<(), String> {
-    event::register(&MODULE, c"core.session-reinit", ON_REINIT);
+    event::register(&MODULE, event::SESSION_REINIT, ON_REINIT);
     start();
     Ok(())
 }
 
 /// Read this server's configuration, open the file and start capturing.
 fn start() {
-    if !conf::lookup::<bool>(Scope::Server, ENGINE, false).unwrap_or(false) {
+    if !ENGINE.get(Scope::Server).unwrap_or(false) {
         return;
     }
-    let Some(path) = conf::lookup::<String>(Scope::Server, FILE, false) else {
+    let Some(path) = FILE.get(Scope::Server) else {
         LOG.notice("missing required ForensicLogFile setting, disabling module");
         return;
     };
@@ -207,10 +162,10 @@ fn start() {
             return;
         }
     };
-    let capture = conf::lookup::<Capture>(Scope::Server, CAPTURE, false).unwrap_or(Capture::ALL);
-    let criteria =
-        conf::lookup::<Criteria>(Scope::Server, CRITERIA, false).unwrap_or(Criteria::DEFAULT);
-    let size = conf::lookup::<u32>(Scope::Server, BUFFER_SIZE, false)
+    let capture = CAPTURE.get(Scope::Server).unwrap_or(Capture::ALL);
+    let criteria = CRITERIA.get(Scope::Server).unwrap_or(Criteria::DEFAULT);
+    let size = BUFFER_SIZE
+        .get(Scope::Server)
         .unwrap_or(config::DEFAULT_BUFFER_SIZE);
 
     let old = STATE.replace(Some(State {
@@ -224,26 +179,26 @@ fn start() {
 
     // Listeners last, as the C module does.
     if criteria.module_config || criteria.untimely_death {
-        event::register(&MODULE, c"core.exit", ON_EXIT);
+        event::register(&MODULE, event::EXIT, ON_EXIT);
     }
     for t in capture.types() {
-        event::register(&MODULE, t.event_name(), ON_LOG);
+        event::register(&MODULE, t.event(), ON_LOG);
     }
 }
 
 /// Stop capturing; close the file.
 fn stop() {
     let capture = STATE.take().ok().flatten().map(|s| s.capture);
-    event::unregister(&MODULE, c"core.exit", ON_EXIT);
+    event::unregister(&MODULE, event::EXIT, ON_EXIT);
     if let Some(capture) = capture {
         for t in capture.types() {
-            event::unregister(&MODULE, t.event_name(), ON_LOG);
+            event::unregister(&MODULE, t.event(), ON_LOG);
         }
     }
 }
 
 /// HOST switched the virtual host: start over with that server's settings.
-fn on_session_reinit(_ev: &EventData) {
+fn on_session_reinit() {
     stop();
     start();
 }
@@ -253,10 +208,7 @@ fn on_session_reinit(_ev: &EventData) {
 /// A `core.log.*` event: keep the message.  No logging in here (loop), and
 /// no waiting: if the state is busy (we are writing a block, and writing
 /// raised a log message) the message is dropped.
-fn on_log(ev: &EventData) {
-    let Some(le) = logevent::from_event(ev) else {
-        return;
-    };
+fn on_log(le: &LogEvent) {
     if le.message.is_empty() {
         return;
     }
@@ -289,8 +241,8 @@ fn exit_criterion(reason: EndReason, by_module: bool, c: Criteria) -> Option<Cri
     }
 }
 
-fn on_exit(_ev: &EventData) {
-    let (reason, by_module) = sessinfo::end_reason();
+fn on_exit() {
+    let (reason, by_module) = session::end_reason();
     if reason == EndReason::Segfault {
         // Inside the core's SIGSEGV handler: touch nothing (see above).
         return;
@@ -311,7 +263,7 @@ fn on_exit(_ev: &EventData) {
 fn write_forensics(criterion: Criterion) {
     // Gather the session facts before taking the state: these calls may
     // log, and their messages are captured like any other.
-    let info = sessinfo::snapshot();
+    let info = session::snapshot();
     let unique_id = session::note_get("UNIQUE_ID");
     let header = Header {
         client_addr: info.client_addr,

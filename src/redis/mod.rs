@@ -11,17 +11,12 @@ pub mod server;
 pub mod sink;
 
 use crate::host::cmd::{Cmd, CmdResult};
-use crate::host::conf::{self, CArg, Directive, Scope};
-use crate::host::event::{self, EventData};
+use crate::host::conf::{self, CArg, Directive, Key, Scope};
+use crate::host::event;
 use crate::host::jot::{self, FilterKind, Filters, LogFmt};
-use crate::host::log::Logger;
-use crate::host::module::{
-    ANY_COMMAND, CMD_END, CONF_END, CmdTable, ConfTable, ModuleRecord, ModuleSpec, Phase,
-    cmd_handler, command, conf_handler, cstr, directive, init_fn,
-};
+use crate::host::module::ANY_COMMAND;
 use crate::host::state::SessionState;
 use crate::host::{context, core_redis, fs, privs, sys};
-use crate::redis_module as MODULE;
 use serde_json::{Map, Value};
 use server::{SentinelCfg, ServerCfg};
 use sink::{Settings, Sink};
@@ -30,65 +25,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-pub const VERSION: &str = concat!("mod_redis/", env!("CARGO_PKG_VERSION"), "-rs");
-const LOG: Logger = Logger::new(VERSION, c"redis");
-
-const ENGINE: &str = "RedisEngine";
-const LOG_FILE_DIRECTIVE: &str = "RedisLog";
-const EXTRA: &str = "RedisLogFormatExtra";
-const ON_COMMAND: &str = "RedisLogOnCommand";
-const ON_EVENT: &str = "RedisLogOnEvent";
-const OPTIONS: &str = "RedisOptions";
-const SENTINEL: &str = "RedisSentinel";
-const SERVER: &str = "RedisServer";
-const TIMEOUTS: &str = "RedisTimeouts";
+crate::host::module! {
+    name: redis,
+    directives: [
+        ENGINE, LOG_FILE_DIRECTIVE, EXTRA, ON_COMMAND, ON_EVENT, OPTIONS, SENTINEL, SERVER, TIMEOUTS,
+    ],
+    commands: [LogCmd ANY_COMMAND => log_any, LogCmdErr ANY_COMMAND => log_any],
+    init: init,
+    sess_init: sess_init,
+}
 
 /// RedisOptions NoReconnect.
 const OPT_NO_RECONNECT: u32 = 0x1;
 
 const SERVER_CTX: u32 = context::ROOT | context::VIRTUAL | context::GLOBAL;
 const LOG_CTX: u32 = SERVER_CTX | context::ANON | context::DIR;
-
-static CONFTAB: ConfTable<10> = ConfTable::new([
-    directive(c"RedisEngine", conf_handler!(VERSION, set_engine)),
-    directive(c"RedisLog", conf_handler!(VERSION, set_log)),
-    directive(
-        c"RedisLogFormatExtra",
-        conf_handler!(VERSION, set_format_extra),
-    ),
-    directive(
-        c"RedisLogOnCommand",
-        conf_handler!(VERSION, set_log_on_command),
-    ),
-    directive(c"RedisLogOnEvent", conf_handler!(VERSION, set_log_on_event)),
-    directive(c"RedisOptions", conf_handler!(VERSION, set_options)),
-    directive(c"RedisSentinel", conf_handler!(VERSION, set_sentinel)),
-    directive(c"RedisServer", conf_handler!(VERSION, set_server)),
-    directive(c"RedisTimeouts", conf_handler!(VERSION, set_timeouts)),
-    CONF_END,
-]);
-
-static CMDTAB: CmdTable<3> = CmdTable::new([
-    command(Phase::LogCmd, ANY_COMMAND, cmd_handler!(VERSION, log_any)),
-    command(
-        Phase::LogCmdErr,
-        ANY_COMMAND,
-        cmd_handler!(VERSION, log_any),
-    ),
-    CMD_END,
-]);
-
-/// The module record exported as `redis_module`.
-pub const fn record() -> ModuleRecord {
-    ModuleRecord::new(ModuleSpec {
-        name: c"redis",
-        version: cstr(concat!("mod_redis/", env!("CARGO_PKG_VERSION"), "-rs\0")),
-        conftable: CONFTAB.as_ptr(),
-        cmdtable: CMDTAB.as_ptr(),
-        init: init_fn!(VERSION, init),
-        sess_init: init_fn!(VERSION, sess_init),
-    })
-}
 
 /// One `RedisLogOnCommand` / `RedisLogOnEvent` record.
 #[derive(Clone, Debug)]
@@ -117,18 +68,20 @@ struct Extra {
 // ---- directive handlers -------------------------------------------------
 
 /// usage: RedisEngine on|off
-fn set_engine(cmd: &mut Directive) -> Result<(), String> {
-    cmd.check_args(1)?;
-    cmd.check_context(SERVER_CTX)?;
+const ENGINE: Key<bool> = Key::new(c"RedisEngine", set_engine);
+
+fn set_engine(cmd: &mut Directive<bool>) -> Result<(), String> {
+    cmd.check(1, SERVER_CTX)?;
     let on = cmd.bool_arg(0)?;
     cmd.add_param_c(on, &[CArg::Int(on.into())]);
     Ok(())
 }
 
 /// usage: RedisLog path|"none"
-fn set_log(cmd: &mut Directive) -> Result<(), String> {
-    cmd.check_args(1)?;
-    cmd.check_context(SERVER_CTX)?;
+const LOG_FILE_DIRECTIVE: Key<String> = Key::new(c"RedisLog", set_log);
+
+fn set_log(cmd: &mut Directive<String>) -> Result<(), String> {
+    cmd.check(1, SERVER_CTX)?;
     let path = cmd.arg(0).to_string();
     if !path.eq_ignore_ascii_case("none") && !path.starts_with('/') {
         return Err("must be an absolute path".into());
@@ -142,9 +95,10 @@ fn require_format(name: &str) -> Result<LogFmt, String> {
 }
 
 /// usage: RedisLogFormatExtra format-name json-object
-fn set_format_extra(cmd: &mut Directive) -> Result<(), String> {
-    cmd.check_args(2)?;
-    cmd.check_context(LOG_CTX)?;
+const EXTRA: Key<Extra> = Key::new(c"RedisLogFormatExtra", set_format_extra);
+
+fn set_format_extra(cmd: &mut Directive<Extra>) -> Result<(), String> {
+    cmd.check(2, LOG_CTX)?;
     let fmt_name = cmd.arg(0).to_string();
     require_format(&fmt_name)?;
     let object = json::parse_extra(cmd.arg(1))?;
@@ -194,7 +148,7 @@ fn parse_log_on(args: &[String], kind: FilterKind) -> Result<LogOnArgs, String> 
     })
 }
 
-fn set_log_on(cmd: &mut Directive, kind: FilterKind, what: &str) -> Result<(), String> {
+fn set_log_on(cmd: &mut Directive<Rule>, kind: FilterKind, what: &str) -> Result<(), String> {
     cmd.check_context(LOG_CTX)?;
     let LogOnArgs::Log {
         rules,
@@ -233,12 +187,16 @@ fn set_log_on(cmd: &mut Directive, kind: FilterKind, what: &str) -> Result<(), S
 }
 
 /// usage: RedisLogOnCommand "none"|commands format-name [key]
-fn set_log_on_command(cmd: &mut Directive) -> Result<(), String> {
+const ON_COMMAND: Key<Rule> = Key::new(c"RedisLogOnCommand", set_log_on_command);
+
+fn set_log_on_command(cmd: &mut Directive<Rule>) -> Result<(), String> {
     set_log_on(cmd, FilterKind::Commands, "commands")
 }
 
 /// usage: RedisLogOnEvent "none"|events format-name [key]
-fn set_log_on_event(cmd: &mut Directive) -> Result<(), String> {
+const ON_EVENT: Key<Rule> = Key::new(c"RedisLogOnEvent", set_log_on_event);
+
+fn set_log_on_event(cmd: &mut Directive<Rule>) -> Result<(), String> {
     set_log_on(cmd, FilterKind::CommandsWithClasses, "events")
 }
 
@@ -256,7 +214,9 @@ fn parse_options(args: &[String]) -> Result<u32, String> {
 }
 
 /// usage: RedisOptions opt1 ...
-fn set_options(cmd: &mut Directive) -> Result<(), String> {
+const OPTIONS: Key<u32> = Key::new(c"RedisOptions", set_options);
+
+fn set_options(cmd: &mut Directive<u32>) -> Result<(), String> {
     if cmd.argc() == 0 {
         return Err("wrong number of parameters".into());
     }
@@ -276,7 +236,9 @@ fn set_options(cmd: &mut Directive) -> Result<(), String> {
 /// monitor when no name is given) and asks again after a failure, so it
 /// follows a failover.  RedisServer's credentials and db index apply to the
 /// master.
-fn set_sentinel(cmd: &mut Directive) -> Result<(), String> {
+const SENTINEL: Key<SentinelCfg> = Key::new(c"RedisSentinel", set_sentinel);
+
+fn set_sentinel(cmd: &mut Directive<SentinelCfg>) -> Result<(), String> {
     cmd.check_context(SERVER_CTX)?;
     let cfg: SentinelCfg = server::parse_sentinel(cmd.args())?;
     check_tls_files(&cfg.tls)?;
@@ -289,7 +251,9 @@ fn set_sentinel(cmd: &mut Directive) -> Result<(), String> {
 }
 
 /// usage: RedisServer server [username] [password] [db-index] [ssl:...]
-fn set_server(cmd: &mut Directive) -> Result<(), String> {
+const SERVER: Key<ServerCfg> = Key::new(c"RedisServer", set_server);
+
+fn set_server(cmd: &mut Directive<ServerCfg>) -> Result<(), String> {
     cmd.check_args_range(1, 8)?;
     cmd.check_context(SERVER_CTX)?;
     let cfg = server::parse_server(cmd.args())?;
@@ -420,9 +384,10 @@ fn configure_core_sentinels(cfg: &SentinelCfg) {
 }
 
 /// usage: RedisTimeouts connect-millis io-millis
-fn set_timeouts(cmd: &mut Directive) -> Result<(), String> {
-    cmd.check_args(2)?;
-    cmd.check_context(SERVER_CTX)?;
+const TIMEOUTS: Key<(u64, u64)> = Key::new(c"RedisTimeouts", set_timeouts);
+
+fn set_timeouts(cmd: &mut Directive<(u64, u64)>) -> Result<(), String> {
+    cmd.check(2, SERVER_CTX)?;
     let connect = server::parse_millis(cmd.arg(0), "connect")?;
     let io = server::parse_millis(cmd.arg(1), "IO")?;
     cmd.add_param_c((connect, io), &[CArg::ULong(connect), CArg::ULong(io)]);
@@ -451,49 +416,39 @@ static LOG_FILE: SessionState<std::fs::File> = SessionState::new();
 static PENDING: AtomicUsize = AtomicUsize::new(0);
 
 fn init() -> Result<(), String> {
-    event::register_module_lifecycle(&MODULE);
     // Also forget the jot filters (in a pool of ours) on restart.
-    event::register(
-        &MODULE,
-        c"core.restart",
-        event::event_handler!(VERSION, on_restart),
-    );
+    event::register(&MODULE, event::RESTART, event::handler!(on_restart));
     Ok(())
 }
 
-fn on_restart(_ev: &EventData) {
+fn on_restart() {
     jot::reset();
 }
 
 fn sess_init() -> Result<(), String> {
     event::register(
         &MODULE,
-        c"core.session-reinit",
-        event::event_handler!(VERSION, on_session_reinit),
+        event::SESSION_REINIT,
+        event::handler!(on_session_reinit),
     );
-    event::register(
-        &MODULE,
-        c"core.exit",
-        event::event_handler!(VERSION, on_exit),
-    );
+    event::register(&MODULE, event::EXIT, event::handler!(on_exit));
     configure_session();
     Ok(())
 }
 
-fn on_session_reinit(_ev: &EventData) {
+fn on_session_reinit() {
     flush_session(false);
     configure_session();
 }
 
-fn on_exit(_ev: &EventData) {
+fn on_exit() {
     flush_session(true);
 }
 
 /// Read this server's settings and set the session up; every call into
 /// proftpd happens here, before the state is touched.
 fn configure_session() {
-    let (session, log_file) = if conf::lookup::<bool>(Scope::Server, ENGINE, false).unwrap_or(false)
-    {
+    let (session, log_file) = if ENGINE.get(Scope::Server).unwrap_or(false) {
         let (s, f) = session_settings();
         (Some(s), f)
     } else {
@@ -508,7 +463,7 @@ fn configure_session() {
 /// The settings of an engine-on session, and its RedisLog.
 fn session_settings() -> (Session, Option<std::fs::File>) {
     let mut log_file = None;
-    if let Some(path) = conf::lookup::<String>(Scope::Server, LOG_FILE_DIRECTIVE, false)
+    if let Some(path) = LOG_FILE_DIRECTIVE.get(Scope::Server)
         && !path.eq_ignore_ascii_case("none")
     {
         match fs::open_log_file(&path, 0o640) {
@@ -516,17 +471,14 @@ fn session_settings() -> (Session, Option<std::fs::File>) {
             Err(e) => LOG.notice(&format!("notice: unable to open RedisLog '{path}': {e}")),
         }
     }
-    let opts = conf::lookup_all::<u32>(Scope::Server, OPTIONS, false)
-        .into_iter()
-        .fold(0, |a, b| a | b);
-    let (connect, io) =
-        conf::lookup::<(u64, u64)>(Scope::Server, TIMEOUTS, false).unwrap_or((500, 500));
+    let opts = OPTIONS.all(Scope::Server).into_iter().fold(0, |a, b| a | b);
+    let (connect, io) = TIMEOUTS.get(Scope::Server).unwrap_or((500, 500));
     let no_reconnect = opts & OPT_NO_RECONNECT != 0;
-    let sentinel = conf::lookup::<SentinelCfg>(Scope::Server, SENTINEL, false);
+    let sentinel = SENTINEL.get(Scope::Server);
     if let Some(s) = &sentinel {
         configure_core_sentinels(s);
     }
-    let explicit = conf::lookup::<ServerCfg>(Scope::Server, SERVER, false);
+    let explicit = SERVER.get(Scope::Server);
     if let Some(cfg) = &explicit {
         let flags = if no_reconnect {
             core_redis::NO_RECONNECT
@@ -768,8 +720,8 @@ fn event_for(
     Some((key, json::to_string(&object)))
 }
 
-fn active_rules(name: &str) -> Vec<Arc<LogRule>> {
-    let rules = conf::lookup_all::<Rule>(Scope::Current, name, false);
+fn active_rules(key: Key<Rule>) -> Vec<Arc<LogRule>> {
+    let rules = key.all(Scope::Current);
     if rules.iter().any(|r| matches!(r, Rule::None)) {
         return Vec::new();
     }
@@ -794,7 +746,7 @@ fn log_any(cmd: &mut Cmd) -> CmdResult {
     if rules.is_empty() {
         return CmdResult::Declined;
     }
-    let extras = conf::lookup_all::<Extra>(Scope::Current, EXTRA, false);
+    let extras = EXTRA.all(Scope::Current);
     let mut errors = Vec::new();
     let events: Vec<(String, String)> = rules
         .iter()

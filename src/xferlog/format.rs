@@ -49,17 +49,7 @@ impl Format {
 }
 
 /// A broken-down local time (what `localtime(3)` gives).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct LocalTime {
-    pub year: i32,
-    /// 1..=12
-    pub month: u8,
-    /// 1..=31
-    pub day: u8,
-    pub hour: u8,
-    pub minute: u8,
-    pub second: u8,
-}
+pub use crate::host::sys::LocalTime;
 
 impl LocalTime {
     /// Day of the week, 0 = Sunday (Sakamoto's method; in i64, so that

@@ -17,75 +17,40 @@ pub mod format;
 pub mod syslog;
 
 use crate::host::cmd::{Cmd, CmdResult};
-use crate::host::conf::{self, Directive, Scope};
-use crate::host::event::{self, EventData};
-use crate::host::log::Logger;
-use crate::host::module::{
-    CMD_END, CONF_END, CmdTable, ConfTable, ModuleRecord, ModuleSpec, Phase, cmd_handler, command,
-    cstr, directive,
-};
+use crate::host::conf::{self, Directive, Key, Scope};
+use crate::host::event;
 use crate::host::state::SessionState;
-use crate::host::{context, fs, sessinfo, session, sys, xfer};
-use crate::xferlog_module as MODULE;
-use format::{AccessMode, Completion, Direction, Extended, Format, LocalTime, Operation, Record};
+use crate::host::{context, fs, session, sys};
+use format::{AccessMode, Completion, Direction, Extended, Format, Operation, Record};
 use std::io::Write;
 use std::sync::Arc;
-
-pub const VERSION: &str = concat!("mod_xferlog/", env!("CARGO_PKG_VERSION"), "-rs");
-const LOG: Logger = Logger::new(VERSION, c"xferlog");
-const XFERLOG: &str = "XferLog";
-const PATHS: &str = "XferLogPaths";
-const ENGINE: &str = "XferLogEngine";
-/// ProFTPD's PR_TUNABLE_XFER_LOG_MODE, used for TransferLog.
-const LOG_MODE: u32 = 0o644;
-
-static CONFTAB: ConfTable<4> = ConfTable::new([
-    directive(
-        c"XferLog",
-        crate::host::module::conf_handler!(VERSION, set_xferlog),
-    ),
-    directive(
-        c"XferLogEngine",
-        crate::host::module::conf_handler!(VERSION, set_engine),
-    ),
-    directive(
-        c"XferLogPaths",
-        crate::host::module::conf_handler!(VERSION, set_paths),
-    ),
-    CONF_END,
-]);
 
 // One handler per transfer command and outcome: every handler proftpd
 // dispatches costs it a debug message (a 16 KB buffer cleared), so the REST
 // offset is taken when REST is logged, not in a PRE_CMD of every transfer;
 // only STOU, whose argument mod_xfer replaces, needs its PRE_CMD.
-static CMDTAB: CmdTable<13> = CmdTable::new([
-    command(Phase::LogCmd, c"REST", cmd_handler!(VERSION, log_rest)),
-    command(Phase::PreCmd, c"STOU", cmd_handler!(VERSION, pre_stou)),
-    command(Phase::LogCmd, c"RETR", cmd_handler!(VERSION, log_complete)),
-    command(Phase::LogCmd, c"STOR", cmd_handler!(VERSION, log_complete)),
-    command(Phase::LogCmd, c"STOU", cmd_handler!(VERSION, log_complete)),
-    command(Phase::LogCmd, c"APPE", cmd_handler!(VERSION, log_complete)),
-    command(Phase::LogCmdErr, c"RETR", cmd_handler!(VERSION, log_failed)),
-    command(Phase::LogCmdErr, c"STOR", cmd_handler!(VERSION, log_failed)),
-    command(Phase::LogCmdErr, c"STOU", cmd_handler!(VERSION, log_failed)),
-    command(Phase::LogCmdErr, c"APPE", cmd_handler!(VERSION, log_failed)),
-    command(Phase::LogCmd, c"PROT", cmd_handler!(VERSION, log_prot)),
-    command(Phase::LogCmd, c"AUTH", cmd_handler!(VERSION, log_auth)),
-    CMD_END,
-]);
-
-/// The module record exported as `xferlog_module`.
-pub const fn record() -> ModuleRecord {
-    ModuleRecord::new(ModuleSpec {
-        name: c"xferlog",
-        version: cstr(concat!("mod_xferlog/", env!("CARGO_PKG_VERSION"), "-rs\0")),
-        conftable: CONFTAB.as_ptr(),
-        cmdtable: CMDTAB.as_ptr(),
-        init: crate::host::module::init_fn!(VERSION, init),
-        sess_init: crate::host::module::init_fn!(VERSION, sess_init),
-    })
+crate::host::module! {
+    name: xferlog,
+    directives: [XFERLOG, ENGINE, PATHS],
+    commands: [
+        LogCmd c"REST" => log_rest,
+        PreCmd c"STOU" => pre_stou,
+        LogCmd c"RETR" => log_complete,
+        LogCmd c"STOR" => log_complete,
+        LogCmd c"STOU" => log_complete,
+        LogCmd c"APPE" => log_complete,
+        LogCmdErr c"RETR" => log_failed,
+        LogCmdErr c"STOR" => log_failed,
+        LogCmdErr c"STOU" => log_failed,
+        LogCmdErr c"APPE" => log_failed,
+        LogCmd c"PROT" => log_prot,
+        LogCmd c"AUTH" => log_auth,
+    ],
+    sess_init: sess_init,
 }
+
+/// ProFTPD's PR_TUNABLE_XFER_LOG_MODE, used for TransferLog.
+const LOG_MODE: u32 = 0o644;
 
 /// Where one `XferLog` line writes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -137,22 +102,18 @@ pub fn parse_xferlog(args: &[String]) -> Result<Output, String> {
 }
 
 /// usage: XferLog path|syslog [wu-orig|wu-ext|anon]
-fn set_xferlog(cmd: &mut Directive) -> Result<(), String> {
+const XFERLOG: Key<Output> = Key::new(c"XferLog", set_xferlog);
+
+fn set_xferlog(cmd: &mut Directive<Output>) -> Result<(), String> {
     cmd.check_args_range(1, 2)?;
     cmd.check_context(CONTEXTS)?;
     let out = parse_xferlog(cmd.args())?;
-    cmd.add_param(out, false);
+    cmd.add_param(out);
     Ok(())
 }
 
 /// usage: XferLogEngine on|off
-fn set_engine(cmd: &mut Directive) -> Result<(), String> {
-    cmd.check_args(1)?;
-    cmd.check_context(CONTEXTS)?;
-    let on = cmd.bool_arg(0)?;
-    cmd.add_param(on, false);
-    Ok(())
-}
+const ENGINE: Key<bool> = Key::new(c"XferLogEngine", conf::on_off::<CONTEXTS>);
 
 /// The `XferLogPaths` word (case-insensitive).
 pub fn parse_paths(word: &str) -> Result<PathView, String> {
@@ -164,16 +125,12 @@ pub fn parse_paths(word: &str) -> Result<PathView, String> {
 }
 
 /// usage: XferLogPaths chroot|real
-fn set_paths(cmd: &mut Directive) -> Result<(), String> {
-    cmd.check_args(1)?;
-    cmd.check_context(CONTEXTS)?;
-    let v = parse_paths(cmd.arg(0))?;
-    cmd.add_param(v, false);
-    Ok(())
-}
+const PATHS: Key<PathView> = Key::new(c"XferLogPaths", set_paths);
 
-fn init() -> Result<(), String> {
-    event::register_module_lifecycle(&MODULE);
+fn set_paths(cmd: &mut Directive<PathView>) -> Result<(), String> {
+    cmd.check(1, CONTEXTS)?;
+    let v = parse_paths(cmd.arg(0))?;
+    cmd.add_param(v);
     Ok(())
 }
 
@@ -209,9 +166,9 @@ struct Settings {
 
 impl Settings {
     fn lookup() -> Settings {
-        let mut outputs: Vec<Output> = conf::lookup_all_anon(XFERLOG);
+        let mut outputs = XFERLOG.all_anon();
         if outputs.is_empty() {
-            outputs = conf::lookup_all(Scope::Server, XFERLOG, false);
+            outputs = XFERLOG.all(Scope::Server);
         }
         Settings {
             engine: setting(ENGINE).unwrap_or(true),
@@ -236,22 +193,22 @@ fn with_session<R>(f: impl FnOnce(&mut Session) -> R) -> Option<R> {
 fn sess_init() -> Result<(), String> {
     event::register(
         &MODULE,
-        c"core.session-reinit",
-        event::event_handler!(VERSION, on_session_reinit),
+        event::SESSION_REINIT,
+        event::handler!(on_session_reinit),
     );
     open_outputs();
     Ok(())
 }
 
 /// HOST switched the virtual host (before login): open that server's logs.
-fn on_session_reinit(_ev: &EventData) {
+fn on_session_reinit() {
     open_outputs();
 }
 
 /// Open every XferLog of the current server, including those in
 /// `<Anonymous>` sections: as root, before any chroot.
 fn open_outputs() {
-    let outputs: Vec<Output> = conf::lookup_all(Scope::Server, XFERLOG, true);
+    let outputs = XFERLOG.all_nested(Scope::Server);
     let mut files: Vec<(String, std::fs::File)> = Vec::new();
     let mut syslog = false;
     for o in outputs {
@@ -292,15 +249,15 @@ fn open_outputs() {
 }
 
 /// A setting for this session: the `<Anonymous>` section's, else the server's.
-fn setting<T: std::any::Any + Clone>(name: &str) -> Option<T> {
-    conf::lookup_all_anon::<T>(name)
+fn setting<T: std::any::Any + Clone>(key: Key<T>) -> Option<T> {
+    key.all_anon()
         .into_iter()
         .next()
-        .or_else(|| conf::lookup::<T>(Scope::Server, name, false))
+        .or_else(|| key.get(Scope::Server))
 }
 
 fn log_rest(_cmd: &mut Cmd) -> CmdResult {
-    let pos = xfer::restart_pos();
+    let pos = session::restart_pos();
     with_session(|s| s.restart = pos);
     CmdResult::Declined
 }
@@ -425,7 +382,7 @@ fn log_transfer(cmd: &mut Cmd, completion: Completion) {
         r
     })
     .unwrap_or_default();
-    if !xfer::active() {
+    if !session::xfer_active() {
         // No transfer was set up (e.g. "550 no such file", or not logged
         // in yet): nothing to log.
         LOG.trace(9, "no transfer to log");
@@ -443,7 +400,7 @@ fn log_transfer(cmd: &mut Cmd, completion: Completion) {
     if !settings.engine || settings.outputs.is_empty() {
         return;
     }
-    let st = xfer::state();
+    let st = session::xfer();
     let Some(path) = st.path.clone() else {
         return;
     };
@@ -456,7 +413,7 @@ fn log_transfer(cmd: &mut Cmd, completion: Completion) {
     let view = settings.view;
     let (now_s, now_us) = sys::now();
     let now = (now_s as i64, i64::from(now_us));
-    let (year, month, day, hour, minute, second) = xfer::local_time(now.0);
+    let time = sys::local_time(now.0);
     let access_mode = if st.anonymous {
         AccessMode::Anonymous
     } else if st.chroot_path.is_some() {
@@ -494,8 +451,8 @@ fn log_transfer(cmd: &mut Cmd, completion: Completion) {
         (None, Direction::Outgoing) => st.file_size,
     };
     // As TransferLog: `ftp`, `ftps` (mod_tls), `sftp` or `scp` (mod_sftp).
-    let service = sessinfo::protocol();
-    let protection = protection(&service, xfer::rfc2228_mech().as_deref(), protected);
+    let service = session::protocol();
+    let protection = protection(&service, session::rfc2228_mech().as_deref(), protected);
     let (filename, cwd) = match view {
         PathView::Chroot => (path.clone(), st.cwd.clone()),
         PathView::Real => {
@@ -514,14 +471,7 @@ fn log_transfer(cmd: &mut Cmd, completion: Completion) {
     };
     let mut rec = Record {
         format: Format::WuOrig,
-        time: LocalTime {
-            year,
-            month,
-            day,
-            hour,
-            minute,
-            second,
-        },
+        time,
         transfer_time: elapsed(st.start, now),
         remote_host: st.remote_name.clone(),
         bytes: st.total_bytes,

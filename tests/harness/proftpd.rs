@@ -5,19 +5,21 @@ use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{LazyLock, OnceLock};
 use std::time::Duration;
 
 use super::ftp::Ftp;
 use super::util::{self, DEFAULT_TIMEOUT, TestDir};
 
-/// The module files our cdylib is installed as (`LoadModule mod_x.c` loads `mod_x.so`).
-pub const OUR_MODULES: [&str; 4] = [
-    "mod_unique_id",
-    "mod_log_forensic",
-    "mod_redis",
-    "mod_xferlog",
-];
+/// The module files our cdylib is installed as (`LoadModule mod_x.c` loads `mod_x.so`):
+/// `mod_NAME` for each module of `modules.txt`, in its order.
+pub static OUR_MODULES: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    include_str!("../../modules.txt")
+        .lines()
+        .filter_map(|l| l.split('#').next()?.split_whitespace().next())
+        .map(|name| &*Box::leak(format!("mod_{name}").into_boxed_str()))
+        .collect()
+});
 
 /// Where Debian keeps proftpd's C modules.
 pub const DEBIAN_MODULE_DIR: &str = "/usr/lib/proftpd";
@@ -97,6 +99,7 @@ pub fn proftpd_series() -> (u32, u32, u32) {
     })
 }
 
+/// The proftpd every test runs: `$PROFTPD_BIN`, else `/usr/sbin/proftpd`.
 pub fn proftpd_bin() -> PathBuf {
     std::env::var_os("PROFTPD_BIN")
         .map(PathBuf::from)
@@ -215,7 +218,7 @@ impl ModuleDir {
 
 fn populate_our_module_dir(dir: &Path) {
     let so = cdylib_path();
-    for name in OUR_MODULES {
+    for name in OUR_MODULES.iter() {
         let link = dir.join(format!("{name}.so"));
         symlink(&so, &link).unwrap_or_else(|e| panic!("symlink {}: {e}", link.display()));
     }
