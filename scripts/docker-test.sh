@@ -104,7 +104,7 @@ start_time() {
     sleep 0.05
   done
   local ms=$((($(date +%s%N) - t) / 1000000))
-  docker rm -f "$name" >/dev/null
+  docker rm -fv "$name" >/dev/null
   [[ $s == 220 ]] && echo "$ms ms" || echo "no banner"
 }
 
