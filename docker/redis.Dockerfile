@@ -9,7 +9,7 @@ RUN set -eux; \
     apt-get update; \
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server; \
     rm -f /usr/sbin/policy-rc.d; \
-    rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt/* /var/log/dpkg.log; \
+    apt-get clean; rm -rf /var/lib/apt/lists/* /var/log/apt/* /var/log/dpkg.log; \
     mkdir -p /data; chown redis:redis /data; \
     redis-server --version
 VOLUME ["/data"]
