@@ -41,6 +41,7 @@
 // Each test binary uses only part of the harness.
 #![allow(dead_code)]
 
+pub mod docker;
 pub mod ftp;
 pub mod proftpd;
 pub mod redis;
@@ -53,8 +54,8 @@ pub use ftp::{DataMode, Ftp, Reply, Transfer};
 #[allow(unused_imports)]
 pub use proftpd::{
     ALICE, BOB, DEBIAN_MODULE_DIR, ModuleDir, Modules, OUR_MODULES, Proftpd, ProftpdBuilder,
-    TestUser, cdylib_path, check_config, core_dso_load_lines, core_survives_host, proftpd_bin,
-    proftpd_series,
+    SECRET_HASH, TestUser, cdylib_path, check_config, core_dso_load_lines, core_survives_host,
+    proftpd_bin, proftpd_series,
 };
 #[allow(unused_imports)]
 pub use redis::{RedisBuilder, RedisClient, RedisServer, Resp};

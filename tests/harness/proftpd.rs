@@ -33,7 +33,7 @@ pub const ALICE: (&str, &str) = ("alice", "secret");
 pub const BOB: (&str, &str) = ("bob", "secret");
 
 /// SHA-512 crypt of "secret" (`openssl passwd -6 -salt proftpdrs secret`).
-const SECRET_HASH: &str = "$6$proftpdrs$8gtM6aPUn7Od18rCml5I34cbE9S3IvHapYSbepyQxC/qxG/wa8aIQeGvbIc8KUhStp2Me9lRX.4X9w9Ekqixk0";
+pub const SECRET_HASH: &str = "$6$proftpdrs$8gtM6aPUn7Od18rCml5I34cbE9S3IvHapYSbepyQxC/qxG/wa8aIQeGvbIc8KUhStp2Me9lRX.4X9w9Ekqixk0";
 
 /// Modules that bookworm's proftpd has compiled in but later Debian releases
 /// (trixie, sid) build as DSOs, loaded first by their /etc/proftpd/modules.conf:

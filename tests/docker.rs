@@ -1,0 +1,947 @@
+//! The Docker images of docker/ (proftpd-rs:SUITE, proftpd-rs-redis:SUITE) in
+//! containers: the harness's FTP client on this machine talks to a container's
+//! published ports; two proftpd containers log into one Redis over a private
+//! network; Redis stopped or cut off mid-session; `docker stop` mid-transfer.
+//!
+//! Skipped (passing, with a "skipped" line) unless `PROFTPD_RS_DOCKER=1`:
+//! scripts/docker-test.sh builds the images and runs these once per Debian
+//! release, with `PROFTPD_RS_DOCKER_SUITE=SUITE` (default bookworm).
+
+mod harness;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::Write;
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use harness::docker::{Container, Network, docker_output, free_port_range};
+use harness::util::{TestDir, complete_lines};
+use harness::{Ftp, SECRET_HASH, free_port, wait_for_lines, wait_until};
+use proftpd_rs::xferlog::format::{Completion, Direction, parse_line};
+use serde_json::Value;
+
+const USER: &str = "alice";
+const PASSWORD: &str = "s3cret-docker";
+const WRONG: &str = "wrong-pass-x";
+/// The container's RedisTimeouts (docker/proftpd.conf): connect 500 ms, io 500 ms.
+const REDIS_TIMEOUTS: Duration = Duration::from_millis(1000);
+const LONG: Duration = Duration::from_secs(30);
+
+fn enabled(test: &str) -> bool {
+    if std::env::var("PROFTPD_RS_DOCKER").as_deref() == Ok("1") {
+        harness::util::require_root();
+        return true;
+    }
+    eprintln!(
+        "docker::{test}: skipped: PROFTPD_RS_DOCKER is not 1 (scripts/docker-test.sh runs these)"
+    );
+    false
+}
+
+fn suite() -> String {
+    std::env::var("PROFTPD_RS_DOCKER_SUITE").unwrap_or_else(|_| "bookworm".into())
+}
+
+fn image() -> String {
+    format!("proftpd-rs:{}", suite())
+}
+
+fn redis_image() -> String {
+    format!("proftpd-rs-redis:{}", suite())
+}
+
+// --- Redis in a container ----------------------------------------------------------
+
+struct Redis {
+    c: Container,
+    ip: String,
+}
+
+impl Redis {
+    /// On `net` at the fixed address `<net>.2` (a restarted or reconnected
+    /// container keeps it; proftpd sessions resolve the address once).
+    fn start(net: &Network) -> Redis {
+        let ip = net.addr(2);
+        let c = Container::builder(&redis_image(), "redis")
+            .network(net, Some(&ip))
+            .start();
+        let r = Redis { c, ip };
+        r.wait_ready();
+        r
+    }
+
+    fn wait_ready(&self) {
+        assert!(
+            wait_until(LONG, || self
+                .cli(&["PING"])
+                .is_some_and(|o| o.trim() == "PONG")),
+            "redis did not answer PING"
+        );
+    }
+
+    /// `redis-cli --raw ARGS` inside the container; None if it fails.
+    fn cli(&self, args: &[&str]) -> Option<String> {
+        let mut cmd = vec!["redis-cli", "--raw"];
+        cmd.extend_from_slice(args);
+        let out = self.c.exec(&cmd);
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// The JSON objects on the list "proftpd", oldest first.
+    fn events(&self) -> Vec<Value> {
+        self.cli(&["LRANGE", "proftpd", "0", "-1"])
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l:?}: {e}")))
+            .collect()
+    }
+
+    /// Waits until `cond(events)`; returns the events; panics after `timeout`.
+    fn wait_events(&self, timeout: Duration, mut cond: impl FnMut(&[Value]) -> bool) -> Vec<Value> {
+        let mut events = Vec::new();
+        if !wait_until(timeout, || {
+            events = self.events();
+            cond(&events)
+        }) {
+            panic!(
+                "timed out after {timeout:?} waiting for redis events; the list has {}:\n{}",
+                events.len(),
+                events
+                    .iter()
+                    .map(Value::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+        }
+        events
+    }
+}
+
+// --- proftpd in a container ------------------------------------------------------------
+
+struct Ftpd {
+    c: Container,
+    port: u16,
+    logs: TestDir,
+    /// docker run until proftpd's STARTUP line.
+    start_time: Duration,
+}
+
+struct FtpdOptions<'a> {
+    net: Option<&'a Network>,
+    ip: Option<String>,
+    redis: Option<String>,
+    env_user: bool,
+    volumes: Vec<String>,
+}
+
+impl Default for FtpdOptions<'_> {
+    fn default() -> Self {
+        FtpdOptions {
+            net: None,
+            ip: None,
+            redis: None,
+            env_user: true,
+            volumes: Vec::new(),
+        }
+    }
+}
+
+impl Ftpd {
+    fn start(o: FtpdOptions) -> Ftpd {
+        let port = free_port();
+        let pasv = free_port_range(4);
+        let range = format!("{pasv}-{}", pasv + 3);
+        let logs = TestDir::new("proftpd-rs-docker-logs-");
+        let mut b = Container::builder(&image(), "ftpd")
+            .publish(&port.to_string(), "21")
+            .publish(&range, &range)
+            .env("FTP_PASSIVE_PORTS", &format!("{pasv} {}", pasv + 3))
+            .env("FTP_MASQUERADE_ADDRESS", "127.0.0.1")
+            .volume(&format!("{}:/var/log/proftpd", logs.path().display()));
+        if o.env_user {
+            b = b.env("FTP_USER", USER).env("FTP_PASSWORD", PASSWORD);
+        }
+        if let Some(net) = o.net {
+            b = b.network(net, o.ip.as_deref());
+        }
+        if let Some(r) = &o.redis {
+            b = b.env("REDIS_SERVER", &format!("{r}:6379"));
+        }
+        for v in &o.volumes {
+            b = b.volume(v);
+        }
+        let c = b.start();
+        c.wait_for_log("standalone mode STARTUP", LONG);
+        let start_time = c.started.elapsed();
+        Ftpd {
+            c,
+            port,
+            logs,
+            start_time,
+        }
+    }
+
+    fn connect(&self) -> Ftp {
+        Ftp::connect(self.port)
+    }
+
+    fn login(&self) -> Ftp {
+        let mut ftp = self.connect();
+        ftp.login(USER, PASSWORD);
+        ftp
+    }
+
+    fn log(&self, name: &str) -> PathBuf {
+        self.logs.path().join(name)
+    }
+
+    fn lines(&self, name: &str, n: usize) -> Vec<String> {
+        wait_for_lines(self.log(name), n, LONG)
+    }
+
+    /// All log files' contents together (for "no password anywhere").
+    fn all_logs(&self) -> String {
+        let mut all = self.c.logs();
+        for e in fs::read_dir(self.logs.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            all.push_str(&String::from_utf8_lossy(
+                &fs::read(e.path()).unwrap_or_default(),
+            ));
+        }
+        all
+    }
+}
+
+/// A failed login: USER, a wrong PASS (530), QUIT.
+fn failed_login(ftpd: &Ftpd) {
+    let mut ftp = ftpd.connect();
+    ftp.expect(&format!("USER {USER}"), 331);
+    ftp.expect(&format!("PASS {WRONG}"), 530);
+    ftp.quit();
+}
+
+fn s<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+fn uid(v: &Value) -> &str {
+    s(v, "ENV:UNIQUE_ID")
+}
+
+/// The commands of one session's events, in list order (CONNECT for the
+/// session's first event, which has `"connecting":true` and no command).
+fn commands(events: &[&Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|v| match s(v, "command") {
+            "" if v["connecting"] == true => "CONNECT".to_owned(),
+            c => c.to_owned(),
+        })
+        .collect()
+}
+
+/// Events grouped by UNIQUE_ID, each group in list order.
+fn by_session(events: &[Value]) -> BTreeMap<String, Vec<&Value>> {
+    let mut m: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
+    for e in events {
+        m.entry(uid(e).to_owned()).or_default().push(e);
+    }
+    m
+}
+
+/// The arguments of the MKD events, consecutive repeats (at-least-once
+/// delivery sends an unacknowledged event again) merged.
+fn mkd_args(events: &[&Value]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for e in events.iter().filter(|e| s(e, "command") == "MKD") {
+        let a = s(e, "command_params").to_owned();
+        if out.last() != Some(&a) {
+            out.push(a);
+        }
+    }
+    out
+}
+
+/// Each forensic block complete: BEGIN and END lines paired, nothing outside.
+fn forensic_blocks(text: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut cur: Option<String> = None;
+    for line in text.split_inclusive('\n') {
+        if line.starts_with("-----BEGIN ") {
+            assert!(cur.is_none(), "BEGIN inside a block:\n{text}");
+            cur = Some(line.to_owned());
+        } else if line.starts_with("-----END ") {
+            let mut b = cur
+                .take()
+                .unwrap_or_else(|| panic!("END outside a block:\n{text}"));
+            b.push_str(line);
+            assert!(line.ends_with('\n'), "torn END line:\n{text}");
+            blocks.push(b);
+        } else {
+            match &mut cur {
+                Some(b) => b.push_str(line),
+                None => panic!("text outside a forensic block: {line:?}\n{text}"),
+            }
+        }
+    }
+    assert!(cur.is_none(), "torn forensic block (no END):\n{text}");
+    blocks
+}
+
+// --- the tests ----------------------------------------------------------------------------
+
+/// proftpd -vv lists our modules; proftpd -t accepts the configuration; no
+/// users in the image: without any, the container refuses to start.
+#[test]
+fn image_modules_config_and_no_users_baked_in() {
+    if !enabled("image_modules_config_and_no_users_baked_in") {
+        return;
+    }
+    let out = docker_output(&["run", "--rm", &image(), "proftpd", "-vv"]);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "proftpd -vv: {text}");
+    let version = env!("CARGO_PKG_VERSION");
+    for m in harness::OUR_MODULES {
+        assert!(
+            text.contains(&format!("{m}/{version}-rs")),
+            "proftpd -vv does not list {m}/{version}-rs:\n{text}"
+        );
+    }
+    assert!(text.contains("mod_ban/"), "{text}");
+
+    let out = docker_output(&[
+        "run",
+        "--rm",
+        "-e",
+        "FTP_USER=alice",
+        "-e",
+        "FTP_PASSWORD=x",
+        "-e",
+        "REDIS_SERVER=redis:6379",
+        &image(),
+        "proftpd",
+        "-t",
+    ]);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    // (Its "Syntax check complete." is lost when stdout is a pipe: proftpd
+    // leaves without flushing stdio. The exit status tells.)
+    assert!(out.status.success(), "proftpd -t: {text}");
+    assert!(!text.contains("fatal"), "{text}");
+
+    let out = docker_output(&["run", "--rm", &image()]);
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("no FTP users"), "{text}");
+    let out = docker_output(&[
+        "run",
+        "--rm",
+        &image(),
+        "sh",
+        "-c",
+        "ls /etc/proftpd/ftpd.passwd /run/proftpd-rs/ftpd.passwd 2>/dev/null; true",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "",
+        "users in the image"
+    );
+}
+
+/// Login, upload, list (PASV and EPSV through the published ports), download, a
+/// failed login: UNIQUE_IDs in the ExtendedLog, the JSON records in the Redis
+/// container, wu-ext xferlog lines, one forensic block; no password anywhere.
+#[test]
+fn session_through_published_ports() {
+    if !enabled("session_through_published_ports") {
+        return;
+    }
+    let net = Network::new();
+    let redis = Redis::start(&net);
+    let ftpd = Ftpd::start(FtpdOptions {
+        net: Some(&net),
+        redis: Some(redis.ip.clone()),
+        ..FtpdOptions::default()
+    });
+    eprintln!("container start: {:?}", ftpd.start_time);
+
+    let payload: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let mut ftp = ftpd.login();
+    ftp.type_i();
+    ftp.stor("up.bin", &payload);
+    let listing = ftp.list("");
+    assert!(listing.contains("up.bin"), "LIST: {listing}");
+    ftp.set_data_mode(harness::DataMode::ExtendedPassive);
+    assert_eq!(ftp.nlst(""), vec!["up.bin".to_owned()]);
+    assert_eq!(ftp.retr("up.bin"), payload);
+    ftp.quit();
+    failed_login(&ftpd);
+
+    // ExtendedLog: every line has a UNIQUE_ID; the failed login's too; two sessions.
+    let ext = wait_for_lines(ftpd.log("extended.log"), 1, LONG);
+    let ok = wait_until(LONG, || {
+        complete_lines(&ftpd.log("extended.log"))
+            .iter()
+            .any(|l| l.contains("\"QUIT\"") && l.contains(" - "))
+            && complete_lines(&ftpd.log("extended.log"))
+                .iter()
+                .filter(|l| l.contains("\"QUIT\""))
+                .count()
+                == 2
+    });
+    let ext = if ok {
+        complete_lines(&ftpd.log("extended.log"))
+    } else {
+        ext
+    };
+    let failed: Vec<&String> = ext
+        .iter()
+        .filter(|l| l.contains("\"PASS (hidden)\" 530"))
+        .collect();
+    assert_eq!(failed.len(), 1, "ExtendedLog:\n{}", ext.join("\n"));
+    let failed_id = failed[0].split(' ').nth(2).unwrap().to_owned();
+    assert!(
+        failed_id.len() >= 20 && failed_id != "-",
+        "no UNIQUE_ID in {}",
+        failed[0]
+    );
+    let ids: BTreeSet<&str> = ext.iter().map(|l| l.split(' ').nth(2).unwrap()).collect();
+    assert_eq!(ids.len(), 2, "two sessions, two ids:\n{}", ext.join("\n"));
+
+    // Redis: both sessions' events, in order, with the same ids.
+    let events = redis.wait_events(LONG, |ev| {
+        ev.iter().filter(|e| s(e, "command") == "QUIT").count() == 2
+    });
+    let sessions = by_session(&events);
+    assert_eq!(
+        sessions.keys().map(String::as_str).collect::<BTreeSet<_>>(),
+        ids,
+        "redis ids vs ExtendedLog ids"
+    );
+    let bad = &sessions[&failed_id];
+    assert!(
+        bad.iter()
+            .any(|e| s(e, "command") == "PASS" && e["response_code"] == 530),
+        "{bad:?}"
+    );
+    let (good_id, good) = sessions.iter().find(|(k, _)| **k != failed_id).unwrap();
+    let cmds = commands(good);
+    for c in [
+        "USER", "PASS", "TYPE", "STOR", "LIST", "NLST", "RETR", "QUIT",
+    ] {
+        assert!(cmds.contains(&c.to_owned()), "{c} missing: {cmds:?}");
+    }
+    let pos = |c: &str| cmds.iter().position(|x| x == c).unwrap();
+    assert!(
+        pos("USER") < pos("PASS")
+            && pos("PASS") < pos("STOR")
+            && pos("STOR") < pos("RETR")
+            && pos("RETR") < pos("QUIT"),
+        "{cmds:?}"
+    );
+    let stor = good.iter().find(|e| s(e, "command") == "STOR").unwrap();
+    assert_eq!(stor["bytes_sent"], payload.len() as u64, "{stor}");
+    assert_eq!(s(stor, "user"), USER);
+    assert!(!good_id.is_empty());
+
+    // wu-ext xferlog: the upload and the download, completed.
+    let xfer = ftpd.lines("xferlog", 2);
+    assert_eq!(xfer.len(), 2, "{xfer:?}");
+    let recs: Vec<_> = xfer
+        .iter()
+        .enumerate()
+        .map(|(i, l)| parse_line(l, i + 1).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(recs[0].direction, Direction::Incoming, "{}", xfer[0]);
+    assert_eq!(recs[1].direction, Direction::Outgoing, "{}", xfer[1]);
+    for (r, l) in recs.iter().zip(&xfer) {
+        assert_eq!(r.username, USER, "{l}");
+        assert_eq!(r.filename, "/up.bin", "{l}");
+        assert_eq!(r.bytes, payload.len() as u64, "{l}");
+        let ext = r.ext.as_ref().unwrap_or_else(|| panic!("not wu-ext: {l}"));
+        assert_eq!(ext.file_size, payload.len() as u64, "{l}");
+        assert_eq!(r.completion, Some(Completion::Complete), "{l}");
+    }
+
+    // One forensic block, for the failed login, with its UNIQUE_ID.
+    let forensic = wait_for_lines(ftpd.log("forensic.log"), 3, LONG);
+    let text = fs::read_to_string(ftpd.log("forensic.log")).unwrap();
+    let blocks = forensic_blocks(&text);
+    assert_eq!(blocks.len(), 1, "{forensic:?}");
+    assert!(
+        blocks[0].starts_with("-----BEGIN FAILED LOGIN FORENSICS-----\n"),
+        "{}",
+        blocks[0]
+    );
+    assert!(
+        blocks[0].contains(&format!("UNIQUE_ID: {failed_id}\n")),
+        "{}",
+        blocks[0]
+    );
+
+    // No password in the logs, Redis or proftpd's environment.
+    let everything = ftpd.all_logs() + &redis.cli(&["LRANGE", "proftpd", "0", "-1"]).unwrap();
+    for secret in [PASSWORD, WRONG] {
+        assert!(!everything.contains(secret), "a password in the logs");
+    }
+    let env = ftpd.c.exec(&[
+        "sh", "-c",
+        "for d in /proc/[0-9]*; do [ \"$(cat $d/comm 2>/dev/null)\" = proftpd ] && echo \"$d:\" && tr '\\0' '\\n' <$d/environ; done; true",
+    ]);
+    let env = String::from_utf8_lossy(&env.stdout);
+    assert!(env.contains("/proc/"), "no proftpd process: {env}");
+    assert!(
+        !env.contains("FTP_PASSWORD") && !env.contains(PASSWORD),
+        "{env}"
+    );
+}
+
+/// Users from a mounted AuthUserFile: the home directory is made, owned by the user.
+#[test]
+fn users_from_a_mounted_auth_user_file() {
+    if !enabled("users_from_a_mounted_auth_user_file") {
+        return;
+    }
+    let dir = TestDir::new("proftpd-rs-docker-users-");
+    let users = dir.path().join("ftpd.passwd");
+    fs::write(
+        &users,
+        format!("bob:{SECRET_HASH}:2002:2002::/srv/ftp/bob:/usr/sbin/nologin\n"),
+    )
+    .unwrap();
+    let ftpd = Ftpd::start(FtpdOptions {
+        env_user: false,
+        volumes: vec![format!("{}:/etc/proftpd/ftpd.passwd:ro", users.display())],
+        ..FtpdOptions::default()
+    });
+    let mut ftp = ftpd.connect();
+    ftp.login("bob", "secret");
+    ftp.type_i();
+    ftp.stor("b.txt", b"bob\n");
+    assert_eq!(ftp.retr("b.txt"), b"bob\n");
+    ftp.quit();
+    let out = ftpd.c.exec(&[
+        "stat",
+        "-c",
+        "%u:%g %a",
+        "/srv/ftp/bob",
+        "/srv/ftp/bob/b.txt",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "2002:2002 750\n2002:2002 644\n"
+    );
+}
+
+/// Your own directives in /etc/proftpd/conf.d/*.conf; mod_ban keeps its bans
+/// in the Redis container (BanCache redis): a client that reached
+/// MaxLoginAttempts three times is refused, and the ban is in Redis.
+#[test]
+fn conf_d_and_mod_ban_with_redis() {
+    if !enabled("conf_d_and_mod_ban_with_redis") {
+        return;
+    }
+    let net = Network::new();
+    let redis = Redis::start(&net);
+    let conf = TestDir::new("proftpd-rs-docker-conf-");
+    fs::write(
+        conf.path().join("ban.conf"),
+        "MaxLoginAttempts 1\nDelayEngine off\n",
+    )
+    .unwrap();
+    let ftpd = Ftpd::start(FtpdOptions {
+        net: Some(&net),
+        redis: Some(redis.ip.clone()),
+        volumes: vec![format!("{}:/etc/proftpd/conf.d:ro", conf.path().display())],
+        ..FtpdOptions::default()
+    });
+    for _ in 0..3 {
+        let mut ftp = ftpd.connect();
+        ftp.expect(&format!("USER {USER}"), 331);
+        ftp.expect(&format!("PASS {WRONG}"), 530);
+        let _ = ftp.wait_closed();
+    }
+    let mut refused = String::new();
+    let banned = wait_until(LONG, || match Ftp::try_connect(ftpd.port) {
+        Ok(mut ftp) => {
+            let r = if ftp.banner.code == 220 {
+                ftp.try_cmd(&format!("USER {USER}"))
+                    .map(|r| r.raw)
+                    .unwrap_or_default()
+            } else {
+                ftp.banner.raw.clone()
+            };
+            refused = r;
+            refused.contains("banned")
+        }
+        Err(_) => false,
+    });
+    assert!(
+        banned,
+        "not banned: {refused}\n{}",
+        fs::read_to_string(ftpd.log("ban.log")).unwrap_or_default()
+    );
+    let keys = redis.cli(&["KEYS", "*"]).unwrap();
+    assert!(
+        keys.lines().any(|k| k.contains("ban")),
+        "no mod_ban key in redis: {keys}"
+    );
+    eprintln!(
+        "refused: {refused}; redis keys: {}",
+        keys.trim().replace('\n', " ")
+    );
+}
+
+/// Two proftpd containers (own addresses on a private network) log into one
+/// Redis: every UNIQUE_ID distinct across both, each session's events complete
+/// and in order, each attributed to its host.
+#[test]
+fn two_hosts_one_redis() {
+    if !enabled("two_hosts_one_redis") {
+        return;
+    }
+    const PER_HOST: usize = 4;
+    let net = Network::new();
+    let redis = Redis::start(&net);
+    let hosts: Vec<(String, Ftpd)> = [11u8, 12]
+        .iter()
+        .map(|h| {
+            let ip = net.addr(*h);
+            let f = Ftpd::start(FtpdOptions {
+                net: Some(&net),
+                ip: Some(ip.clone()),
+                redis: Some(redis.ip.clone()),
+                ..FtpdOptions::default()
+            });
+            (ip, f)
+        })
+        .collect();
+    thread::scope(|sc| {
+        for (hi, (_, ftpd)) in hosts.iter().enumerate() {
+            for i in 0..PER_HOST {
+                sc.spawn(move || {
+                    let mut ftp = ftpd.login();
+                    let d = format!("h{hi}-s{i}");
+                    ftp.expect(&format!("MKD {d}"), 257);
+                    ftp.expect(&format!("CWD {d}"), 250);
+                    ftp.stor("f.txt", d.as_bytes());
+                    assert_eq!(ftp.retr("f.txt"), d.as_bytes());
+                    ftp.expect("CDUP", 250);
+                    ftp.quit();
+                });
+            }
+        }
+    });
+    let events = redis.wait_events(LONG, |ev| {
+        ev.iter().filter(|e| s(e, "command") == "QUIT").count() == 2 * PER_HOST
+    });
+    let sessions = by_session(&events);
+    assert_eq!(
+        sessions.len(),
+        2 * PER_HOST,
+        "sessions (UNIQUE_IDs) in redis"
+    );
+    let mut per_host: BTreeMap<String, usize> = BTreeMap::new();
+    let mut expected: Option<Vec<String>> = None;
+    for (id, evs) in &sessions {
+        assert!(!id.is_empty(), "an event without UNIQUE_ID: {evs:?}");
+        let ips: BTreeSet<&str> = evs.iter().map(|e| s(e, "local_ip")).collect();
+        assert_eq!(ips.len(), 1, "session {id} on several hosts: {ips:?}");
+        let ip = *ips.iter().next().unwrap();
+        let hi = hosts
+            .iter()
+            .position(|(h, _)| h == ip)
+            .unwrap_or_else(|| panic!("unknown local_ip {ip}"));
+        *per_host.entry(ip.to_owned()).or_default() += 1;
+        // Complete and in order: the commands as the client sent them.
+        let cmds: Vec<String> = commands(evs)
+            .into_iter()
+            .filter(|c| c != "PASV" && c != "EPSV")
+            .collect();
+        assert_eq!(
+            cmds,
+            [
+                "CONNECT", "USER", "PASS", "MKD", "CWD", "STOR", "RETR", "CDUP", "QUIT", "EXIT"
+            ]
+            .map(String::from),
+            "session {id}: {evs:?}"
+        );
+        if let Some(exp) = &expected {
+            assert_eq!(&commands(evs), exp, "sessions differ");
+        } else {
+            expected = Some(commands(evs));
+        }
+        let mkd = evs.iter().find(|e| s(e, "command") == "MKD").unwrap();
+        assert!(
+            s(mkd, "command_params").starts_with(&format!("h{hi}-")),
+            "MKD of session {id} on host {ip}: {mkd}"
+        );
+    }
+    assert!(
+        per_host.values().all(|n| *n == PER_HOST) && per_host.len() == 2,
+        "{per_host:?}"
+    );
+    // The ExtendedLogs agree: distinct ids across both hosts.
+    let mut all_ids = BTreeSet::new();
+    for (_, f) in &hosts {
+        let ok = wait_until(LONG, || {
+            complete_lines(&f.log("extended.log"))
+                .iter()
+                .filter(|l| l.contains("\"QUIT\""))
+                .count()
+                == PER_HOST
+        });
+        assert!(ok, "ExtendedLog of {}", f.c.name);
+        let ids: BTreeSet<String> = complete_lines(&f.log("extended.log"))
+            .iter()
+            .map(|l| l.split(' ').nth(2).unwrap().to_owned())
+            .collect();
+        assert_eq!(ids.len(), PER_HOST);
+        all_ids.extend(ids);
+    }
+    assert_eq!(all_ids.len(), 2 * PER_HOST);
+    assert_eq!(
+        all_ids,
+        sessions.keys().cloned().collect::<BTreeSet<_>>(),
+        "ExtendedLog ids vs redis ids"
+    );
+}
+
+/// MKD `name`, asserting the reply came within the Redis timeouts (plus slack).
+fn timed_mkd(ftp: &mut Ftp, name: &str) -> Duration {
+    let t = Instant::now();
+    ftp.expect(&format!("MKD {name}"), 257);
+    let took = t.elapsed();
+    assert!(
+        took < REDIS_TIMEOUTS + Duration::from_millis(1500),
+        "MKD {name} took {took:?}"
+    );
+    took
+}
+
+/// The Redis container stopped and started mid-session: no event lost (the
+/// session's backlog delivers them, in order).
+#[test]
+fn redis_restart_mid_session_loses_nothing() {
+    if !enabled("redis_restart_mid_session_loses_nothing") {
+        return;
+    }
+    let net = Network::new();
+    let redis = Redis::start(&net);
+    let ftpd = Ftpd::start(FtpdOptions {
+        net: Some(&net),
+        redis: Some(redis.ip.clone()),
+        ..FtpdOptions::default()
+    });
+    let mut ftp = ftpd.login();
+    timed_mkd(&mut ftp, "a1");
+    timed_mkd(&mut ftp, "a2");
+    redis.wait_events(LONG, |ev| ev.iter().any(|e| s(e, "command_params") == "a2"));
+    redis.c.stop(10);
+    let mut worst = Duration::ZERO;
+    for d in ["b1", "b2", "b3"] {
+        worst = worst.max(timed_mkd(&mut ftp, d));
+    }
+    redis.c.start_again();
+    redis.wait_ready();
+    for d in ["c1", "c2"] {
+        worst = worst.max(timed_mkd(&mut ftp, d));
+    }
+    ftp.quit();
+    eprintln!("slowest MKD while Redis was away: {worst:?}");
+    let events = redis.wait_events(LONG, |ev| ev.iter().any(|e| s(e, "command") == "QUIT"));
+    let sessions = by_session(&events);
+    assert_eq!(sessions.len(), 1, "{events:?}");
+    let evs = sessions.values().next().unwrap();
+    assert_eq!(
+        mkd_args(evs),
+        ["a1", "a2", "b1", "b2", "b3", "c1", "c2"].map(String::from),
+        "{evs:?}"
+    );
+}
+
+/// Redis cut off from the network (docker network disconnect): FTP replies stay
+/// within the timeouts; the events arrive after it is connected again.
+#[test]
+fn redis_cut_off_from_the_network() {
+    if !enabled("redis_cut_off_from_the_network") {
+        return;
+    }
+    let net = Network::new();
+    let redis = Redis::start(&net);
+    let ftpd = Ftpd::start(FtpdOptions {
+        net: Some(&net),
+        redis: Some(redis.ip.clone()),
+        ..FtpdOptions::default()
+    });
+    let mut ftp = ftpd.login();
+    timed_mkd(&mut ftp, "a1");
+    redis.wait_events(LONG, |ev| ev.iter().any(|e| s(e, "command_params") == "a1"));
+    let out = docker_output(&["network", "disconnect", &net.name, &redis.c.name]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut worst = Duration::ZERO;
+    for d in ["b1", "b2", "b3", "b4", "b5"] {
+        worst = worst.max(timed_mkd(&mut ftp, d));
+    }
+    let out = docker_output(&[
+        "network",
+        "connect",
+        "--ip",
+        &redis.ip,
+        &net.name,
+        &redis.c.name,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The session retries after its back-off (1 s, doubling): keep it busy
+    // until the events are there.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut delivered = false;
+    while Instant::now() < deadline {
+        let t = Instant::now();
+        ftp.expect("NOOP", 200);
+        worst = worst.max(t.elapsed());
+        if redis
+            .events()
+            .iter()
+            .any(|e| s(e, "command_params") == "b5")
+        {
+            delivered = true;
+            break;
+        }
+        thread::sleep(Duration::from_millis(500));
+    }
+    assert!(
+        delivered,
+        "events of the outage not delivered after reconnect"
+    );
+    timed_mkd(&mut ftp, "c1");
+    ftp.quit();
+    assert!(
+        worst < REDIS_TIMEOUTS + Duration::from_millis(1500),
+        "slowest reply {worst:?}"
+    );
+    eprintln!("slowest reply while Redis was cut off: {worst:?}");
+    let events = redis.wait_events(LONG, |ev| ev.iter().any(|e| s(e, "command") == "QUIT"));
+    let sessions = by_session(&events);
+    assert_eq!(sessions.len(), 1);
+    let evs = sessions.values().next().unwrap();
+    assert_eq!(
+        mkd_args(evs),
+        ["a1", "b1", "b2", "b3", "b4", "b5", "c1"].map(String::from),
+        "{evs:?}"
+    );
+}
+
+/// docker stop during an upload: the container exits within its stop timeout
+/// (not killed), no torn xferlog line or forensic block, no process left.
+#[test]
+fn docker_stop_during_a_transfer() {
+    if !enabled("docker_stop_during_a_transfer") {
+        return;
+    }
+    const STOP_TIMEOUT: u32 = 10;
+    let net = Network::new();
+    let redis = Redis::start(&net);
+    let ftpd = Ftpd::start(FtpdOptions {
+        net: Some(&net),
+        redis: Some(redis.ip.clone()),
+        ..FtpdOptions::default()
+    });
+    // A completed transfer and a failed login first, so that both logs have records.
+    let mut done = ftpd.login();
+    done.stor("first.txt", b"first\n");
+    done.quit();
+    failed_login(&ftpd);
+    ftpd.lines("xferlog", 1);
+    wait_for_lines(ftpd.log("forensic.log"), 3, LONG);
+
+    let mut ftp = ftpd.login();
+    ftp.type_i();
+    let addr = ftp.epsv();
+    let mut data = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).unwrap();
+    data.set_write_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let start = ftp.cmd("STOR big.bin");
+    assert_eq!(start.code, 150, "{start}");
+    let sent = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let sent = sent.clone();
+        let stop = stop.clone();
+        thread::spawn(move || {
+            let chunk = vec![b'x'; 32 * 1024];
+            while !stop.load(Ordering::Relaxed) {
+                if data.write_all(&chunk).is_err() {
+                    break;
+                }
+                sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                thread::sleep(Duration::from_millis(10));
+            }
+        })
+    };
+    assert!(
+        wait_until(LONG, || sent.load(Ordering::Relaxed) > 1 << 20),
+        "upload did not start"
+    );
+    let took = ftpd.c.stop(STOP_TIMEOUT);
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    eprintln!("docker stop during STOR: {took:?}");
+    assert!(!ftpd.c.running());
+    let code = ftpd.c.inspect("{{.State.ExitCode}}");
+    assert!(
+        took < Duration::from_secs(STOP_TIMEOUT.into()) && code != "137",
+        "docker stop took {took:?}, exit code {code} (137: killed after the timeout)"
+    );
+    let logs = ftpd.c.logs();
+    assert!(!logs.contains("still running"), "{logs}");
+    // The client's control connection was closed, not left hanging.
+    assert!(ftp.wait_closed().is_ok(), "control connection not closed");
+
+    // xferlog: only complete lines, each a valid wu-ext record.
+    let raw = fs::read_to_string(ftpd.log("xferlog")).unwrap();
+    assert!(raw.ends_with('\n'), "torn xferlog line: {raw:?}");
+    for (i, l) in raw.lines().enumerate() {
+        let r = parse_line(l, i + 1).unwrap_or_else(|e| panic!("torn xferlog line {l:?}: {e}"));
+        if r.filename == "/big.bin" {
+            eprintln!("interrupted upload logged: {l}");
+            assert_eq!(r.completion, Some(Completion::Incomplete), "{l}");
+        }
+    }
+    // Forensic blocks: each complete.
+    let text = fs::read_to_string(ftpd.log("forensic.log")).unwrap();
+    let blocks = forensic_blocks(&text);
+    assert!(!blocks.is_empty());
+    eprintln!(
+        "forensic blocks after the stop: {}",
+        blocks
+            .iter()
+            .map(|b| b.lines().next().unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    // Redis has the interrupted session's STOR... at least up to the STOR.
+    let events = redis.wait_events(LONG, |ev| ev.iter().any(|e| s(e, "command") == "EPSV"));
+    assert!(!events.is_empty());
+}
