@@ -314,7 +314,7 @@ fn image_modules_config_and_no_users_baked_in() {
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "proftpd -vv: {text}");
     let version = env!("CARGO_PKG_VERSION");
-    for m in harness::OUR_MODULES {
+    for m in harness::OUR_MODULES.iter() {
         assert!(
             text.contains(&format!("{m}/{version}-rs")),
             "proftpd -vv does not list {m}/{version}-rs:\n{text}"
