@@ -1,0 +1,311 @@
+//! The connection to Redis: resolving (once per session), connecting to
+//! each address in turn, AUTH and SELECT, and a socket whose every read and
+//! write has a deadline.
+
+use super::TlsFiles;
+use super::resp;
+use super::tls;
+use crate::redis::server::{Addr, ServerCfg};
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+/// Redis error text without anything that could hold credentials.
+fn err_text(e: &redis::RedisError) -> String {
+    if e.is_timeout() {
+        return "timed out".into();
+    }
+    cut(e.to_string(), 200)
+}
+
+/// `s` cut to at most `max` bytes, at a character boundary (a cut inside a
+/// multi-byte character would panic).
+fn cut(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
+}
+
+/// Time left until `deadline`, or an error if none is.
+pub(super) fn left(deadline: Instant) -> Result<Duration, String> {
+    match deadline.checked_duration_since(Instant::now()) {
+        Some(d) if !d.is_zero() => Ok(d),
+        _ => Err("connect timeout reached".into()),
+    }
+}
+
+/// Host names resolved in this session (each once; IP addresses need no
+/// lookup).
+#[derive(Default)]
+pub(super) struct Resolver {
+    pub(super) cache: Vec<((String, u16), Vec<SocketAddr>)>,
+}
+
+impl Resolver {
+    pub(super) fn addrs(
+        &mut self,
+        host: &str,
+        port: u16,
+        deadline: Instant,
+    ) -> Result<Vec<SocketAddr>, String> {
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            return Ok(vec![SocketAddr::new(ip, port)]);
+        }
+        if let Some((_, a)) = self.cache.iter().find(|(k, _)| k.0 == host && k.1 == port) {
+            return Ok(a.clone());
+        }
+        let addrs = crate::host::sys::resolve(host, port, left(deadline)?)?;
+        self.cache.push(((host.to_string(), port), addrs.clone()));
+        Ok(addrs)
+    }
+}
+
+/// TCP to the first address that answers; each address gets an equal
+/// share of the time left (a silent first one does not use it all up).
+fn connect_tcp(addrs: &[SocketAddr], deadline: Instant) -> Result<TcpStream, String> {
+    let mut errors = Vec::new();
+    for (i, a) in addrs.iter().enumerate() {
+        let rest = match left(deadline) {
+            Ok(r) => r,
+            Err(e) => {
+                errors.push(e);
+                break;
+            }
+        };
+        let share = rest / (addrs.len() - i) as u32;
+        match TcpStream::connect_timeout(a, share.max(Duration::from_millis(1))) {
+            Ok(s) => return Ok(s),
+            Err(e) => errors.push(format!("{a}: {}", io_text(&e))),
+        }
+    }
+    Err(errors.join("; "))
+}
+
+/// A connection to `cfg`: connected, TLS handshake done, AUTH and SELECT
+/// answered, all before `deadline`; the connection keeps `deadline` as
+/// its limit (the caller lifts it).
+pub(super) fn open(
+    cfg: &ServerCfg,
+    files: &TlsFiles,
+    resolver: &mut Resolver,
+    deadline: Instant,
+    io: Duration,
+) -> Result<Conn, String> {
+    let sock = match &cfg.addr {
+        Addr::Unix(path) => {
+            if cfg.tls.enabled {
+                return Err("TLS needs a TCP address".into());
+            }
+            // A local connect: it does not wait for a peer.
+            Sock::Unix(UnixStream::connect(path).map_err(|e| io_text(&e))?)
+        }
+        Addr::Tcp { host, port } => {
+            let addrs = resolver.addrs(host, *port, deadline)?;
+            let tcp = connect_tcp(&addrs, deadline)?;
+            let _ = tcp.set_nodelay(true);
+            Sock::Tcp(tcp)
+        }
+    };
+    let sock = TimedSock { sock, deadline };
+    let transport = if cfg.tls.enabled {
+        let Addr::Tcp { host, .. } = &cfg.addr else {
+            return Err("TLS needs a TCP address".into());
+        };
+        Transport::Tls(Box::new(tls::handshake(host, files, sock)?))
+    } else {
+        Transport::Plain(sock)
+    };
+    let mut conn = Conn {
+        transport,
+        parser: redis::Parser::new(),
+        io,
+        limit: Some(deadline),
+    };
+    // AUTH and SELECT in one round trip.
+    let (setup, n) = resp::setup_pipeline(cfg);
+    if n > 0 {
+        conn.send(&setup)?;
+        for _ in 0..n {
+            if let redis::Value::ServerError(e) = conn.recv()? {
+                // Never echo the command: it holds the password.
+                return Err(format!("Redis refused AUTH/SELECT: {:?}", e.code()));
+            }
+        }
+    }
+    Ok(conn)
+}
+
+pub(super) fn io_text(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => "timed out".into(),
+        _ => e.to_string(),
+    }
+}
+
+pub(super) enum Sock {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+/// A socket whose every read and write waits at most until `deadline`
+/// (the socket timeout is set to the time left before each call, so a
+/// peer that trickles bytes cannot stretch an operation).
+pub(super) struct TimedSock {
+    pub(super) sock: Sock,
+    pub(super) deadline: Instant,
+}
+
+impl TimedSock {
+    fn time_left(&self) -> std::io::Result<Duration> {
+        match self.deadline.checked_duration_since(Instant::now()) {
+            Some(d) if !d.is_zero() => Ok(d),
+            _ => Err(std::io::ErrorKind::TimedOut.into()),
+        }
+    }
+}
+
+/// A signal (proftpd's SIGTERM, SIGALRM, SIGCHLD handlers only set a flag)
+/// interrupts a socket call that has a timeout even under SA_RESTART: that
+/// is no error, so the call is made again with the time still left.
+/// (Treating it as one made the sink reconnect and send an event twice.)
+fn again_on_eintr<T>(mut call: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T> {
+    loop {
+        match call() {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            r => return r,
+        }
+    }
+}
+
+impl Read for TimedSock {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        again_on_eintr(|| {
+            let t = Some(self.time_left()?);
+            match &mut self.sock {
+                Sock::Tcp(s) => {
+                    s.set_read_timeout(t)?;
+                    s.read(buf)
+                }
+                Sock::Unix(s) => {
+                    s.set_read_timeout(t)?;
+                    s.read(buf)
+                }
+            }
+        })
+    }
+}
+
+impl Write for TimedSock {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        again_on_eintr(|| {
+            let t = Some(self.time_left()?);
+            match &mut self.sock {
+                Sock::Tcp(s) => {
+                    s.set_write_timeout(t)?;
+                    s.write(buf)
+                }
+                Sock::Unix(s) => {
+                    s.set_write_timeout(t)?;
+                    s.write(buf)
+                }
+            }
+        })
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// RESP over TCP, a unix socket or TLS (rustls with the ring provider: no
+/// libssl in the process, whose mere loading cost every session of the
+/// host).  Our own, not the `redis` crate's connection, so that one
+/// deadline covers resolving, connecting and the TLS handshake (the crate
+/// has a timeout per address and none for the handshake).
+pub(super) enum Transport {
+    Plain(TimedSock),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TimedSock>>),
+}
+
+pub(super) struct Conn {
+    transport: Transport,
+    parser: redis::Parser,
+    /// Each write of a command and each read of a reply waits at most this.
+    io: Duration,
+    /// While the connection is being set up: nothing waits past this.
+    pub(super) limit: Option<Instant>,
+}
+
+impl Conn {
+    /// The deadline of one operation starting now.
+    fn arm(&mut self) {
+        let mut d = Instant::now() + self.io;
+        if let Some(l) = self.limit {
+            d = d.min(l);
+        }
+        match &mut self.transport {
+            Transport::Plain(s) => s.deadline = d,
+            Transport::Tls(t) => t.sock.deadline = d,
+        }
+    }
+
+    pub(super) fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.arm();
+        let r = match &mut self.transport {
+            Transport::Plain(s) => s.write_all(bytes),
+            Transport::Tls(t) => t.write_all(bytes).and_then(|_| t.flush()),
+        };
+        r.map_err(|e| io_text(&e))
+    }
+
+    /// One command and its reply, converted to `T`.
+    pub(super) fn query<T: redis::FromRedisValue>(
+        &mut self,
+        cmd: &redis::Cmd,
+    ) -> Result<T, String> {
+        self.send(&cmd.get_packed_command())?;
+        match self.recv()? {
+            redis::Value::ServerError(e) => Err(format!("{:?}", e.code())),
+            v => redis::from_redis_value(v).map_err(|e| e.to_string()),
+        }
+    }
+
+    pub(super) fn recv(&mut self) -> Result<redis::Value, String> {
+        self.arm();
+        let Conn {
+            transport, parser, ..
+        } = self;
+        match transport {
+            Transport::Plain(s) => parser.parse_value(s),
+            Transport::Tls(t) => parser.parse_value(&mut **t),
+        }
+        .map_err(|e| err_text(&e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found in review: a String truncated at byte 200 panicked when that
+    /// byte was inside a multi-byte character.
+    #[test]
+    fn error_text_is_cut_at_a_char_boundary() {
+        for prefix in 0..4 {
+            let text = format!("{}{}", "x".repeat(prefix), "é€😀".repeat(100));
+            let c = cut(text.clone(), 200);
+            assert!(c.len() <= 200 && c.len() > 195, "{}", c.len());
+            assert!(text.starts_with(&c));
+        }
+        assert_eq!(cut("short".into(), 200), "short");
+        assert_eq!(cut("ab€".into(), 4), "ab");
+        let e = redis::RedisError::from((redis::ErrorKind::Client, "refused", "ü".repeat(300)));
+        assert!(err_text(&e).len() <= 200);
+    }
+}
