@@ -1,7 +1,7 @@
 //! The forensic capture group.
 
 use crate::Params;
-use crate::harness::Proftpd;
+use crate::harness::{Proftpd, ProftpdBuilder};
 use crate::setup::*;
 use crate::stats::{Row, Samples, Stat, Target, Unit};
 
@@ -23,6 +23,31 @@ impl ForensicMode {
     }
 }
 
+/// Every configuration of the group: (mode, side, engine on).
+pub fn configs() -> Vec<(ForensicMode, Side, bool)> {
+    let mut v = Vec::new();
+    for mode in [ForensicMode::Trace0, ForensicMode::Handler] {
+        for side in [Side::C, Side::Ours] {
+            for on in [false, true] {
+                v.push((mode, side, on));
+            }
+        }
+    }
+    v
+}
+
+/// The server of one configuration.
+pub fn builder(mode: ForensicMode, side: Side, on: bool) -> ProftpdBuilder {
+    let b = server(side).load_module("mod_log_forensic.c");
+    let b = match mode {
+        ForensicMode::Trace0 => b.config("TraceLog @DIR@/trace.log\nTrace DEFAULT:0"),
+        ForensicMode::Handler => b
+            .set("SystemLog", "/dev/null")
+            .config("DebugLevel 10\nTraceLog /dev/null\nTrace DEFAULT:20"),
+    };
+    b.config(if on { FORENSIC_ON } else { FORENSIC_OFF })
+}
+
 /// Forensic capture CPU per session: engine on minus engine off, each side
 /// with its own module.
 pub struct ForensicGroup {
@@ -33,22 +58,8 @@ pub struct ForensicGroup {
 impl ForensicGroup {
     pub fn start() -> ForensicGroup {
         let mut servers = Vec::new();
-        for mode in [ForensicMode::Trace0, ForensicMode::Handler] {
-            for side in [Side::C, Side::Ours] {
-                for on in [false, true] {
-                    let mut b = server(side).load_module("mod_log_forensic.c");
-                    b = match mode {
-                        ForensicMode::Trace0 => {
-                            b.config("TraceLog @DIR@/trace.log\nTrace DEFAULT:0")
-                        }
-                        ForensicMode::Handler => b
-                            .set("SystemLog", "/dev/null")
-                            .config("DebugLevel 10\nTraceLog /dev/null\nTrace DEFAULT:20"),
-                    };
-                    b = b.config(if on { FORENSIC_ON } else { FORENSIC_OFF });
-                    servers.push((mode, side, on, b.start()));
-                }
-            }
+        for (mode, side, on) in configs() {
+            servers.push((mode, side, on, builder(mode, side, on).start()));
         }
         ForensicGroup { servers }
     }

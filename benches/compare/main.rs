@@ -27,6 +27,7 @@
 mod forensic;
 #[path = "../../tests/harness/mod.rs"]
 mod harness;
+mod instructions;
 mod redis;
 mod session;
 mod setup;
@@ -106,7 +107,7 @@ impl Params {
 
 // ---------------------------------------------------------------------------
 
-fn machine() -> String {
+pub fn machine() -> String {
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     let mem_gib = fs::read_to_string("/proc/meminfo")
         .ok()
@@ -138,6 +139,10 @@ fn main() {
         return;
     }
     let p = Params::from_env(&args);
+    if args.iter().any(|a| a == "--instructions") {
+        instructions::run(&p);
+        return;
+    }
     let started = Instant::now();
     eprintln!("[bench] module: {}", harness::cdylib_path().display());
     eprintln!("[bench] machine: {}", machine());
@@ -245,7 +250,7 @@ fn main() {
         machine()
     );
     println!();
-    print!("{}", render_table(&rows, &s));
+    print!("{}", render_table(&rows, &s, "ours/C (95% CI)"));
     println!();
     println!(
         "C = Debian's C modules (ModulePath /usr/lib/proftpd); for xferlog rows C = the core's \

@@ -1,7 +1,7 @@
 //! The session-cost group.
 
 use crate::Params;
-use crate::harness::Proftpd;
+use crate::harness::{Proftpd, ProftpdBuilder};
 use crate::setup::*;
 use crate::stats::{Row, Samples, Stat, Target, Unit};
 
@@ -22,34 +22,49 @@ pub const SESSION_CASES: [&str; 6] = [
     "all",
 ];
 
+/// The server of one session-cost case; `live` is the mod_redis
+/// configuration (see [`redis_conf`]).
+pub fn case_builder(case: &str, side: Side, live: &str) -> ProftpdBuilder {
+    let b = server(side);
+    match case {
+        "no module" => b,
+        "mod_unique_id" => b.load_module("mod_unique_id.c"),
+        "mod_log_forensic" => b.load_module("mod_log_forensic.c").config(FORENSIC_ON),
+        "mod_redis" => b.load_module("mod_redis.c").config(live),
+        "xferlog" => match side {
+            Side::C => b.set("TransferLog", "@DIR@/xferlog"),
+            Side::Ours => b.load_module("mod_xferlog.c").config(XFERLOG_EXT),
+        },
+        "all" => {
+            let b = b
+                .load_modules(&["mod_unique_id.c", "mod_log_forensic.c", "mod_redis.c"])
+                .config(FORENSIC_ON)
+                .config(live);
+            match side {
+                Side::C => b.set("TransferLog", "@DIR@/xferlog"),
+                Side::Ours => b.load_module("mod_xferlog.c").config(XFERLOG_EXT),
+            }
+        }
+        other => unreachable!("{other}"),
+    }
+}
+
+/// The figure of a session-cost case.
+pub fn case_figure(case: &str) -> &'static str {
+    match case {
+        "no module" => "no module (A/A check: same config both sides)",
+        "mod_unique_id" => "mod_unique_id",
+        "mod_log_forensic" => "mod_log_forensic (engine on)",
+        "mod_redis" => "mod_redis (USER,PASS,QUIT → live Redis)",
+        "xferlog" => "XferLog wu-ext (C: TransferLog), no transfer",
+        _ => "all modules",
+    }
+}
+
 impl SessionGroup {
     pub fn start(p: &Params, redis: &str) -> SessionGroup {
         let live = redis_conf(redis, SESSION_RULE);
-        let build = |case: &str, side: Side| -> Proftpd {
-            let b = server(side);
-            let b = match case {
-                "no module" => b,
-                "mod_unique_id" => b.load_module("mod_unique_id.c"),
-                "mod_log_forensic" => b.load_module("mod_log_forensic.c").config(FORENSIC_ON),
-                "mod_redis" => b.load_module("mod_redis.c").config(&live),
-                "xferlog" => match side {
-                    Side::C => b.set("TransferLog", "@DIR@/xferlog"),
-                    Side::Ours => b.load_module("mod_xferlog.c").config(XFERLOG_EXT),
-                },
-                "all" => {
-                    let b = b
-                        .load_modules(&["mod_unique_id.c", "mod_log_forensic.c", "mod_redis.c"])
-                        .config(FORENSIC_ON)
-                        .config(&live);
-                    match side {
-                        Side::C => b.set("TransferLog", "@DIR@/xferlog"),
-                        Side::Ours => b.load_module("mod_xferlog.c").config(XFERLOG_EXT),
-                    }
-                }
-                other => unreachable!("{other}"),
-            };
-            b.start()
-        };
+        let build = |case: &str, side: Side| case_builder(case, side, &live).start();
         SessionGroup {
             cases: SESSION_CASES
                 .iter()
@@ -92,16 +107,8 @@ impl SessionGroup {
     pub fn rows(&self, rows: &mut Vec<Row>) {
         let k = Self::key;
         for case in SESSION_CASES {
-            let what = match case {
-                "no module" => "session CPU, no module (A/A check: same config both sides)",
-                "mod_unique_id" => "session CPU, mod_unique_id",
-                "mod_log_forensic" => "session CPU, mod_log_forensic (engine on)",
-                "mod_redis" => "session CPU, mod_redis (USER,PASS,QUIT → live Redis)",
-                "xferlog" => "session CPU, XferLog wu-ext (C: TransferLog), no transfer",
-                _ => "session CPU, all modules",
-            };
             rows.push(Row {
-                figure: what.to_owned(),
+                figure: format!("session CPU, {}", case_figure(case)),
                 c: Some(Stat::median(k(case, Side::C))),
                 ours: Stat::median(k(case, Side::Ours)),
                 unit: Unit::Us,

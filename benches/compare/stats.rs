@@ -86,11 +86,13 @@ impl Stat {
     }
 }
 
-/// Unit of a row's values (samples are in ns).
+/// Unit of a row's values (samples are in ns, or instructions for `Ir`).
 #[derive(Clone, Copy)]
 pub enum Unit {
     Us,
     Ms,
+    /// Instructions (callgrind's Ir).
+    Ir,
 }
 
 impl Unit {
@@ -98,6 +100,9 @@ impl Unit {
         match self {
             Unit::Us => format!("{:.1} µs", ns / 1e3),
             Unit::Ms => format!("{:.2} ms", ns / 1e6),
+            Unit::Ir if ns.abs() >= 1e6 => format!("{:.2} M", ns / 1e6),
+            Unit::Ir if ns.abs() >= 1e3 => format!("{:.1} k", ns / 1e3),
+            Unit::Ir => format!("{ns:.0}"),
         }
     }
 }
@@ -152,10 +157,14 @@ pub fn bootstrap(n: usize, rng: &mut Rng, mut f: impl FnMut(&[usize]) -> f64) ->
     (quantile(&vals, 0.025), quantile(&vals, 0.975))
 }
 
-pub fn render_table(rows: &[Row], s: &Samples) -> String {
+/// The table of `rows`; `ratio_label` heads the ratio column.
+pub fn render_table(rows: &[Row], s: &Samples, ratio_label: &str) -> String {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut out = String::new();
-    out.push_str("| figure | C (median) | ours (median) | ours/C (95% CI) | target | met? |\n");
+    let _ = writeln!(
+        out,
+        "| figure | C (median) | ours (median) | {ratio_label} | target | met? |"
+    );
     out.push_str("|---|---:|---:|---:|---|---|\n");
     for row in rows {
         let n = row.ours.len(s);
