@@ -525,6 +525,75 @@ fn directory_none_switches_logging_off() {
     assert_eq!(results[0], results[1], "C vs ours");
 }
 
+/// The rules and extras in force follow the session from context to
+/// context and back (ours finds them once per context and caches them):
+/// what lands in Redis is what the C module logs in the same session.
+#[test]
+fn rules_follow_the_context() {
+    let mut results = Vec::new();
+    for modules in [Modules::DebianC, Modules::Ours] {
+        let redis = RedisServer::start();
+        let conf = redis_conf(
+            &format!("127.0.0.1:{}", redis.port()),
+            &format!(
+                "{RAW}\nLogFormat cmd \"%m %u\"\n\
+                 RedisLogOnCommand MKD,PWD,QUIT raw\n\
+                 RedisLogFormatExtra raw {{\"where\":\"server\"}}\n\
+                 <Directory ~/a>\n  RedisLogOnCommand PWD,MKD cmd a:%m\n  \
+                 RedisLogFormatExtra cmd {{\"where\":\"a\",\"n\":1}}\n</Directory>\n\
+                 <Directory ~/b>\n  RedisLogOnCommand none\n</Directory>"
+            ),
+        );
+        let server = start(modules.clone(), &conf);
+        let mut ftp = server.login("alice", "secret");
+        for (cmd, code) in [
+            ("MKD a", 257),
+            ("MKD b", 257),
+            ("CWD a", 250),
+            ("PWD", 257),
+            ("MKD x", 257),
+            ("CWD ../b", 250),
+            ("PWD", 257),
+            ("MKD y", 257),
+            ("CWD ..", 250),
+            ("PWD", 257),
+            ("CWD a", 250),
+            ("PWD", 257),
+            ("CWD /", 250),
+            ("PWD", 257),
+        ] {
+            ftp.expect(cmd, code);
+        }
+        ftp.quit();
+        let mut c = redis.client();
+        assert!(wait_until(harness::DEFAULT_TIMEOUT, || c
+            .lrange("raw")
+            .last()
+            .is_some_and(|s| s.contains("QUIT"))));
+        let mut keys = c.keys("*");
+        keys.sort();
+        let lists: Vec<(String, Vec<String>)> = keys
+            .into_iter()
+            .map(|k| {
+                let items = c.lrange(&k);
+                (k, items)
+            })
+            .collect();
+        results.push(lists);
+    }
+    let ours: Vec<(&str, usize)> = results[1]
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.len()))
+        .collect();
+    assert_eq!(
+        ours,
+        [("a:MKD", 2), ("a:PWD", 2), ("raw", 7)],
+        "ours: {:#?}",
+        results[1]
+    );
+    assert_eq!(results[0], results[1], "C vs ours");
+}
+
 /// Every bad configuration is refused, naming the directive.
 #[test]
 fn bad_config_is_refused() {

@@ -170,6 +170,7 @@ fn registry() -> std::sync::MutexGuard<'static, Registry> {
 pub fn reset_registry() {
     // Dropped with its buffer: after the last module unload the library
     // goes away, and nothing of it may be left behind on the heap.
+    GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut r = registry();
     drop(std::mem::take(&mut r.values));
     drop(std::mem::take(&mut r.slots.entries));
@@ -537,6 +538,45 @@ pub enum Scope {
     /// `<Directory>`, else `<Anonymous>`, else the server (`CURRENT_CONF`).
     Current,
 }
+
+/// Which configuration is in force for the current command (the section
+/// [`Scope::Current`] reads), as an identity a module can cache what it
+/// derives from that configuration under (e.g. mod_redis's rules).
+///
+/// It is the address of the section's record — the session's
+/// `<Directory>` (`session.dir_config`), else its `<Anonymous>`, else the
+/// server (`main_server`, which `HOST` changes) — and the registry's
+/// generation (bumped when the configuration is re-read).  Within a session
+/// these records are never freed: a re-read `.ftpaccess` file replaces the
+/// directory's contents but keeps its record, and none of our directives
+/// may appear in one, so what a section inherits of ours stays the same.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Context {
+    section: usize,
+    generation: u64,
+}
+
+/// The [`Context`] of the command being handled.
+pub fn current_context() -> Context {
+    // SAFETY: reading proftpd's globals on its one thread.
+    let section = unsafe {
+        let s = &raw const ffi::session;
+        if !(*s).dir_config.is_null() {
+            (*s).dir_config as usize
+        } else if !(*s).anon_config.is_null() {
+            (*s).anon_config as usize
+        } else {
+            ffi::main_server as usize
+        }
+    };
+    Context {
+        section,
+        generation: GENERATION.load(std::sync::atomic::Ordering::Relaxed),
+    }
+}
+
+/// Counts [`reset_registry`] calls: see [`Context`].
+static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// A set of proftpd's configuration tree, or NULL: made only from the
 /// core's own globals ([`scope_set`], [`Key::all_anon`]).

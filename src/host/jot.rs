@@ -13,32 +13,37 @@ use std::ffi::{CStr, CString, c_char, c_int, c_uchar, c_void};
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
-/// A typed value of one resolved LogFormat variable.
-#[derive(Clone, Debug, PartialEq)]
-pub enum JotValue {
-    /// Raw bytes (file names and arguments need not be UTF-8).
-    Str(Vec<u8>),
-    Num(f64),
-    Bool(bool),
-}
-
-/// One piece of a resolved LogFormat.
-#[derive(Clone, Debug, PartialEq)]
-pub enum JotItem {
-    /// A variable with a value: its JSON key name and typed value.
-    Var { key: String, value: JotValue },
-    /// Literal text between variables.
-    Text(Vec<u8>),
-}
-
-/// A compiled LogFormat (the core's internal byte form, without the NUL).
+/// A compiled LogFormat (the core's internal byte form), kept with its
+/// terminating NUL so that it can be handed to the core as it is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogFmt(Vec<u8>);
 
 impl LogFmt {
+    /// The compiled bytes, without the NUL.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        self.0.strip_suffix(&[0]).unwrap_or(&self.0)
     }
+}
+
+/// The value of one resolved variable, borrowed from the core for the
+/// length of the callback.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum JotRef<'a> {
+    /// Raw bytes (file names and arguments need not be UTF-8).
+    Str(&'a [u8]),
+    Num(f64),
+    Bool(bool),
+}
+
+/// What [`resolve_to`] hands the pieces of a resolved LogFormat to, in
+/// order, while the core resolves it (nothing is collected in between).
+pub trait JotSink {
+    /// A variable with a value: its JSON key name (from the core's
+    /// LogFormat→JSON table, or the `ENV:name` / `NOTE:name` hint) and
+    /// its typed value.
+    fn var(&mut self, key: &[u8], value: JotRef<'_>);
+    /// Literal text between variables (only when asked for).
+    fn text(&mut self, _bytes: &[u8]) {}
 }
 
 /// Command/class filters made by `pr_jot_filters_create()`, in the pool of
@@ -114,6 +119,9 @@ pub fn is_set() -> bool {
 pub fn reset() {
     let p = POOL.swap(ptr::null_mut(), Ordering::Relaxed);
     JSON_MAP.store(ptr::null_mut(), Ordering::Relaxed);
+    for k in &KEYS {
+        k.store(KEY_UNKNOWN, Ordering::Relaxed);
+    }
     if !p.is_null() {
         // SAFETY: our own pool; nothing of ours refers to it any more.
         unsafe { ffi::destroy_pool(p) };
@@ -168,7 +176,7 @@ pub fn find_log_format(name: &str) -> Option<LogFmt> {
                 let n = *(*c).argv as *const c_char;
                 let f = *(*c).argv.add(1) as *const c_char;
                 if !n.is_null() && !f.is_null() && CStr::from_ptr(n).to_bytes() == name.as_bytes() {
-                    return Some(LogFmt(CStr::from_ptr(f).to_bytes().to_vec()));
+                    return Some(LogFmt(CStr::from_ptr(f).to_bytes_with_nul().to_vec()));
                 }
             }
             c = ffi::find_config_next(c, (*c).next, ty, cname.as_ptr(), 0);
@@ -213,20 +221,59 @@ pub fn compile(text: &str) -> Result<LogFmt, String> {
             return Err(err);
         }
         buf.truncate(len);
+        buf.push(0);
     }
     Ok(LogFmt(buf))
-}
-
-struct Collector {
-    items: Vec<JotItem>,
-    map: *mut ffi::pr_table_t,
-    text: bool,
 }
 
 #[repr(C)]
 struct LogfmtJsonInfo {
     json_type: u32,
     json_key: *const c_char,
+}
+
+/// [`KEYS`] entry: not looked up yet.
+const KEY_UNKNOWN: usize = 0;
+/// [`KEYS`] entry: the core's table has no JSON key for this id.
+const KEY_NONE: usize = 1;
+
+/// The core's LogFormat→JSON table entry of each variable id (a pointer
+/// into [`JSON_MAP`], in our pool), looked up once per process instead of
+/// hashing the id for every variable of every event.  Cleared by
+/// [`reset`] with the table.
+static KEYS: [std::sync::atomic::AtomicUsize; 256] =
+    [const { std::sync::atomic::AtomicUsize::new(KEY_UNKNOWN) }; 256];
+
+/// The table entry for variable `id`, if it has a JSON key.
+///
+/// # Safety
+/// On proftpd's thread, with [`JSON_MAP`] made (see [`json_map`]).
+unsafe fn key_info(map: *mut ffi::pr_table_t, id: c_uchar) -> Option<&'static LogfmtJsonInfo> {
+    let slot = &KEYS[usize::from(id)];
+    let mut v = slot.load(Ordering::Relaxed);
+    if v == KEY_UNKNOWN {
+        // SAFETY: the key table maps one-byte ids to LogfmtJsonInfo
+        // records, which live as long as the table (until `reset`).
+        let lji = unsafe {
+            ffi::pr_table_kget(map, &id as *const u8 as *const c_void, 1, ptr::null_mut())
+                as *const LogfmtJsonInfo
+        };
+        v = if lji.is_null() || unsafe { (*lji).json_key.is_null() } {
+            KEY_NONE
+        } else {
+            lji as usize
+        };
+        slot.store(v, Ordering::Relaxed);
+    }
+    // SAFETY: a live entry of the table (see above).
+    (v != KEY_NONE).then(|| unsafe { &*(v as *const LogfmtJsonInfo) })
+}
+
+/// What the core's callbacks write to: the caller's sink.
+struct Target<'a> {
+    sink: &'a mut dyn JotSink,
+    map: *mut ffi::pr_table_t,
+    text: bool,
 }
 
 /// The core's callback for a resolved variable (through the guard, like
@@ -243,9 +290,9 @@ unsafe extern "C" fn on_meta(
         "jot::on_meta",
         |_| -1,
         || {
-            // SAFETY: ctx->log is our Collector (see resolve); val points to
-            // the type the core's table announces for this id.
-            unsafe { meta(&mut *((*ctx).log as *mut Collector), id, hint, val) };
+            // SAFETY: ctx->log is our Target (see resolve_to); val points
+            // to the type the core's table announces for this id.
+            unsafe { meta(&mut *((*ctx).log as *mut Target), id, hint, val) };
             0
         },
     )
@@ -253,37 +300,29 @@ unsafe extern "C" fn on_meta(
 
 /// # Safety
 /// As for [`on_meta`]'s arguments.
-unsafe fn meta(col: &mut Collector, id: c_uchar, hint: *const c_char, val: *const c_void) {
+unsafe fn meta(t: &mut Target, id: c_uchar, hint: *const c_char, val: *const c_void) {
     if val.is_null() {
         return;
     }
-    let key_id = id;
-    // SAFETY: the key table maps one-byte ids to LogfmtJsonInfo records.
+    // SAFETY: per the contract; the key and hint are NUL-terminated
+    // strings of the core, val is of the announced type.
     unsafe {
-        let lji = ffi::pr_table_kget(
-            col.map,
-            &key_id as *const u8 as *const c_void,
-            1,
-            ptr::null_mut(),
-        ) as *const LogfmtJsonInfo;
-        if lji.is_null() || (*lji).json_key.is_null() {
+        let Some(lji) = key_info(t.map, id) else {
             return;
-        }
-        let mut key = CStr::from_ptr((*lji).json_key)
-            .to_string_lossy()
-            .into_owned();
-        let value = match (*lji).json_type {
+        };
+        let mut key = CStr::from_ptr(lji.json_key).to_bytes();
+        match lji.json_type {
             ffi::PR_JSON_TYPE_STRING => {
                 if !hint.is_null() {
-                    key = CStr::from_ptr(hint).to_string_lossy().into_owned();
+                    key = CStr::from_ptr(hint).to_bytes();
                 }
-                JotValue::Str(CStr::from_ptr(val as *const c_char).to_bytes().to_vec())
+                let v = CStr::from_ptr(val as *const c_char).to_bytes();
+                t.sink.var(key, JotRef::Str(v));
             }
-            ffi::PR_JSON_TYPE_NUMBER => JotValue::Num(*(val as *const f64)),
-            ffi::PR_JSON_TYPE_BOOL => JotValue::Bool(*(val as *const c_int) != 0),
-            _ => return,
-        };
-        col.items.push(JotItem::Var { key, value });
+            ffi::PR_JSON_TYPE_NUMBER => t.sink.var(key, JotRef::Num(*(val as *const f64))),
+            ffi::PR_JSON_TYPE_BOOL => t.sink.var(key, JotRef::Bool(*(val as *const c_int) != 0)),
+            _ => {}
+        }
     }
 }
 
@@ -299,70 +338,80 @@ unsafe extern "C" fn on_other(
         "jot::on_other",
         |_| -1,
         || {
-            // SAFETY: ctx->log is our Collector; text has len bytes.
-            let col = unsafe { &mut *((*ctx).log as *mut Collector) };
-            if col.text && !text.is_null() {
-                let bytes = unsafe { std::slice::from_raw_parts(text, len) };
-                match col.items.last_mut() {
-                    Some(JotItem::Text(t)) => t.extend_from_slice(bytes),
-                    _ => col.items.push(JotItem::Text(bytes.to_vec())),
-                }
+            // SAFETY: ctx->log is our Target; text has len bytes.
+            let t = unsafe { &mut *((*ctx).log as *mut Target) };
+            if t.text && !text.is_null() {
+                t.sink
+                    .text(unsafe { std::slice::from_raw_parts(text, len) });
             }
             0
         },
     )
 }
 
-/// Resolve `fmt` for `cmd`.  `Ok(None)`: the filters exclude this command.
-/// Variables without a value are left out; literal text is kept only when
-/// `with_text`.
-pub fn resolve(
+/// Resolve `fmt` for `cmd`, handing each piece to `sink` as the core
+/// produces it.  `Ok(false)`: the filters exclude this command (the sink
+/// may have been handed nothing).  Variables without a value are left
+/// out; literal text is handed over only when `with_text`.
+pub fn resolve_to(
     cmd: &Cmd,
     filters: Option<Filters>,
     fmt: &LogFmt,
+    sink: &mut dyn JotSink,
     with_text: bool,
-) -> Result<Option<Vec<JotItem>>, String> {
+) -> Result<bool, String> {
     let filters = match filters.map(Filters::live) {
         None => ptr::null_mut(),
         Some(Some(f)) => f,
         Some(None) => return Err("command filters of an earlier configuration".into()),
     };
+    if fmt.0.last() != Some(&0) {
+        return Err("LogFormat not terminated".into());
+    }
     super::state::core_call("jot::resolve");
-    let mut bytes = fmt.0.clone();
-    bytes.push(0);
-    let mut col = Collector {
-        items: Vec::new(),
+    let mut target = Target {
+        sink,
         map: json_map(),
         text: with_text,
     };
-    // SAFETY: cmd is the live cmd_rec; our callbacks only touch `col`.
+    // SAFETY: cmd is the live cmd_rec; our callbacks only touch `target`.
+    // The core reads the NUL-terminated format and never writes to it.
+    // What it allocates goes into the command's temporary pool, destroyed
+    // with the command (a pool of ours if the command has none).
     unsafe {
         let raw = cmd.raw();
-        let tmp = ffi::make_sub_pool((*raw).tmp_pool);
+        let own = (*raw).tmp_pool.is_null();
+        let tmp = if own {
+            ffi::make_sub_pool(pool())
+        } else {
+            (*raw).tmp_pool
+        };
         let mut ctx = ffi::pr_jot_ctx_t {
-            log: &mut col as *mut Collector as *mut c_void,
-            user_data: col.map as *const c_void,
+            log: &mut target as *mut Target as *mut c_void,
+            user_data: target.map as *const c_void,
         };
         let res = ffi::pr_jot_resolve_logfmt(
             tmp,
             raw,
             filters,
-            bytes.as_mut_ptr(),
+            fmt.0.as_ptr() as *mut c_uchar,
             &mut ctx,
             Some(on_meta),
             None,
             Some(on_other),
         );
         let errno = std::io::Error::last_os_error();
-        ffi::destroy_pool(tmp);
+        if own {
+            ffi::destroy_pool(tmp);
+        }
         if res < 0 {
             if errno.raw_os_error() == Some(libc::EPERM) {
-                return Ok(None);
+                return Ok(false);
             }
             return Err(errno.to_string());
         }
     }
-    Ok(Some(col.items))
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -16,101 +16,8 @@
 //!   Debian's 1.3.8 C module does: the core cannot copy them into the
 //!   event), strings, numbers, booleans and null are kept.
 
-use crate::host::jot::{JotItem, JotValue};
+use crate::host::jot::JotRef;
 use serde_json::{Map, Number, Value};
-
-/// Bytes as a string, each invalid byte replaced by U+FFFD.
-pub fn lossy_bytes(mut bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len());
-    loop {
-        match std::str::from_utf8(bytes) {
-            Ok(s) => {
-                out.push_str(s);
-                return out;
-            }
-            Err(e) => {
-                let (good, rest) = bytes.split_at(e.valid_up_to());
-                // SAFETY-free: `good` is valid UTF-8 by construction.
-                out.push_str(std::str::from_utf8(good).unwrap_or_default());
-                let bad = e.error_len().unwrap_or(rest.len());
-                for _ in 0..bad {
-                    out.push('\u{FFFD}');
-                }
-                bytes = &rest[bad..];
-            }
-        }
-    }
-}
-
-/// A JSON number: integral values as integers.
-pub fn number(n: f64) -> Value {
-    if n.is_finite() && n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
-        Value::Number(Number::from(n as i64))
-    } else {
-        Number::from_f64(n).map_or(Value::Null, Value::Number)
-    }
-}
-
-pub fn value(v: &JotValue) -> Value {
-    match v {
-        JotValue::Str(b) => Value::String(lossy_bytes(b)),
-        JotValue::Num(n) => number(*n),
-        JotValue::Bool(b) => Value::Bool(*b),
-    }
-}
-
-/// The JSON object for the resolved variables of one event.
-pub fn object(items: &[JotItem]) -> Map<String, Value> {
-    let mut map = Map::new();
-    for item in items {
-        if let JotItem::Var { key, value: v } = item {
-            map.insert(key.clone(), value(v));
-        }
-    }
-    map
-}
-
-/// Add `extra` keys that are not logged already; objects and arrays are
-/// left out, like the C module does.
-pub fn add_extra(map: &mut Map<String, Value>, extra: impl IntoIterator<Item = (String, Value)>) {
-    for (k, v) in extra {
-        if !matches!(v, Value::Object(_) | Value::Array(_)) {
-            map.entry(k).or_insert(v);
-        }
-    }
-}
-
-/// The text of resolved items (a key format, an extra value): variables as
-/// their plain value, literal text as is.
-pub fn text(items: &[JotItem]) -> String {
-    let mut out = String::new();
-    for item in items {
-        match item {
-            JotItem::Text(t) => out.push_str(&lossy_bytes(t)),
-            JotItem::Var { value: v, .. } => match v {
-                JotValue::Str(b) => out.push_str(&lossy_bytes(b)),
-                JotValue::Num(n) => match number(*n) {
-                    Value::Number(num) => out.push_str(&num.to_string()),
-                    _ => out.push('-'),
-                },
-                JotValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            },
-        }
-    }
-    out
-}
-
-/// Mark session start/end events as the spec describes: `"connecting":true`
-/// / `"disconnecting":true` as the first key (the core's LogFormat parser in
-/// 1.3.8 has no variable for them, so the C module never writes them).
-pub fn mark_session_event(map: &mut Map<String, Value>, connect: bool, disconnect: bool) {
-    if connect && !map.contains_key("connecting") {
-        map.shift_insert(0, "connecting".into(), Value::Bool(true));
-    }
-    if disconnect && !map.contains_key("disconnecting") {
-        map.shift_insert(0, "disconnecting".into(), Value::Bool(true));
-    }
-}
 
 /// Parse a `RedisLogFormatExtra` argument: it must be a JSON object.
 pub fn parse_extra(text: &str) -> Result<Map<String, Value>, String> {
@@ -122,12 +29,389 @@ pub fn parse_extra(text: &str) -> Result<Map<String, Value>, String> {
     }
 }
 
-pub fn to_string(map: &Map<String, Value>) -> String {
-    serde_json::to_string(map).unwrap_or_else(|_| "{}".to_string())
+// Per event, the object is written straight from the core's callbacks into
+// reused buffers: no map, no `String` per value.  The `reference` module
+// below builds the same object as a `serde_json::Map`, the plain way; the
+// property tests check that both write the same bytes.
+
+/// `ESCAPE[b]`: how byte `b` is written inside a JSON string, as serde_json
+/// writes it: 0 as is, `u` as `\u00XX`, anything else after a backslash.
+const ESCAPE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = b'u';
+        b += 1;
+    }
+    t[0x08] = b'b';
+    t[0x09] = b't';
+    t[0x0a] = b'n';
+    t[0x0c] = b'f';
+    t[0x0d] = b'r';
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t
+};
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Append valid UTF-8 `s`, escaped for the inside of a JSON string.
+fn escape_utf8(out: &mut Vec<u8>, s: &[u8]) {
+    let mut start = 0;
+    for (i, &b) in s.iter().enumerate() {
+        let e = ESCAPE[usize::from(b)];
+        if e == 0 {
+            continue;
+        }
+        out.extend_from_slice(&s[start..i]);
+        if e == b'u' {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 0xf)]);
+        } else {
+            out.push(b'\\');
+            out.push(e);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&s[start..]);
+}
+
+/// Append `bytes` as [`lossy_bytes`] makes them text, passing each valid
+/// piece to `put` (each invalid byte becomes U+FFFD).
+fn lossy_pieces(mut bytes: &[u8], out: &mut Vec<u8>, put: fn(&mut Vec<u8>, &[u8])) {
+    loop {
+        match std::str::from_utf8(bytes) {
+            Ok(_) => return put(out, bytes),
+            Err(e) => {
+                let (good, rest) = bytes.split_at(e.valid_up_to());
+                put(out, good);
+                let bad = e.error_len().unwrap_or(rest.len());
+                for _ in 0..bad {
+                    out.extend_from_slice("\u{FFFD}".as_bytes());
+                }
+                bytes = &rest[bad..];
+            }
+        }
+    }
+}
+
+/// Append `bytes` as a JSON string (quotes included): the text of
+/// [`lossy_bytes`], escaped as serde_json escapes it.
+pub fn write_string(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.push(b'"');
+    lossy_pieces(bytes, out, escape_utf8);
+    out.push(b'"');
+}
+
+/// Append `bytes` as text (each invalid UTF-8 byte as U+FFFD).
+pub fn write_lossy(out: &mut Vec<u8>, bytes: &[u8]) {
+    lossy_pieces(bytes, out, |o, s| o.extend_from_slice(s));
+}
+
+/// Append `n` as [`number`] writes it (`null` if not finite).
+pub fn write_number(out: &mut Vec<u8>, n: f64) {
+    if n.is_finite() && n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
+        out.extend_from_slice(itoa::Buffer::new().format(n as i64).as_bytes());
+    } else {
+        match Number::from_f64(n) {
+            Some(num) => out.extend_from_slice(num.to_string().as_bytes()),
+            None => out.extend_from_slice(b"null"),
+        }
+    }
+}
+
+/// Append a resolved value as JSON.
+pub fn write_value(out: &mut Vec<u8>, v: JotRef<'_>) {
+    match v {
+        JotRef::Str(b) => write_string(out, b),
+        JotRef::Num(n) => write_number(out, n),
+        JotRef::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
+    }
+}
+
+/// Append a resolved value as [`text`] writes it.
+pub fn write_text_value(out: &mut Vec<u8>, v: JotRef<'_>) {
+    match v {
+        JotRef::Str(b) => write_lossy(out, b),
+        JotRef::Num(n) if n.is_finite() => write_number(out, n),
+        JotRef::Num(_) => out.push(b'-'),
+        JotRef::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
+    }
+}
+
+/// One JSON object being written, with the rules of [`object`],
+/// [`mark_session_event`] and [`add_extra`]: a key that comes again keeps
+/// its first position and takes the last value.  Keys and values are kept
+/// as JSON text in one reused buffer.
+#[derive(Default)]
+pub struct Object {
+    arena: Vec<u8>,
+    /// Each member: its key and its value, as ranges of `arena`.
+    members: Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>,
+}
+
+impl Object {
+    /// Empty, keeping the buffers.
+    pub fn clear(&mut self) {
+        self.arena.clear();
+        self.members.clear();
+    }
+
+    /// The member whose key (JSON text, quotes included) is `key`.
+    fn find(&self, key: &[u8]) -> Option<usize> {
+        self.members
+            .iter()
+            .position(|(k, _)| &self.arena[k.clone()] == key)
+    }
+
+    /// Whether a member has the key `key` (JSON text).
+    pub fn has(&self, key: &[u8]) -> bool {
+        self.find(key).is_some()
+    }
+
+    /// Add the member whose key was just written to the arena from
+    /// `key_start`, with the value written after it; a known key takes the
+    /// new value in its old place.
+    fn add_written(&mut self, key_start: usize, value_start: usize) {
+        let key = key_start..value_start;
+        let value = value_start..self.arena.len();
+        match self.find(&self.arena[key.clone()]) {
+            Some(i) => self.members[i].1 = value,
+            None => self.members.push((key, value)),
+        }
+    }
+
+    /// A resolved variable (see [`object`]).
+    pub fn var(&mut self, key: &[u8], value: JotRef<'_>) {
+        let k = self.arena.len();
+        write_string(&mut self.arena, key);
+        let v = self.arena.len();
+        write_value(&mut self.arena, value);
+        self.add_written(k, v);
+    }
+
+    /// `key: true` as the first member, unless the key is there (see
+    /// [`mark_session_event`]; `key` is JSON text).
+    pub fn mark_first(&mut self, key: &[u8]) {
+        if self.has(key) {
+            return;
+        }
+        let k = self.arena.len();
+        self.arena.extend_from_slice(key);
+        let v = self.arena.len();
+        self.arena.extend_from_slice(b"true");
+        self.members.insert(0, (k..v, v..self.arena.len()));
+    }
+
+    /// A member written as JSON text, unless its key is there (see
+    /// [`add_extra`]).
+    pub fn add_if_absent(&mut self, key: &[u8], value_json: &[u8]) {
+        if self.has(key) {
+            return;
+        }
+        let k = self.arena.len();
+        self.arena.extend_from_slice(key);
+        let v = self.arena.len();
+        self.arena.extend_from_slice(value_json);
+        self.members.push((k..v, v..self.arena.len()));
+    }
+
+    /// Like [`Object::add_if_absent`], the value a string of `text`.
+    pub fn add_text_if_absent(&mut self, key: &[u8], text: &[u8]) {
+        if self.has(key) {
+            return;
+        }
+        let k = self.arena.len();
+        self.arena.extend_from_slice(key);
+        let v = self.arena.len();
+        write_string(&mut self.arena, text);
+        self.members.push((k..v, v..self.arena.len()));
+    }
+
+    /// Append the object's JSON text (as [`to_string`] writes the map).
+    pub fn write(&self, out: &mut Vec<u8>) {
+        out.push(b'{');
+        for (i, (k, v)) in self.members.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&self.arena[k.clone()]);
+            out.push(b':');
+            out.extend_from_slice(&self.arena[v.clone()]);
+        }
+        out.push(b'}');
+    }
+}
+
+impl crate::host::jot::JotSink for Object {
+    fn var(&mut self, key: &[u8], value: JotRef<'_>) {
+        Object::var(self, key, value)
+    }
+}
+
+/// Resolved pieces as text (a Redis key, an extra's value), as [`text`]
+/// writes them.
+#[derive(Default)]
+pub struct Text(pub Vec<u8>);
+
+impl crate::host::jot::JotSink for Text {
+    fn var(&mut self, _key: &[u8], value: JotRef<'_>) {
+        write_text_value(&mut self.0, value)
+    }
+
+    fn text(&mut self, bytes: &[u8]) {
+        write_lossy(&mut self.0, bytes)
+    }
+}
+
+/// A value as JSON text, as serde_json writes it.
+pub fn to_json(v: &Value) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap_or_else(|_| b"null".to_vec())
+}
+
+/// A key as JSON text (quotes included), as serde_json writes it.
+pub fn key_json(key: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(key.len() + 2);
+    write_string(&mut out, key.as_bytes());
+    out
+}
+
+/// The object of an event built as a `serde_json::Map`, the plain way:
+/// the model [`Object`] and [`Text`] are tested against.
+#[cfg(test)]
+pub mod reference {
+    use super::*;
+
+    /// A typed value of one resolved LogFormat variable.
+    #[derive(Clone, Debug, PartialEq)]
+    pub enum JotValue {
+        Str(Vec<u8>),
+        Num(f64),
+        Bool(bool),
+    }
+
+    /// One piece of a resolved LogFormat.
+    #[derive(Clone, Debug, PartialEq)]
+    pub enum JotItem {
+        Var { key: String, value: JotValue },
+        Text(Vec<u8>),
+    }
+
+    impl JotValue {
+        pub fn as_ref(&self) -> JotRef<'_> {
+            match self {
+                JotValue::Str(b) => JotRef::Str(b),
+                JotValue::Num(n) => JotRef::Num(*n),
+                JotValue::Bool(b) => JotRef::Bool(*b),
+            }
+        }
+    }
+
+    /// Bytes as a string, each invalid byte replaced by U+FFFD.
+    pub fn lossy_bytes(mut bytes: &[u8]) -> String {
+        let mut out = String::with_capacity(bytes.len());
+        loop {
+            match std::str::from_utf8(bytes) {
+                Ok(s) => {
+                    out.push_str(s);
+                    return out;
+                }
+                Err(e) => {
+                    let (good, rest) = bytes.split_at(e.valid_up_to());
+                    // SAFETY-free: `good` is valid UTF-8 by construction.
+                    out.push_str(std::str::from_utf8(good).unwrap_or_default());
+                    let bad = e.error_len().unwrap_or(rest.len());
+                    for _ in 0..bad {
+                        out.push('\u{FFFD}');
+                    }
+                    bytes = &rest[bad..];
+                }
+            }
+        }
+    }
+
+    /// A JSON number: integral values as integers.
+    pub fn number(n: f64) -> Value {
+        if n.is_finite() && n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
+            Value::Number(Number::from(n as i64))
+        } else {
+            Number::from_f64(n).map_or(Value::Null, Value::Number)
+        }
+    }
+
+    pub fn value(v: &JotValue) -> Value {
+        match v {
+            JotValue::Str(b) => Value::String(lossy_bytes(b)),
+            JotValue::Num(n) => number(*n),
+            JotValue::Bool(b) => Value::Bool(*b),
+        }
+    }
+
+    /// The JSON object for the resolved variables of one event.
+    pub fn object(items: &[JotItem]) -> Map<String, Value> {
+        let mut map = Map::new();
+        for item in items {
+            if let JotItem::Var { key, value: v } = item {
+                map.insert(key.clone(), value(v));
+            }
+        }
+        map
+    }
+
+    /// Add `extra` keys that are not logged already; objects and arrays are
+    /// left out, like the C module does.
+    pub fn add_extra(
+        map: &mut Map<String, Value>,
+        extra: impl IntoIterator<Item = (String, Value)>,
+    ) {
+        for (k, v) in extra {
+            if !matches!(v, Value::Object(_) | Value::Array(_)) {
+                map.entry(k).or_insert(v);
+            }
+        }
+    }
+
+    /// The text of resolved items (a key format, an extra value): variables as
+    /// their plain value, literal text as is.
+    pub fn text(items: &[JotItem]) -> String {
+        let mut out = String::new();
+        for item in items {
+            match item {
+                JotItem::Text(t) => out.push_str(&lossy_bytes(t)),
+                JotItem::Var { value: v, .. } => match v {
+                    JotValue::Str(b) => out.push_str(&lossy_bytes(b)),
+                    JotValue::Num(n) => match number(*n) {
+                        Value::Number(num) => out.push_str(&num.to_string()),
+                        _ => out.push('-'),
+                    },
+                    JotValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+                },
+            }
+        }
+        out
+    }
+
+    /// Mark session start/end events as the spec describes: `"connecting":true`
+    /// / `"disconnecting":true` as the first key (the core's LogFormat parser in
+    /// 1.3.8 has no variable for them, so the C module never writes them).
+    pub fn mark_session_event(map: &mut Map<String, Value>, connect: bool, disconnect: bool) {
+        if connect && !map.contains_key("connecting") {
+            map.shift_insert(0, "connecting".into(), Value::Bool(true));
+        }
+        if disconnect && !map.contains_key("disconnecting") {
+            map.shift_insert(0, "disconnecting".into(), Value::Bool(true));
+        }
+    }
+
+    pub fn to_string(map: &Map<String, Value>) -> String {
+        serde_json::to_string(map).unwrap_or_else(|_| "{}".to_string())
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::reference::*;
     use super::*;
 
     fn var(k: &str, v: JotValue) -> JotItem {
@@ -254,6 +538,7 @@ mod tests {
 /// that parses back to the same object, whatever the bytes and numbers.
 #[cfg(test)]
 mod proptests {
+    use super::reference::*;
     use super::*;
     use crate::proptest_support::{NASTY, config, made_of, text_or};
     use proptest::prelude::*;
@@ -501,6 +786,83 @@ mod proptests {
                 }
             }
             prop_assert_eq!(t, want);
+        }
+
+        /// The writer used per event writes what the reference writes,
+        /// byte for byte: variables, session marks and extras.
+        #[test]
+        fn writer_matches_reference(
+            items in items(),
+            connect in any::<bool>(),
+            disconnect in any::<bool>(),
+            extra in prop::collection::vec((key(), json_value()), 0..6),
+        ) {
+            let mut map = object(&items);
+            mark_session_event(&mut map, connect, disconnect);
+            add_extra(&mut map, extra.clone());
+            let want = to_string(&map);
+
+            let mut o = Object::default();
+            // Twice: a reused object holds only the new event.
+            for _ in 0..2 {
+                o.clear();
+                for i in &items {
+                    if let JotItem::Var { key, value } = i {
+                        o.var(key.as_bytes(), value.as_ref());
+                    }
+                }
+                if connect {
+                    o.mark_first(br#""connecting""#);
+                }
+                if disconnect {
+                    o.mark_first(br#""disconnecting""#);
+                }
+                for (k, v) in &extra {
+                    if !matches!(v, Value::Object(_) | Value::Array(_)) {
+                        o.add_if_absent(&key_json(k), &to_json(v));
+                    }
+                }
+                let mut out = b"junk".to_vec();
+                o.write(&mut out);
+                prop_assert_eq!(String::from_utf8(out[4..].to_vec()).unwrap(), want.clone());
+            }
+        }
+
+        #[test]
+        fn text_writer_matches_reference(items in items()) {
+            let mut t = Text::default();
+            for i in &items {
+                match i {
+                    JotItem::Var { key, value } => {
+                        crate::host::jot::JotSink::var(&mut t, key.as_bytes(), value.as_ref())
+                    }
+                    JotItem::Text(b) => crate::host::jot::JotSink::text(&mut t, b),
+                }
+            }
+            prop_assert_eq!(String::from_utf8(t.0).unwrap(), text(&items));
+        }
+
+        #[test]
+        fn strings_escaped_as_serde_json_does(b in bytes()) {
+            let mut out = Vec::new();
+            write_string(&mut out, &b);
+            let want = serde_json::to_string(&Value::String(lossy_bytes(&b))).unwrap();
+            prop_assert_eq!(String::from_utf8(out).unwrap(), want);
+            // Every byte value, alone and inside text.
+            for c in 0..=255u8 {
+                let s = [b'a', c, b'b'];
+                let mut out = Vec::new();
+                write_string(&mut out, &s);
+                let want = serde_json::to_string(&Value::String(lossy_bytes(&s))).unwrap();
+                prop_assert_eq!(String::from_utf8(out).unwrap(), want);
+            }
+        }
+
+        #[test]
+        fn numbers_written_as_reference(n in prop_oneof![any::<f64>(), any::<i64>().prop_map(|i| i as f64), (-1e6f64..1e6)]) {
+            let mut out = Vec::new();
+            write_number(&mut out, n);
+            prop_assert_eq!(String::from_utf8(out).unwrap(), number(n).to_string());
         }
 
         #[test]

@@ -2,10 +2,56 @@
 //! in order, kept across outages.  The oldest events not in flight are
 //! dropped (and counted) when it is full.
 
+use super::resp;
 use std::collections::VecDeque;
+use std::ops::Range;
 
-/// One event: the Redis key and the JSON payload.
-pub type Event = (String, String);
+/// One event, kept as the `RPUSH key payload` command that delivers it.
+#[derive(Debug)]
+pub struct Event {
+    command: Vec<u8>,
+    key: Range<usize>,
+    payload: Range<usize>,
+}
+
+impl Event {
+    /// The event for `key` and its JSON `payload`.
+    pub fn new(key: &[u8], payload: &[u8]) -> Event {
+        Event::in_buffer(Vec::new(), key, payload)
+    }
+
+    /// The same, written into `buf` (a buffer of an earlier event, see
+    /// [`super::Sink::recycle`]: no allocation in the steady state).
+    pub fn in_buffer(mut buf: Vec<u8>, key: &[u8], payload: &[u8]) -> Event {
+        buf.clear();
+        let (key, payload) = resp::write_rpush(&mut buf, key, payload);
+        Event {
+            command: buf,
+            key,
+            payload,
+        }
+    }
+
+    pub fn key(&self) -> &[u8] {
+        &self.command[self.key.clone()]
+    }
+
+    pub fn payload(&self) -> &[u8] {
+        &self.command[self.payload.clone()]
+    }
+
+    /// The RESP command.
+    pub fn command(&self) -> &[u8] {
+        &self.command
+    }
+
+    fn into_buffer(self) -> Vec<u8> {
+        self.command
+    }
+}
+
+/// Buffers of delivered events kept for new ones.
+const SPARE_MAX: usize = 16;
 
 pub struct Backlog {
     events: VecDeque<Event>,
@@ -14,6 +60,8 @@ pub struct Backlog {
     /// Events dropped since the last [`Backlog::take_dropped`].
     dropped: u64,
     max: usize,
+    /// Buffers of answered events, for new ones.
+    spare: Vec<Vec<u8>>,
 }
 
 impl Backlog {
@@ -23,6 +71,7 @@ impl Backlog {
             inflight: 0,
             dropped: 0,
             max,
+            spare: Vec::new(),
         }
     }
 
@@ -62,10 +111,16 @@ impl Backlog {
         self.events.iter().take(n)
     }
 
-    /// The oldest event in flight was answered: it leaves the queue.
-    pub fn answered(&mut self) -> Option<Event> {
+    /// The oldest event in flight was answered: it leaves the queue, and
+    /// `f` sees it before its buffer is kept for a new event.
+    pub fn answered<R>(&mut self, f: impl FnOnce(&Event) -> R) -> Option<R> {
         self.inflight = self.inflight.saturating_sub(1);
-        self.events.pop_front()
+        let ev = self.events.pop_front()?;
+        let r = f(&ev);
+        if self.spare.len() < SPARE_MAX {
+            self.spare.push(ev.into_buffer());
+        }
+        Some(r)
     }
 
     /// The events in flight were not answered (the connection is lost):
@@ -74,8 +129,62 @@ impl Backlog {
         self.inflight = 0;
     }
 
+    /// Move the buffers of answered events to `into` (up to its
+    /// [`SPARE_MAX`]).
+    pub fn recycle(&mut self, into: &mut Vec<Vec<u8>>) {
+        while into.len() < SPARE_MAX {
+            match self.spare.pop() {
+                Some(b) => into.push(b),
+                None => break,
+            }
+        }
+    }
+
     #[cfg(test)]
     pub fn payloads(&self) -> Vec<&str> {
-        self.events.iter().map(|(_, v)| v.as_str()).collect()
+        self.events
+            .iter()
+            .map(|e| std::str::from_utf8(e.payload()).unwrap())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_is_its_rpush_command() {
+        let ev = Event::new(b"k:\xc3\xa9", b"{\"a\":1}");
+        assert_eq!(
+            ev.command(),
+            b"*3\r\n$5\r\nRPUSH\r\n$4\r\nk:\xc3\xa9\r\n$7\r\n{\"a\":1}\r\n"
+        );
+        assert_eq!(ev.key(), b"k:\xc3\xa9");
+        assert_eq!(ev.payload(), b"{\"a\":1}");
+        // A reused buffer holds only the new event.
+        let again = Event::in_buffer(ev.into_buffer(), b"x", b"");
+        assert_eq!(
+            again.command(),
+            b"*3\r\n$5\r\nRPUSH\r\n$1\r\nx\r\n$0\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn answered_buffers_are_recycled_in_bounds() {
+        let mut b = Backlog::new(100);
+        for i in 0..40 {
+            b.push(Event::new(b"k", format!("{i}").as_bytes()));
+        }
+        let _ = b.send_front(40).count();
+        for i in 0..40 {
+            let p = b.answered(|e| e.payload().to_vec());
+            assert_eq!(p, Some(format!("{i}").into_bytes()));
+        }
+        assert_eq!(b.answered(|_| ()), None);
+        let mut into = Vec::new();
+        b.recycle(&mut into);
+        assert_eq!(into.len(), SPARE_MAX);
+        assert!(into.iter().all(|v| v.capacity() > 0));
     }
 }

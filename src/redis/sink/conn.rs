@@ -3,7 +3,7 @@
 //! write has a deadline.
 
 use super::TlsFiles;
-use super::resp;
+use super::resp::{self, Reply};
 use super::tls;
 use crate::redis::server::{Addr, ServerCfg};
 use std::io::{Read, Write};
@@ -124,6 +124,9 @@ pub(super) fn open(
     let mut conn = Conn {
         transport,
         parser: redis::Parser::new(),
+        rbuf: Vec::new(),
+        rpos: 0,
+        rend: 0,
         io,
         limit: Some(deadline),
     };
@@ -132,9 +135,9 @@ pub(super) fn open(
     if n > 0 {
         conn.send(&setup)?;
         for _ in 0..n {
-            if let redis::Value::ServerError(e) = conn.recv()? {
+            if let Reply::Error { code, .. } = conn.reply()? {
                 // Never echo the command: it holds the password.
-                return Err(format!("Redis refused AUTH/SELECT: {:?}", e.code()));
+                return Err(format!("Redis refused AUTH/SELECT: {code:?}"));
             }
         }
     }
@@ -235,7 +238,14 @@ pub(super) enum Transport {
 
 pub(super) struct Conn {
     transport: Transport,
+    /// The redis crate's reader, for the Sentinels' replies ([`Conn::query`]).
     parser: redis::Parser,
+    /// Our reader's buffer, for the replies to RPUSH, AUTH and SELECT
+    /// ([`Conn::reply`]); bytes `rpos..rend` are not read yet.  One
+    /// connection uses one reader or the other, never both.
+    rbuf: Vec<u8>,
+    rpos: usize,
+    rend: usize,
     /// Each write of a command and each read of a reply waits at most this.
     io: Duration,
     /// While the connection is being set up: nothing waits past this.
@@ -276,7 +286,50 @@ impl Conn {
         }
     }
 
-    pub(super) fn recv(&mut self) -> Result<redis::Value, String> {
+    /// The next reply to RPUSH, AUTH or SELECT.
+    pub(super) fn reply(&mut self) -> Result<Reply, String> {
+        self.arm();
+        loop {
+            if let Some((reply, used)) = resp::parse_reply(&self.rbuf[self.rpos..self.rend])? {
+                self.rpos += used;
+                if self.rpos == self.rend {
+                    (self.rpos, self.rend) = (0, 0);
+                }
+                return Ok(reply);
+            }
+            self.fill()?;
+        }
+    }
+
+    /// Read more bytes of the replies (waiting at most until the deadline).
+    fn fill(&mut self) -> Result<(), String> {
+        if self.rend == self.rbuf.len() {
+            // Full: make room at the front, else grow (once per connection
+            // usually: no buffer is cleared per read).
+            if self.rpos > 0 {
+                self.rbuf.copy_within(self.rpos..self.rend, 0);
+                (self.rpos, self.rend) = (0, self.rend - self.rpos);
+            } else if self.rbuf.len() >= resp::REPLY_MAX {
+                return Err("reply from Redis too long".into());
+            } else {
+                let n = (self.rbuf.len() * 2).max(512);
+                self.rbuf.resize(n, 0);
+            }
+        }
+        let buf = &mut self.rbuf[self.rend..];
+        let n = match &mut self.transport {
+            Transport::Plain(s) => s.read(buf),
+            Transport::Tls(t) => t.read(buf),
+        }
+        .map_err(|e| io_text(&e))?;
+        if n == 0 {
+            return Err("connection closed by Redis".into());
+        }
+        self.rend += n;
+        Ok(())
+    }
+
+    fn recv(&mut self) -> Result<redis::Value, String> {
         self.arm();
         let Conn {
             transport, parser, ..

@@ -22,7 +22,7 @@ use super::server::{self, SentinelCfg, ServerCfg};
 use backlog::Backlog;
 pub use backlog::Event;
 use conn::{Conn, Resolver, open};
-use resp::is_transient;
+use resp::{Reply, is_transient};
 use sentinel::discover_master;
 use std::time::{Duration, Instant};
 
@@ -72,6 +72,8 @@ pub struct Sink {
     given_up: bool,
     ever_connected: bool,
     resolver: Resolver,
+    /// The pipeline being sent (reused).
+    send_buf: Vec<u8>,
 }
 
 impl Sink {
@@ -84,6 +86,7 @@ impl Sink {
             given_up: false,
             ever_connected: false,
             resolver: Resolver::default(),
+            send_buf: Vec::new(),
             settings,
         }
     }
@@ -92,13 +95,19 @@ impl Sink {
         self.backlog.len()
     }
 
-    /// Queue `events` (key, JSON payload), dropping the oldest ones beyond
-    /// the bound, then try to deliver.  `log` receives RedisLog messages.
-    pub fn submit(&mut self, events: Vec<Event>, log: &mut dyn FnMut(String)) {
+    /// Queue `events`, dropping the oldest ones beyond the bound, then try
+    /// to deliver.  `log` receives RedisLog messages.
+    pub fn submit(&mut self, events: impl IntoIterator<Item = Event>, log: &mut dyn FnMut(String)) {
         for ev in events {
             self.backlog.push(ev);
         }
         self.flush(false, log);
+    }
+
+    /// Hand the buffers of delivered events to `into`, for new events
+    /// ([`Event::in_buffer`]).
+    pub fn recycle(&mut self, into: &mut Vec<Vec<u8>>) {
+        self.backlog.recycle(into);
     }
 
     /// Deliver the backlog.  `force` ignores the back-off (session end).
@@ -155,12 +164,15 @@ impl Sink {
         // wait for Redis's round trip.
         while !self.backlog.is_empty() {
             let n = self.backlog.len().min(CHUNK);
-            let packed = resp::rpush_pipeline(self.backlog.send_front(n));
+            self.send_buf.clear();
+            for ev in self.backlog.send_front(n) {
+                self.send_buf.extend_from_slice(ev.command());
+            }
             let Some(conn) = self.conn.as_mut() else {
                 self.backlog.unanswered();
                 return;
             };
-            if let Err(e) = conn.send(&packed) {
+            if let Err(e) = conn.send(&self.send_buf) {
                 self.lost(format!("error sending log messages to Redis: {e}"), log);
                 return;
             }
@@ -212,25 +224,28 @@ impl Sink {
                 self.backlog.unanswered();
                 return false;
             };
-            match conn.recv() {
-                Ok(redis::Value::ServerError(e)) => {
-                    let text = match e.details() {
-                        Some(d) => format!("{} {d}", e.code()),
-                        None => e.code().to_string(),
+            match conn.reply() {
+                Ok(Reply::Error { code, details }) => {
+                    let text = match details {
+                        Some(d) => format!("{code} {d}"),
+                        None => code.clone(),
                     };
-                    if is_transient(e.code()) {
+                    if is_transient(&code) {
                         self.lost(format!("Redis refused the log messages: {text}"), log);
                         return false;
                     }
                     // This event can never be stored (e.g. WRONGTYPE): drop it
                     // rather than block the ones behind it.
-                    if let Some((key, _)) = self.backlog.answered() {
+                    if let Some(key) = self
+                        .backlog
+                        .answered(|ev| String::from_utf8_lossy(ev.key()).into_owned())
+                    {
                         log(format!("error appending log message to '{key}': {text}"));
                     }
                     answered = true;
                 }
-                Ok(_) => {
-                    self.backlog.answered();
+                Ok(Reply::Done) => {
+                    self.backlog.answered(|_| ());
                     answered = true;
                 }
                 Err(e) => {
@@ -311,6 +326,11 @@ mod tests {
     use crate::redis::server::{Addr, Tls};
     use std::io::Write;
     use std::net::TcpListener;
+
+    /// An event for the key `k`.
+    fn ev(payload: &str) -> Event {
+        Event::new(b"k", payload.as_bytes())
+    }
 
     fn settings(port: u16, max: usize) -> Settings {
         Settings {
@@ -468,7 +488,7 @@ mod tests {
         let mut sink = Sink::new(settings(closed_port(), 3));
         let mut log = Vec::new();
         for i in 0..5 {
-            sink.submit(vec![("k".into(), format!("{i}"))], &mut |m| log.push(m));
+            sink.submit([ev(&format!("{i}"))], &mut |m| log.push(m));
         }
         assert_eq!(sink.pending(), 3);
         // One connect attempt, then back-off: no attempt on every event.
@@ -493,14 +513,14 @@ mod tests {
         // The first event is sent without waiting; waiting for its reply at
         // the second costs one io timeout: that is the first failure.
         let t = Instant::now();
-        sink.submit(vec![("k".into(), "a".into())], &mut |m| log.push(m));
-        sink.submit(vec![("k".into(), "a".into())], &mut |m| log.push(m));
+        sink.submit([ev("a")], &mut |m| log.push(m));
+        sink.submit([ev("a")], &mut |m| log.push(m));
         let first = t.elapsed();
         assert!(first < Duration::from_millis(700), "first {first:?}");
         assert!(sink.retry_at.is_some(), "{log:?}");
         let t = Instant::now();
         for _ in 0..100 {
-            sink.submit(vec![("k".into(), "b".into())], &mut |m| log.push(m));
+            sink.submit([ev("b")], &mut |m| log.push(m));
         }
         assert!(
             t.elapsed() < Duration::from_millis(100),
@@ -514,9 +534,8 @@ mod tests {
     fn silent_server_doubles_the_back_off() {
         let mut sink = Sink::new(settings(silent_port(), 100));
         let mut log = Vec::new();
-        let mut submit = |sink: &mut Sink, ev: &str| {
-            sink.submit(vec![("k".into(), ev.into())], &mut |m| log.push(m))
-        };
+        let mut submit =
+            |sink: &mut Sink, ev: &str| sink.submit([self::ev(ev)], &mut |m| log.push(m));
         submit(&mut sink, "a");
         submit(&mut sink, "b");
         assert!(sink.conn.is_none(), "the silent server was given up");
@@ -537,7 +556,7 @@ mod tests {
         s.no_reconnect = true;
         let mut sink = Sink::new(s);
         let mut log = Vec::new();
-        sink.submit(vec![("k".into(), "a".into())], &mut |m| log.push(m));
+        sink.submit([ev("a")], &mut |m| log.push(m));
         // Never connected: keep retrying later (NoReconnect is about losing
         // an established connection).
         assert!(!sink.given_up);

@@ -1,15 +1,30 @@
-//! RESP: the commands the sink sends, and what Redis's error replies mean.
+//! RESP: the commands the sink sends, the replies it reads, and what
+//! Redis's error replies mean.
 
-use super::Event;
 use crate::redis::server::ServerCfg;
+use std::ops::Range;
 
-/// One `RPUSH key payload` per event, as one pipeline.
-pub(super) fn rpush_pipeline<'a>(events: impl Iterator<Item = &'a Event>) -> Vec<u8> {
-    let mut pipe = redis::pipe();
-    for (key, payload) in events {
-        pipe.cmd("RPUSH").arg(key).arg(payload);
-    }
-    pipe.get_packed_pipeline()
+/// Append `$len\r\nbytes\r\n`; returns where `bytes` went.
+fn write_bulk(out: &mut Vec<u8>, bytes: &[u8]) -> Range<usize> {
+    out.push(b'$');
+    out.extend_from_slice(itoa::Buffer::new().format(bytes.len()).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    let start = out.len();
+    out.extend_from_slice(bytes);
+    out.extend_from_slice(b"\r\n");
+    start..start + bytes.len()
+}
+
+/// Append `RPUSH key payload`; returns where the key and the payload went.
+pub(super) fn write_rpush(
+    out: &mut Vec<u8>,
+    key: &[u8],
+    payload: &[u8],
+) -> (Range<usize>, Range<usize>) {
+    out.extend_from_slice(b"*3\r\n$5\r\nRPUSH\r\n");
+    let k = write_bulk(out, key);
+    let p = write_bulk(out, payload);
+    (k, p)
 }
 
 /// AUTH and SELECT as `cfg` asks for them (either may be absent), as one
@@ -29,6 +44,91 @@ pub(super) fn setup_pipeline(cfg: &ServerCfg) -> (Vec<u8>, usize) {
         setup.cmd("SELECT").arg(db);
     }
     (setup.get_packed_pipeline(), setup.cmd_iter().count())
+}
+
+/// A reply to RPUSH, AUTH or SELECT, as far as the sink cares.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Reply {
+    /// Anything but an error (`:N` for RPUSH, `+OK`).
+    Done,
+    /// `-CODE details`.
+    Error {
+        code: String,
+        details: Option<String>,
+    },
+}
+
+/// Replies longer than this are a broken server, not Redis.
+pub(super) const REPLY_MAX: usize = 1 << 20;
+
+/// Nesting of the aggregate replies [`parse_reply`] skips.
+const DEPTH_MAX: usize = 8;
+
+/// The line at the start of `buf` (without its CRLF) and where the next
+/// one starts, if it is complete.
+fn line(buf: &[u8]) -> Option<(&[u8], usize)> {
+    let nl = buf.iter().position(|&b| b == b'\n')?;
+    let text = &buf[..nl];
+    Some((text.strip_suffix(b"\r").unwrap_or(text), nl + 1))
+}
+
+fn length(text: &[u8]) -> Result<i64, String> {
+    std::str::from_utf8(text)
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| "malformed reply from Redis".to_string())
+}
+
+/// Where the RESP2 value starting at `buf[pos..]` ends, if it is complete.
+fn skip(buf: &[u8], pos: usize, depth: usize) -> Result<Option<usize>, String> {
+    if depth > DEPTH_MAX {
+        return Err("malformed reply from Redis (nested too deep)".into());
+    }
+    let Some((text, used)) = line(&buf[pos..]) else {
+        return Ok(None);
+    };
+    let after = pos + used;
+    match text.first() {
+        Some(b':' | b'+' | b'-') => Ok(Some(after)),
+        Some(b'$') => match length(&text[1..])? {
+            n if n < 0 => Ok(Some(after)),
+            n => {
+                let end = after.saturating_add(n as usize).saturating_add(2);
+                Ok((end <= buf.len()).then_some(end))
+            }
+        },
+        Some(b'*') => {
+            let mut p = after;
+            for _ in 0..length(&text[1..])?.max(0) {
+                match skip(buf, p, depth + 1)? {
+                    Some(e) => p = e,
+                    None => return Ok(None),
+                }
+            }
+            Ok(Some(p))
+        }
+        _ => Err("malformed reply from Redis".into()),
+    }
+}
+
+/// The first reply in `buf` and its length, or `None` if it is not all
+/// there yet.  RPUSH's `:N` (nearly every reply) takes one line.
+pub(super) fn parse_reply(buf: &[u8]) -> Result<Option<(Reply, usize)>, String> {
+    let Some((text, used)) = line(buf) else {
+        return Ok(None);
+    };
+    match text.first() {
+        Some(b':' | b'+') => Ok(Some((Reply::Done, used))),
+        Some(b'-') => {
+            let text = String::from_utf8_lossy(&text[1..]);
+            let (code, details) = match text.split_once(' ') {
+                Some((c, d)) => (c.to_string(), Some(d.to_string())),
+                None => (text.into_owned(), None),
+            };
+            Ok(Some((Reply::Error { code, details }, used)))
+        }
+        _ => Ok(skip(buf, 0, 0)?.map(|end| (Reply::Done, end))),
+    }
 }
 
 /// Error codes of a Redis that cannot store anything right now (still
@@ -56,8 +156,8 @@ mod tests {
 
     #[test]
     fn transient_errors_by_code() {
-        let code = |reply: &[u8]| match redis::Parser::new().parse_value(reply) {
-            Ok(redis::Value::ServerError(e)) => e.code().to_string(),
+        let code = |reply: &[u8]| match parse_reply(reply) {
+            Ok(Some((Reply::Error { code, .. }, n))) if n == reply.len() => code,
             other => panic!("{other:?}"),
         };
         for reply in [
@@ -84,5 +184,48 @@ mod tests {
                 String::from_utf8_lossy(reply)
             );
         }
+    }
+
+    #[test]
+    fn replies_as_the_redis_crate_reads_them() {
+        let cases: &[&[u8]] = &[
+            b":1\r\n",
+            b":-7\r\n",
+            b"+OK\r\n",
+            b"-ERR wrong number of arguments\r\n",
+            b"-NOAUTH\r\n",
+            b"$3\r\nabc\r\n",
+            b"$-1\r\n",
+            b"$0\r\n\r\n",
+            b"*-1\r\n",
+            b"*2\r\n$1\r\na\r\n*1\r\n:3\r\n",
+        ];
+        for &reply in cases {
+            let theirs = redis::Parser::new().parse_value(reply).unwrap();
+            let want = match theirs {
+                redis::Value::ServerError(e) => Reply::Error {
+                    code: e.code().to_string(),
+                    details: e.details().map(str::to_string),
+                },
+                _ => Reply::Done,
+            };
+            assert_eq!(
+                parse_reply(reply),
+                Ok(Some((want, reply.len()))),
+                "{}",
+                String::from_utf8_lossy(reply)
+            );
+            // Cut anywhere: not complete yet.
+            for cut in 0..reply.len() {
+                assert_eq!(parse_reply(&reply[..cut]), Ok(None), "{cut}");
+            }
+        }
+        // Two replies in a row: the first one only.
+        assert_eq!(parse_reply(b":1\r\n:2\r\n"), Ok(Some((Reply::Done, 4))));
+        for bad in [&b"?\r\n"[..], b"$x\r\n", b"*9999999999999999999999\r\n"] {
+            assert!(parse_reply(bad).is_err(), "{bad:?}");
+        }
+        let deep = "*1\r\n".repeat(20) + ":1\r\n";
+        assert!(parse_reply(deep.as_bytes()).is_err());
     }
 }
