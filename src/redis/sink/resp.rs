@@ -229,3 +229,70 @@ mod tests {
         assert!(parse_reply(deep.as_bytes()).is_err());
     }
 }
+
+/// Property tests (see docs/fuzzing.md): whatever a server sends, the
+/// reader neither panics nor reads past a reply, and it agrees with the
+/// redis crate's parser on what is an error and where a reply ends.
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::proptest_support::config;
+    use proptest::prelude::*;
+
+    /// RESP2 replies, well formed.
+    fn reply() -> impl Strategy<Value = Vec<u8>> {
+        let leaf = prop_oneof![
+            any::<i64>().prop_map(|n| format!(":{n}\r\n").into_bytes()),
+            "[A-Z]{1,8}( [ -~]{0,20})?".prop_map(|t| format!("-{t}\r\n").into_bytes()),
+            "[ -~]{0,10}".prop_map(|t| format!("+{t}\r\n").into_bytes()),
+            prop::collection::vec(any::<u8>(), 0..20).prop_map(|b| {
+                let mut v = format!("${}\r\n", b.len()).into_bytes();
+                v.extend(b);
+                v.extend(b"\r\n");
+                v
+            }),
+            Just(b"$-1\r\n".to_vec()),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop::collection::vec(inner, 0..4).prop_map(|items| {
+                let mut v = format!("*{}\r\n", items.len()).into_bytes();
+                for i in items {
+                    v.extend(i);
+                }
+                v
+            })
+        })
+    }
+
+    proptest! {
+        #![proptest_config(config(1024))]
+
+        #[test]
+        fn any_bytes_never_panic(b in prop::collection::vec(any::<u8>(), 0..64)) {
+            if let Ok(Some((_, used))) = parse_reply(&b) {
+                prop_assert!(used <= b.len());
+            }
+        }
+
+        #[test]
+        fn well_formed_replies_as_the_redis_crate_reads_them(
+            first in reply(),
+            next in reply(),
+        ) {
+            let mut both = first.clone();
+            both.extend(&next);
+            let want = match redis::Parser::new().parse_value(&first[..]) {
+                Ok(redis::Value::ServerError(e)) => Reply::Error {
+                    code: e.code().to_string(),
+                    details: e.details().map(str::to_string),
+                },
+                Ok(_) => Reply::Done,
+                Err(e) => return Err(TestCaseError::fail(format!("{e}"))),
+            };
+            prop_assert_eq!(parse_reply(&both), Ok(Some((want, first.len()))));
+            for cut in 0..first.len() {
+                prop_assert_eq!(parse_reply(&first[..cut]), Ok(None));
+            }
+        }
+    }
+}
