@@ -488,39 +488,58 @@ fn auth_and_db_index() {
     }
 }
 
-/// `RedisLogOnCommand none` in a <Directory> switches logging off there
-/// (and below), as with the C module.
-#[test]
-fn directory_none_switches_logging_off() {
+/// Runs the same session (alice: `commands`, then QUIT) against the C
+/// module and ours, each with its own Redis and `rest` as the rest of the
+/// mod_redis configuration (which must log QUIT to the list `raw`);
+/// `collect` reads what landed in Redis.  Returns C's, then ours.
+fn side_by_side<T>(
+    rest: &str,
+    commands: &[(&str, u16)],
+    mut collect: impl FnMut(&mut RedisClient) -> T,
+) -> Vec<T> {
     let mut results = Vec::new();
     for modules in [Modules::DebianC, Modules::Ours] {
         let redis = RedisServer::start();
-        let conf = redis_conf(
-            &format!("127.0.0.1:{}", redis.port()),
-            &format!(
-                "{RAW}\nRedisLogOnCommand MKD,PWD,QUIT raw\n<Directory ~/quiet>\n  RedisLogOnCommand none\n</Directory>"
-            ),
-        );
+        let conf = redis_conf(&format!("127.0.0.1:{}", redis.port()), rest);
         let server = start(modules.clone(), &conf);
         let mut ftp = server.login("alice", "secret");
-        ftp.expect("MKD quiet", 257);
-        ftp.expect("MKD loud", 257);
-        ftp.expect("CWD quiet", 250);
-        ftp.expect("MKD inner", 257);
-        ftp.expect("PWD", 257);
-        ftp.expect("CWD /", 250);
+        for (cmd, code) in commands {
+            ftp.expect(cmd, *code);
+        }
         ftp.quit();
         let mut c = redis.client();
         assert!(wait_until(harness::DEFAULT_TIMEOUT, || c
             .lrange("raw")
             .last()
             .is_some_and(|s| s.contains("QUIT"))));
-        let raw: Vec<String> = parse(&c.lrange("raw"))
-            .iter()
-            .map(|o| o["raw_command"].as_str().unwrap().to_string())
-            .collect();
-        results.push(raw);
+        results.push(collect(&mut c));
     }
+    results
+}
+
+/// `RedisLogOnCommand none` in a <Directory> switches logging off there
+/// (and below), as with the C module.
+#[test]
+fn directory_none_switches_logging_off() {
+    let results = side_by_side(
+        &format!(
+            "{RAW}\nRedisLogOnCommand MKD,PWD,QUIT raw\n<Directory ~/quiet>\n  RedisLogOnCommand none\n</Directory>"
+        ),
+        &[
+            ("MKD quiet", 257),
+            ("MKD loud", 257),
+            ("CWD quiet", 250),
+            ("MKD inner", 257),
+            ("PWD", 257),
+            ("CWD /", 250),
+        ],
+        |c| {
+            parse(&c.lrange("raw"))
+                .iter()
+                .map(|o| o["raw_command"].as_str().unwrap().to_string())
+                .collect::<Vec<String>>()
+        },
+    );
     assert_eq!(results[1], ["MKD loud", "QUIT"], "ours");
     assert_eq!(results[0], results[1], "C vs ours");
 }
@@ -528,25 +547,19 @@ fn directory_none_switches_logging_off() {
 /// The rules and extras in force follow the session from context to
 /// context and back (ours finds them once per context and caches them):
 /// what lands in Redis is what the C module logs in the same session.
+/// (A command's context is that of its target: `MKD a` runs in ~/a.)
 #[test]
 fn rules_follow_the_context() {
-    let mut results = Vec::new();
-    for modules in [Modules::DebianC, Modules::Ours] {
-        let redis = RedisServer::start();
-        let conf = redis_conf(
-            &format!("127.0.0.1:{}", redis.port()),
-            &format!(
-                "{RAW}\nLogFormat cmd \"%m %u\"\n\
-                 RedisLogOnCommand MKD,PWD,QUIT raw\n\
-                 RedisLogFormatExtra raw {{\"where\":\"server\"}}\n\
-                 <Directory ~/a>\n  RedisLogOnCommand PWD,MKD cmd a:%m\n  \
-                 RedisLogFormatExtra cmd {{\"where\":\"a\",\"n\":1}}\n</Directory>\n\
-                 <Directory ~/b>\n  RedisLogOnCommand none\n</Directory>"
-            ),
-        );
-        let server = start(modules.clone(), &conf);
-        let mut ftp = server.login("alice", "secret");
-        for (cmd, code) in [
+    let results = side_by_side(
+        &format!(
+            "{RAW}\nLogFormat cmd \"%m %u\"\n\
+             RedisLogOnCommand MKD,PWD,QUIT raw\n\
+             RedisLogFormatExtra raw {{\"where\":\"server\"}}\n\
+             <Directory ~/a>\n  RedisLogOnCommand PWD,MKD cmd a:%m\n  \
+             RedisLogFormatExtra cmd {{\"where\":\"a\",\"n\":1}}\n</Directory>\n\
+             <Directory ~/b>\n  RedisLogOnCommand none\n</Directory>"
+        ),
+        &[
             ("MKD a", 257),
             ("MKD b", 257),
             ("CWD a", 250),
@@ -561,26 +574,17 @@ fn rules_follow_the_context() {
             ("PWD", 257),
             ("CWD /", 250),
             ("PWD", 257),
-        ] {
-            ftp.expect(cmd, code);
-        }
-        ftp.quit();
-        let mut c = redis.client();
-        assert!(wait_until(harness::DEFAULT_TIMEOUT, || c
-            .lrange("raw")
-            .last()
-            .is_some_and(|s| s.contains("QUIT"))));
-        let mut keys = c.keys("*");
-        keys.sort();
-        let lists: Vec<(String, Vec<String>)> = keys
-            .into_iter()
-            .map(|k| {
-                let items = c.lrange(&k);
-                (k, items)
-            })
-            .collect();
-        results.push(lists);
-    }
+        ],
+        |c| {
+            c.keys("*")
+                .into_iter()
+                .map(|k| {
+                    let items = c.lrange(&k);
+                    (k, items)
+                })
+                .collect::<Vec<(String, Vec<String>)>>()
+        },
+    );
     let ours: Vec<(&str, usize)> = results[1]
         .iter()
         .map(|(k, v)| (k.as_str(), v.len()))

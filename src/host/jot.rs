@@ -50,7 +50,7 @@ pub trait JotSink {
 /// ours that [`reset`] destroys when the configuration is re-read.  A
 /// `Filters` is tied to that pool: it remembers which pool it lives in
 /// (the pool's generation) and is used only while that pool lives, so one
-/// kept past a [`reset`] is refused by [`resolve`], never dereferenced.
+/// kept past a [`reset`] is refused by [`resolve_to`], never dereferenced.
 #[derive(Clone, Copy, Debug)]
 pub struct Filters {
     ptr: *mut ffi::pr_jot_filters_t,

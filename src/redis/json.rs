@@ -77,7 +77,7 @@ fn escape_utf8(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(&s[start..]);
 }
 
-/// Append `bytes` as [`lossy_bytes`] makes them text, passing each valid
+/// Append `bytes` as `reference::lossy_bytes` makes them text, passing each valid
 /// piece to `put` (each invalid byte becomes U+FFFD).
 fn lossy_pieces(mut bytes: &[u8], out: &mut Vec<u8>, put: fn(&mut Vec<u8>, &[u8])) {
     loop {
@@ -97,7 +97,7 @@ fn lossy_pieces(mut bytes: &[u8], out: &mut Vec<u8>, put: fn(&mut Vec<u8>, &[u8]
 }
 
 /// Append `bytes` as a JSON string (quotes included): the text of
-/// [`lossy_bytes`], escaped as serde_json escapes it.
+/// `reference::lossy_bytes`, escaped as serde_json escapes it.
 pub fn write_string(out: &mut Vec<u8>, bytes: &[u8]) {
     out.push(b'"');
     lossy_pieces(bytes, out, escape_utf8);
@@ -109,7 +109,7 @@ pub fn write_lossy(out: &mut Vec<u8>, bytes: &[u8]) {
     lossy_pieces(bytes, out, |o, s| o.extend_from_slice(s));
 }
 
-/// Append `n` as [`number`] writes it (`null` if not finite).
+/// Append `n` as `reference::number` writes it (`null` if not finite).
 pub fn write_number(out: &mut Vec<u8>, n: f64) {
     if n.is_finite() && n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
         out.extend_from_slice(itoa::Buffer::new().format(n as i64).as_bytes());
@@ -130,7 +130,7 @@ pub fn write_value(out: &mut Vec<u8>, v: JotRef<'_>) {
     }
 }
 
-/// Append a resolved value as [`text`] writes it.
+/// Append a resolved value as `reference::text` writes it.
 pub fn write_text_value(out: &mut Vec<u8>, v: JotRef<'_>) {
     match v {
         JotRef::Str(b) => write_lossy(out, b),
@@ -140,8 +140,8 @@ pub fn write_text_value(out: &mut Vec<u8>, v: JotRef<'_>) {
     }
 }
 
-/// One JSON object being written, with the rules of [`object`],
-/// [`mark_session_event`] and [`add_extra`]: a key that comes again keeps
+/// One JSON object being written, with the rules of the reference's
+/// `object`, `mark_session_event` and `add_extra`: a key that comes again keeps
 /// its first position and takes the last value.  Keys and values are kept
 /// as JSON text in one reused buffer.
 #[derive(Default)]
@@ -182,7 +182,7 @@ impl Object {
         }
     }
 
-    /// A resolved variable (see [`object`]).
+    /// A resolved variable (as `reference::object` takes it).
     pub fn var(&mut self, key: &[u8], value: JotRef<'_>) {
         let k = self.arena.len();
         write_string(&mut self.arena, key);
@@ -191,45 +191,41 @@ impl Object {
         self.add_written(k, v);
     }
 
-    /// `key: true` as the first member, unless the key is there (see
-    /// [`mark_session_event`]; `key` is JSON text).
-    pub fn mark_first(&mut self, key: &[u8]) {
+    /// Unless a member has the key `key` (JSON text): a new member at
+    /// position `at` (or last), with the value `value` writes.
+    fn add_new(&mut self, key: &[u8], at: Option<usize>, value: impl FnOnce(&mut Vec<u8>)) {
         if self.has(key) {
             return;
         }
         let k = self.arena.len();
         self.arena.extend_from_slice(key);
         let v = self.arena.len();
-        self.arena.extend_from_slice(b"true");
-        self.members.insert(0, (k..v, v..self.arena.len()));
+        value(&mut self.arena);
+        let member = (k..v, v..self.arena.len());
+        match at {
+            Some(i) => self.members.insert(i, member),
+            None => self.members.push(member),
+        }
     }
 
-    /// A member written as JSON text, unless its key is there (see
-    /// [`add_extra`]).
+    /// `key: true` as the first member, unless the key is there (as
+    /// `reference::mark_session_event` does; `key` is JSON text).
+    pub fn mark_first(&mut self, key: &[u8]) {
+        self.add_new(key, Some(0), |a| a.extend_from_slice(b"true"));
+    }
+
+    /// A member written as JSON text, unless its key is there (as
+    /// `reference::add_extra` does).
     pub fn add_if_absent(&mut self, key: &[u8], value_json: &[u8]) {
-        if self.has(key) {
-            return;
-        }
-        let k = self.arena.len();
-        self.arena.extend_from_slice(key);
-        let v = self.arena.len();
-        self.arena.extend_from_slice(value_json);
-        self.members.push((k..v, v..self.arena.len()));
+        self.add_new(key, None, |a| a.extend_from_slice(value_json));
     }
 
     /// Like [`Object::add_if_absent`], the value a string of `text`.
     pub fn add_text_if_absent(&mut self, key: &[u8], text: &[u8]) {
-        if self.has(key) {
-            return;
-        }
-        let k = self.arena.len();
-        self.arena.extend_from_slice(key);
-        let v = self.arena.len();
-        write_string(&mut self.arena, text);
-        self.members.push((k..v, v..self.arena.len()));
+        self.add_new(key, None, |a| write_string(a, text));
     }
 
-    /// Append the object's JSON text (as [`to_string`] writes the map).
+    /// Append the object's JSON text (as `reference::to_string` writes the map).
     pub fn write(&self, out: &mut Vec<u8>) {
         out.push(b'{');
         for (i, (k, v)) in self.members.iter().enumerate() {
@@ -250,7 +246,7 @@ impl crate::host::jot::JotSink for Object {
     }
 }
 
-/// Resolved pieces as text (a Redis key, an extra's value), as [`text`]
+/// Resolved pieces as text (a Redis key, an extra's value), as `reference::text`
 /// writes them.
 #[derive(Default)]
 pub struct Text(pub Vec<u8>);
