@@ -487,6 +487,11 @@ impl ProftpdBuilder {
     /// combined stdout+stderr.
     pub fn check_config(self) -> (bool, String) {
         let module_dir = ModuleDir::within(&self.modules, self.dir());
+        let _ban_lock = self
+            .load
+            .iter()
+            .any(|m| m == "mod_ban.c")
+            .then(util::BanTableLock::acquire);
         let conf = self.write_files(module_dir.path());
         let out = Command::new(proftpd_bin())
             .arg("-t")
@@ -497,6 +502,9 @@ impl ProftpdBuilder {
             .stdin(Stdio::null())
             .output()
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", proftpd_bin().display()));
+        if _ban_lock.is_some() {
+            util::remove_ban_tables(&conf);
+        }
         let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
         text.push_str(&String::from_utf8_lossy(&out.stderr));
         (out.status.success(), text)
@@ -506,6 +514,11 @@ impl ProftpdBuilder {
     /// Panics with the config and logs if proftpd exits or does not come up.
     pub fn start(mut self) -> Proftpd {
         let module_dir = ModuleDir::within(&self.modules, self.dir());
+        let mut ban_lock = self
+            .load
+            .iter()
+            .any(|m| m == "mod_ban.c")
+            .then(util::BanTableLock::acquire);
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -536,12 +549,14 @@ impl ProftpdBuilder {
                 users: self.users(),
                 sessions_seen: Vec::new(),
                 dir: None,
+                _ban_lock: None,
             };
             let mut ports = vec![self.port];
             ports.extend(&self.wait_ports);
             match server.wait_listening(&ports) {
                 Ok(()) => {
                     server.dir = Some(self.dir);
+                    server._ban_lock = ban_lock.take();
                     return server;
                 }
                 Err(why) => {
@@ -640,6 +655,9 @@ pub struct Proftpd {
     users: Vec<TestUser>,
     sessions_seen: Vec<u32>,
     dir: Option<TestDir>,
+    /// Held while a server with mod_ban runs (see [`util::BanTableLock`]);
+    /// released after `Drop` has stopped it.
+    _ban_lock: Option<util::BanTableLock>,
 }
 
 impl Proftpd {
@@ -917,8 +935,16 @@ impl Drop for Proftpd {
             // Stop gracefully first so the logs are complete.
             self.stop_quietly();
             eprintln!("{}", self.dump_logs());
+        } else if self._ban_lock.is_some() {
+            // Gracefully: mod_ban removes its shared-memory ban table only
+            // then (a killed master leaves it behind, bans included, for a
+            // later table whose key collides; see util::BanTableLock).
+            self.stop_quietly();
         } else {
             self.kill();
+        }
+        if self._ban_lock.is_some() {
+            util::remove_ban_tables(&self.conf_path);
         }
         assert!(
             !broken,

@@ -311,3 +311,82 @@ pub fn silent_server() -> u16 {
     });
     port
 }
+
+/// One mod_ban server at a time in this test process (a re-entrant lock:
+/// a test may run several itself).  mod_ban keeps its ban table in SysV
+/// shared memory under `ftok(BanTable, ...)`, which uses only the low 16
+/// bits of the file's inode: two tests' tables can get the same key, and
+/// mod_ban then attaches to the other test's segment, bans included (seen
+/// once: a test's first connection refused for a host another test had
+/// banned).  Held by the harness's `Proftpd` (and `check_config`) while a server that loads
+/// mod_ban runs; such a server is stopped, not killed, so that mod_ban
+/// removes its segment (a killed one leaves it behind for good).
+pub struct BanTableLock(());
+
+struct BanState {
+    owner: Option<thread::ThreadId>,
+    depth: usize,
+}
+
+static BAN_STATE: Mutex<BanState> = Mutex::new(BanState {
+    owner: None,
+    depth: 0,
+});
+static BAN_FREE: std::sync::Condvar = std::sync::Condvar::new();
+
+impl BanTableLock {
+    pub fn acquire() -> BanTableLock {
+        let me = thread::current().id();
+        let mut s = BAN_STATE.lock().unwrap_or_else(|e| e.into_inner());
+        while s.owner.is_some_and(|o| o != me) {
+            s = BAN_FREE.wait(s).unwrap_or_else(|e| e.into_inner());
+        }
+        s.owner = Some(me);
+        s.depth += 1;
+        BanTableLock(())
+    }
+}
+
+impl Drop for BanTableLock {
+    fn drop(&mut self) {
+        let mut s = BAN_STATE.lock().unwrap_or_else(|e| e.into_inner());
+        s.depth -= 1;
+        if s.depth == 0 {
+            s.owner = None;
+            BAN_FREE.notify_all();
+        }
+    }
+}
+
+/// mod_ban's `ftok()` project id for its ban table (`BAN_PROJ_ID`, 'L').
+const BAN_PROJ_ID: i32 = 76;
+
+/// Remove the shared-memory ban tables of the `BanTable` files named in
+/// the config file `conf` that nothing is attached to any more (left by
+/// `proftpd -t`, which never removes its table, or by a killed master).
+pub fn remove_ban_tables(conf: &Path) {
+    let text = fs::read_to_string(conf).unwrap_or_default();
+    for line in text.lines() {
+        let Some(path) = line.trim().strip_prefix("BanTable ") else {
+            continue;
+        };
+        let Ok(c) = std::ffi::CString::new(path.trim()) else {
+            continue;
+        };
+        // SAFETY: plain SysV IPC calls on a key made from our own file.
+        unsafe {
+            let key = libc::ftok(c.as_ptr(), BAN_PROJ_ID);
+            if key == -1 {
+                continue;
+            }
+            let id = libc::shmget(key, 0, 0);
+            if id < 0 {
+                continue;
+            }
+            let mut ds: libc::shmid_ds = std::mem::zeroed();
+            if libc::shmctl(id, libc::IPC_STAT, &mut ds) == 0 && ds.shm_nattch == 0 {
+                libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut());
+            }
+        }
+    }
+}
