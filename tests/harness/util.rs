@@ -318,9 +318,10 @@ pub fn silent_server() -> u16 {
 /// bits of the file's inode: two tests' tables can get the same key, and
 /// mod_ban then attaches to the other test's segment, bans included (seen
 /// once: a test's first connection refused for a host another test had
-/// banned).  Held by the harness's `Proftpd` (and `check_config`) while a server that loads
-/// mod_ban runs; such a server is stopped, not killed, so that mod_ban
-/// removes its segment (a killed one leaves it behind for good).
+/// banned).  Held by the harness's `Proftpd` (and `check_config`) while
+/// a server that loads mod_ban runs; such a server is stopped, not
+/// killed, so that mod_ban removes its segment (a killed one leaves it
+/// behind for good).
 pub struct BanTableLock(());
 
 struct BanState {
