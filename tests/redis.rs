@@ -495,13 +495,28 @@ fn auth_and_db_index() {
 fn side_by_side<T>(
     rest: &str,
     commands: &[(&str, u16)],
+    collect: impl FnMut(&mut RedisClient) -> T,
+) -> Vec<T> {
+    side_by_side_with(&[], rest, commands, collect)
+}
+
+/// [`side_by_side`], with more modules loaded after mod_redis.
+fn side_by_side_with<T>(
+    more_modules: &[&str],
+    rest: &str,
+    commands: &[(&str, u16)],
     mut collect: impl FnMut(&mut RedisClient) -> T,
 ) -> Vec<T> {
     let mut results = Vec::new();
     for modules in [Modules::DebianC, Modules::Ours] {
         let redis = RedisServer::start();
         let conf = redis_conf(&format!("127.0.0.1:{}", redis.port()), rest);
-        let server = start(modules.clone(), &conf);
+        let mut load = vec!["mod_redis.c"];
+        load.extend(more_modules);
+        let server = Proftpd::builder(modules.clone())
+            .load_modules(&load)
+            .config(&conf)
+            .start();
         let mut ftp = server.login("alice", "secret");
         for (cmd, code) in commands {
             ftp.expect(cmd, *code);
@@ -595,6 +610,39 @@ fn rules_follow_the_context() {
         "ours: {:#?}",
         results[1]
     );
+    assert_eq!(results[0], results[1], "C vs ours");
+}
+
+/// mod_ifsession adds a user's `<IfUser>` rules to the server's records
+/// after the login: from then on they are in force (ours notices that the
+/// context's records changed and finds its rules again), as with the C
+/// module.
+#[test]
+fn ifuser_rules_apply_after_login() {
+    let results = side_by_side_with(
+        &["mod_ifsession.c"],
+        &format!(
+            "{RAW}\nRedisLogOnCommand USER,QUIT raw\n\
+             <IfUser alice>\n  RedisLogOnCommand PWD,MKD raw alice\n\
+             RedisLogFormatExtra raw {{\"who\":\"alice\"}}\n</IfUser>\n\
+             <IfUser bob>\n  RedisLogOnCommand PWD raw bob\n</IfUser>"
+        ),
+        &[("PWD", 257), ("MKD x", 257), ("PWD", 257)],
+        |c| {
+            c.keys("*")
+                .into_iter()
+                .map(|k| {
+                    let items = c.lrange(&k);
+                    (k, items)
+                })
+                .collect::<Vec<(String, Vec<String>)>>()
+        },
+    );
+    let ours: Vec<(&str, usize)> = results[1]
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.len()))
+        .collect();
+    assert_eq!(ours, [("alice", 3), ("raw", 2)], "ours: {:#?}", results[1]);
     assert_eq!(results[0], results[1], "C vs ours");
 }
 

@@ -545,33 +545,57 @@ pub enum Scope {
 ///
 /// It is the address of the section's record — the session's
 /// `<Directory>` (`session.dir_config`), else its `<Anonymous>`, else the
-/// server (`main_server`, which `HOST` changes) — and the registry's
-/// generation (bumped when the configuration is re-read).  Within a session
-/// these records are never freed: a re-read `.ftpaccess` file replaces the
-/// directory's contents but keeps its record, and none of our directives
-/// may appear in one, so what a section inherits of ours stays the same.
+/// server (`main_server`, which `HOST` changes) — the registry's
+/// generation (bumped when the configuration is re-read), and a
+/// fingerprint of the section's own records: how many there are, the
+/// first and the last.  Within a session these section records are never
+/// freed (a re-read `.ftpaccess` file replaces a directory's contents but
+/// keeps its record), but their contents can change: mod_ifsession merges
+/// the matching `<IfUser>`/`<IfGroup>` sections into the server's and the
+/// directories' records after a login, appending records, and a re-read
+/// `.ftpaccess` swaps dynamic ones.  Either changes the fingerprint.
+/// Computing it walks the section's list once, without comparing names
+/// (a few instructions per record).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Context {
     section: usize,
     generation: u64,
+    records: usize,
+    first: usize,
+    last: usize,
 }
 
 /// The [`Context`] of the command being handled.
 pub fn current_context() -> Context {
-    // SAFETY: reading proftpd's globals on its one thread.
-    let section = unsafe {
+    let ConfigSet(set) = scope_set(Scope::Current);
+    // SAFETY: reading proftpd's globals and walking one live set of its
+    // configuration tree (a linked list), on its one thread.
+    unsafe {
         let s = &raw const ffi::session;
-        if !(*s).dir_config.is_null() {
+        let section = if !(*s).dir_config.is_null() {
             (*s).dir_config as usize
         } else if !(*s).anon_config.is_null() {
             (*s).anon_config as usize
         } else {
             ffi::main_server as usize
+        };
+        let (mut records, mut first, mut last) = (0, 0, 0);
+        if !set.is_null() {
+            let mut m = (*set).xas_list;
+            first = m as usize;
+            while !m.is_null() {
+                records += 1;
+                last = m as usize;
+                m = (*m).next;
+            }
         }
-    };
-    Context {
-        section,
-        generation: GENERATION.load(std::sync::atomic::Ordering::Relaxed),
+        Context {
+            section,
+            generation: GENERATION.load(std::sync::atomic::Ordering::Relaxed),
+            records,
+            first,
+            last,
+        }
     }
 }
 
