@@ -550,6 +550,49 @@ mod tests {
         assert_eq!(sink.pending(), 4);
     }
 
+    /// A port whose server answers every read with bytes that are not
+    /// RESP (not Redis, or a broken one).
+    fn garbage_port() -> u16 {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for mut s in l.incoming().flatten() {
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n) = std::io::Read::read(&mut s, &mut buf) {
+                        if n == 0 || s.write_all(b"?garbage\r\n").is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        port
+    }
+
+    /// Replies that are not RESP: the connection is dropped (no panic, no
+    /// wait beyond the io timeout), the events stay queued, in order.
+    #[test]
+    fn garbage_replies_drop_the_connection_and_keep_the_events() {
+        let mut sink = Sink::new(settings(garbage_port(), 100));
+        let mut log = Vec::new();
+        let t = Instant::now();
+        sink.submit([ev("a")], &mut |m| log.push(m));
+        sink.submit([ev("b")], &mut |m| log.push(m));
+        assert!(
+            t.elapsed() < Duration::from_millis(400),
+            "{:?}",
+            t.elapsed()
+        );
+        assert!(sink.conn.is_none(), "{log:#?}");
+        assert!(sink.retry_at.is_some());
+        assert!(
+            log.iter().any(|m| m.contains("malformed reply from Redis")),
+            "{log:#?}"
+        );
+        assert_eq!(sink.backlog.payloads(), ["a", "b"]);
+    }
+
     #[test]
     fn no_reconnect_needs_a_first_connection() {
         let mut s = settings(closed_port(), 10);
