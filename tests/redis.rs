@@ -532,6 +532,22 @@ fn side_by_side_with<T>(
     results
 }
 
+/// Every list in Redis, by key (sorted), with its items.
+fn lists_by_key(c: &mut RedisClient) -> Vec<(String, Vec<String>)> {
+    c.keys("*")
+        .into_iter()
+        .map(|k| {
+            let items = c.lrange(&k);
+            (k, items)
+        })
+        .collect()
+}
+
+/// The keys and lengths of [`lists_by_key`]'s lists.
+fn lengths(lists: &[(String, Vec<String>)]) -> Vec<(&str, usize)> {
+    lists.iter().map(|(k, v)| (k.as_str(), v.len())).collect()
+}
+
 /// `RedisLogOnCommand none` in a <Directory> switches logging off there
 /// (and below), as with the C module.
 #[test]
@@ -590,20 +606,9 @@ fn rules_follow_the_context() {
             ("CWD /", 250),
             ("PWD", 257),
         ],
-        |c| {
-            c.keys("*")
-                .into_iter()
-                .map(|k| {
-                    let items = c.lrange(&k);
-                    (k, items)
-                })
-                .collect::<Vec<(String, Vec<String>)>>()
-        },
+        lists_by_key,
     );
-    let ours: Vec<(&str, usize)> = results[1]
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.len()))
-        .collect();
+    let ours = lengths(&results[1]);
     assert_eq!(
         ours,
         [("a:MKD", 2), ("a:PWD", 2), ("raw", 7)],
@@ -628,20 +633,9 @@ fn ifuser_rules_apply_after_login() {
              <IfUser bob>\n  RedisLogOnCommand PWD raw bob\n</IfUser>"
         ),
         &[("PWD", 257), ("MKD x", 257), ("PWD", 257)],
-        |c| {
-            c.keys("*")
-                .into_iter()
-                .map(|k| {
-                    let items = c.lrange(&k);
-                    (k, items)
-                })
-                .collect::<Vec<(String, Vec<String>)>>()
-        },
+        lists_by_key,
     );
-    let ours: Vec<(&str, usize)> = results[1]
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.len()))
-        .collect();
+    let ours = lengths(&results[1]);
     assert_eq!(ours, [("alice", 3), ("raw", 2)], "ours: {:#?}", results[1]);
     assert_eq!(results[0], results[1], "C vs ours");
 }
