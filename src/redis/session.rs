@@ -1,0 +1,314 @@
+//! The session's set-up (RedisEngine, RedisLog, the server or Sentinels,
+//! TLS files, timeouts; the core's Redis settings) and its end (delivering
+//! the backlog), and the RedisLog file.
+
+use super::directives::{
+    ENGINE, LOG_FILE_DIRECTIVE, OPT_NO_RECONNECT, OPTIONS, SENTINEL, SERVER, TIMEOUTS,
+    configure_core, configure_core_sentinels,
+};
+use super::server::{self, ServerCfg};
+use super::sink::{self, Settings, Sink};
+use super::{LOG, VERSION};
+use crate::host::conf::Scope;
+use crate::host::state::SessionState;
+use crate::host::{core_redis, fs, privs, sys};
+use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+// ---- session state ------------------------------------------------------
+
+struct Session {
+    settings: Option<Settings>,
+    sink: Option<Sink>,
+    warned_no_server: bool,
+}
+
+/// The session's Redis connection and backlog (`None`: RedisEngine off).
+/// Borrowed only for plain Rust (see [`SessionState`]): settings are looked
+/// up and LogFormats resolved before, debug messages logged after.
+static SESSION: SessionState<Session> = SessionState::new();
+
+/// The RedisLog file, apart from [`SESSION`] so that the exit handler can
+/// still count what it could not deliver if it ever finds SESSION busy.
+static LOG_FILE: SessionState<std::fs::File> = SessionState::new();
+
+/// Events not yet delivered, as of the last borrow of [`SESSION`] (for that
+/// same case).
+static PENDING: AtomicUsize = AtomicUsize::new(0);
+
+/// Read this server's settings and set the session up; every call into
+/// proftpd happens here, before the state is touched.
+pub(super) fn configure_session() {
+    let (session, log_file) = if ENGINE.get(Scope::Server).unwrap_or(false) {
+        let (s, f) = session_settings();
+        (Some(s), f)
+    } else {
+        (None, None)
+    };
+    // The rules in force may differ on another server (HOST).
+    super::events::forget_rules();
+    let (old, old_file) = (SESSION.replace(session), LOG_FILE.replace(log_file));
+    if old.is_err() || old_file.is_err() {
+        LOG.notice("session state busy: RedisEngine settings not applied");
+    }
+}
+
+/// The settings of an engine-on session, and its RedisLog.
+fn session_settings() -> (Session, Option<std::fs::File>) {
+    let mut log_file = None;
+    if let Some(path) = LOG_FILE_DIRECTIVE.get(Scope::Server)
+        && !path.eq_ignore_ascii_case("none")
+    {
+        match fs::open_log_file(&path, 0o640) {
+            Ok(f) => log_file = Some(f),
+            Err(e) => LOG.notice(&format!("notice: unable to open RedisLog '{path}': {e}")),
+        }
+    }
+    let opts = OPTIONS.all(Scope::Server).into_iter().fold(0, |a, b| a | b);
+    let (connect, io) = TIMEOUTS.get(Scope::Server).unwrap_or((500, 500));
+    let no_reconnect = opts & OPT_NO_RECONNECT != 0;
+    let sentinel = SENTINEL.get(Scope::Server);
+    if let Some(s) = &sentinel {
+        configure_core_sentinels(s);
+    }
+    let explicit = SERVER.get(Scope::Server);
+    if let Some(cfg) = &explicit {
+        let flags = if no_reconnect {
+            core_redis::NO_RECONNECT
+        } else {
+            0
+        };
+        configure_core(cfg, flags);
+    }
+    let server = explicit.or_else(|| {
+        // Sentinel only: the master's address comes from the Sentinels.
+        sentinel.as_ref().map(|s| ServerCfg {
+            addr: server::Addr::Tcp {
+                host: String::new(),
+                port: server::DEFAULT_PORT,
+            },
+            username: None,
+            password: None,
+            db: None,
+            tls: s.tls.clone(),
+        })
+    });
+    if let Err(e) = core_redis::set_timeouts(connect, io) {
+        LOG.notice(&format!("error setting Redis timeouts: {e}"));
+    }
+    let settings = server.map(|server| Settings {
+        tls_files: read_tls_files(&server.tls, &mut log_file),
+        sentinel_tls_files: sentinel
+            .as_ref()
+            .map(|s| read_tls_files(&s.tls, &mut log_file))
+            .unwrap_or_default(),
+        sentinel: sentinel.clone(),
+        server,
+        connect_timeout: Duration::from_millis(connect),
+        io_timeout: Duration::from_millis(io),
+        no_reconnect,
+        backlog_max: sink::BACKLOG_MAX,
+    });
+    let session = Session {
+        settings,
+        sink: None,
+        warned_no_server: false,
+    };
+    (session, log_file)
+}
+
+/// Read the TLS files as root (the session may run as a user that cannot).
+fn read_tls_files(tls: &server::Tls, log_file: &mut Option<std::fs::File>) -> sink::TlsFiles {
+    if !tls.enabled {
+        return sink::TlsFiles::default();
+    }
+    let mut read = |path: &Option<String>| {
+        let p = path.as_ref()?;
+        match privs::as_root(|| std::fs::read(p)) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                log_line(log_file, &format!("unable to read '{p}': {e}"));
+                None
+            }
+        }
+    };
+    let (ca, cert, key) = (read(&tls.ca), read(&tls.cert), read(&tls.key));
+    // Without ssl-ca, the server is verified against the system's CAs: read
+    // them now, before a chroot hides them.
+    let system_roots = if ca.is_none() {
+        let found = privs::as_root(rustls_native_certs::load_native_certs);
+        if found.certs.is_empty() {
+            log_line(log_file, "no system CA certificates found (use ssl-ca:)");
+        }
+        found.certs.into_iter().map(|c| c.to_vec()).collect()
+    } else {
+        Vec::new()
+    };
+    sink::TlsFiles {
+        ca,
+        cert,
+        key,
+        system_roots,
+    }
+}
+
+/// A RedisLog line, and the same message at DebugLevel 3.  Not while
+/// [`SESSION`] is borrowed (it logs): there, [`write_log_line`] and
+/// [`debug_after`].
+fn log_line(file: &mut Option<std::fs::File>, msg: &str) {
+    if let Some(f) = file {
+        write_line(f, msg);
+    }
+    LOG.debug(3, msg);
+}
+
+/// A RedisLog line: `YYYY-MM-DD HH:MM:SS,mmm mod_redis/x-rs[pid]: msg` (UTC).
+fn write_line(f: &mut std::fs::File, msg: &str) {
+    let (secs, micros) = sys::now();
+    let line = format!(
+        "{},{:03} {VERSION}[{}]: {msg}\n",
+        utc_time(secs),
+        micros / 1000,
+        std::process::id()
+    );
+    let _ = f.write_all(line.as_bytes());
+}
+
+/// A RedisLog line written from plain Rust (the file's own short borrow);
+/// the message is also kept in `debug` for [`debug_after`].
+pub(super) fn write_log_line(msg: String, debug: &mut Vec<String>) {
+    let _ = LOG_FILE.with_some(|f| write_line(f, &msg));
+    debug.push(msg);
+}
+
+/// The messages gathered during a borrow, at DebugLevel 3, once it ended.
+pub(super) fn debug_after(debug: Vec<String>) {
+    for m in debug {
+        LOG.debug(3, &m);
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS` for seconds since the epoch (UTC).
+pub fn utc_time(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Deliver the session's backlog: once (before `HOST` switches servers), or
+/// at session end with up to [`sink::EXIT_GRACE`] for Redis to come back.
+/// Never waits for the state: if it is busy (the session ends inside a
+/// borrow, which the rule should make impossible) the undelivered events
+/// are counted as lost.
+/// Whether this session logs to Redis (RedisEngine on).
+pub(super) fn engine_on() -> bool {
+    SESSION.with(|s| s.is_some()) == Ok(true)
+}
+
+/// Hand `events` to the session's sink (made at the first event), which
+/// sends them; `spare` gets the buffers of delivered events back.  RedisLog
+/// messages go to `debug` too (for [`debug_after`]).
+pub(super) fn submit(
+    events: &mut Vec<sink::Event>,
+    spare: &mut Vec<Vec<u8>>,
+    debug: &mut Vec<String>,
+) {
+    let n = events.len();
+    let submitted = SESSION.with_some(|s| {
+        if events.is_empty() {
+            return;
+        }
+        if s.sink.is_none() {
+            match &s.settings {
+                Some(settings) => s.sink = Some(Sink::new(settings.clone())),
+                None => {
+                    if !s.warned_no_server {
+                        s.warned_no_server = true;
+                        write_log_line(
+                            "no RedisServer configured: not logging to Redis".into(),
+                            debug,
+                        );
+                    }
+                    return;
+                }
+            }
+        }
+        if let Some(sink) = s.sink.as_mut() {
+            sink.submit(events.drain(..), &mut |m| write_log_line(m, debug));
+            sink.recycle(spare);
+            PENDING.store(sink.pending(), Ordering::Relaxed);
+        }
+    });
+    if submitted.is_err() {
+        write_log_line(format!("module state busy: {n} event(s) dropped"), debug);
+    }
+}
+
+pub(super) fn flush_session(at_exit: bool) {
+    let when = if at_exit {
+        "session ending"
+    } else {
+        "switching servers (HOST)"
+    };
+    let mut debug = Vec::new();
+    let done = SESSION.with_some(|s| {
+        let Some(sink) = s.sink.as_mut() else {
+            return;
+        };
+        let mut log = |m: String| write_log_line(m, &mut debug);
+        let retried = if at_exit {
+            sink.finish(sink::EXIT_GRACE, &mut log)
+        } else {
+            sink.flush(true, &mut log);
+            None
+        };
+        let pending = sink.pending();
+        PENDING.store(pending, Ordering::Relaxed);
+        if pending > 0 {
+            log(format!(
+                "{when}: {pending} event(s) could not be delivered to Redis"
+            ));
+        } else if let Some(t) = retried {
+            log(format!(
+                "session ending: all events delivered after waiting {} ms for Redis",
+                t.as_millis()
+            ));
+        }
+    });
+    if done.is_err() {
+        let pending = PENDING.load(Ordering::Relaxed);
+        write_log_line(
+            format!(
+                "{when}: module state busy: {pending} event(s) could not be delivered to Redis"
+            ),
+            &mut debug,
+        );
+    }
+    debug_after(debug);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_time() {
+        assert_eq!(super::utc_time(0), "1970-01-01 00:00:00");
+        assert_eq!(super::utc_time(1_700_000_000), "2023-11-14 22:13:20");
+        assert_eq!(super::utc_time(951_825_600), "2000-02-29 12:00:00");
+    }
+}
