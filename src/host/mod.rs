@@ -17,6 +17,7 @@ pub(crate) mod ffi;
 pub mod cmd;
 pub mod conf;
 pub mod core_redis;
+pub mod dir;
 pub mod event;
 pub mod fs;
 pub mod guard;

@@ -18,6 +18,7 @@ pub mod json;
 pub mod server;
 mod session;
 pub mod sink;
+pub mod spool;
 
 use crate::host::event;
 use crate::host::jot;
