@@ -125,7 +125,8 @@ struct Drain {
 
 pub struct Spool {
     dir: Dir,
-    destination: u64,
+    /// Whose files this spool drains (`None`: every destination's).
+    destination: Option<u64>,
     own: Option<Own>,
     /// Why this session's file cannot be written (said once).
     broken: Option<String>,
@@ -165,9 +166,9 @@ pub fn check_dir(path: &str) -> Result<(), String> {
 impl Spool {
     /// Open the spool directory of `cfg` for the events of `destination`:
     /// remove the files drained before, open those there are to drain
-    /// (another destination's are left alone) and create this session's
-    /// own file (named after the destination, `now`, `pid` and `tag`).  As
-    /// root, before any chroot.  Fails only when the directory cannot be
+    /// (another destination's are left alone; at most [`SOURCES_MAX`], the
+    /// oldest first) and create this session's own file (named after the
+    /// destination, `now`, `pid` and `tag`).  As root, before any chroot.  Fails only when the directory cannot be
     /// used at all; a file that cannot be created leaves a spool that
     /// drains but does not write ([`Spool::append`] says why).
     pub fn open(
@@ -177,9 +178,35 @@ impl Spool {
         pid: u32,
         tag: u32,
     ) -> Result<Spool, String> {
+        let mut spool = Spool::open_dir(cfg, Some(destination))?;
+        let name = format!("{destination:016x}-{now}-{pid}-{tag:08x}{SUFFIX}");
+        match spool.create_own(&name, now) {
+            Ok(own) => {
+                spool.room = spool.room.saturating_sub(HEADER_LEN);
+                spool.own = Some(own);
+            }
+            Err(e) => spool.broken = Some(format!("unable to create spool file '{name}': {e}")),
+        }
+        Ok(spool)
+    }
+
+    /// Open the spool directory at `path` to drain it by hand (`redis-spool
+    /// drain`): the files of `destination`, or of every destination.
+    pub fn open_to_drain(path: &str, destination: Option<u64>) -> Result<Spool, String> {
+        let cfg = Config {
+            path: path.to_string(),
+            max_size: 0,
+        };
+        let mut spool = Spool::open_dir(&cfg, destination)?;
+        spool.said_broken = true;
+        Ok(spool)
+    }
+
+    /// The directory, the drained files removed, the files to drain open.
+    fn open_dir(cfg: &Config, destination: Option<u64>) -> Result<Spool, String> {
         check_dir(&cfg.path)?;
         let dir = Dir::open(&cfg.path).map_err(|e| format!("'{}': {e}", cfg.path))?;
-        let prefix = format!("{destination:016x}-");
+        let prefix = destination.map(|d| format!("{d:016x}-"));
         let mut total = 0u64;
         let mut candidates = Vec::new();
         for name in dir.names().map_err(|e| format!("'{}': {e}", cfg.path))? {
@@ -203,7 +230,7 @@ impl Spool {
                 continue;
             }
             total += st.size;
-            if name.starts_with(&prefix) {
+            if prefix.as_ref().is_none_or(|p| name.starts_with(p)) {
                 candidates.push((st.mtime, name));
             }
         }
@@ -216,7 +243,7 @@ impl Spool {
             })
             .take(SOURCES_MAX)
             .collect();
-        let mut spool = Spool {
+        Ok(Spool {
             dir,
             destination,
             own: None,
@@ -227,23 +254,14 @@ impl Spool {
             drain: None,
             done: Vec::new(),
             stats: Stats::default(),
-        };
-        let name = format!("{prefix}{now}-{pid}-{tag:08x}{SUFFIX}");
-        match spool.create_own(&name, now) {
-            Ok(own) => {
-                spool.room = spool.room.saturating_sub(HEADER_LEN);
-                spool.own = Some(own);
-            }
-            Err(e) => spool.broken = Some(format!("unable to create spool file '{name}': {e}")),
-        }
-        Ok(spool)
+        })
     }
 
     fn create_own(&self, name: &str, now: u64) -> std::io::Result<Own> {
         let file = self.dir.create(name, 0o600)?;
         // A new file nobody else has opened yet: this cannot wait.
         file.lock()?;
-        let header = Header::new(self.destination, now).encode();
+        let header = Header::new(self.destination.unwrap_or(0), now).encode();
         if let Err(e) = file.write_all_at(&header, 0) {
             let _ = self.dir.unlink(name);
             return Err(e);
@@ -363,7 +381,7 @@ impl Spool {
                 self.done.push(src.name);
                 continue;
             };
-            if header.destination != self.destination {
+            if self.destination.is_some_and(|d| d != header.destination) {
                 continue;
             }
             self.drain = Some(Drain {
