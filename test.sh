@@ -36,6 +36,25 @@ command -v shellcheck >/dev/null 2>&1 || {
 shellcheck -x ./*.sh .ci/run scripts/*.sh
 echo "ok"
 
+# Module code cannot write `unsafe`: lib.rs denies it, and only the host
+# layer may lift that (lib.rs's one `allow`, on `pub mod host`).  Nothing
+# in the project points outside the repository.
+step "unsafe only in src/host; no paths outside the repository"
+bad=$(grep -rn --include='*.rs' -E 'allow\((unsafe_code|unsafe_op_in_unsafe_fn)' src |
+  grep -v '^src/host/' | grep -vxF 'src/lib.rs:14:#[allow(unsafe_code)]' || true)
+if [[ -n $bad || $(sed -n 15p src/lib.rs) != 'pub mod host;' ]]; then
+  echo "test.sh: unsafe code may be allowed only in src/host:" >&2
+  echo "${bad:-src/lib.rs: line 14 must allow unsafe_code for line 15, pub mod host, only}" >&2
+  exit 1
+fi
+outside=$(grep -rnE '\.\./shared|\.\./\.library' README.md docs scripts tests src ./*.sh .ci docker || true)
+if [[ -n $outside ]]; then
+  echo "test.sh: these point outside the repository:" >&2
+  echo "$outside" >&2
+  exit 1
+fi
+echo "ok"
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -12,7 +12,9 @@
 //! functions ([`session`], [`log`], [`privs`], [`fs`]); it never sees a raw
 //! pointer, and cannot write `unsafe` (lib.rs denies it outside this folder).
 
-pub(crate) mod ffi;
+/// The bindgen bindings: private to the host layer (the trampolines the
+/// macros generate name their C types through `module::Raw*`).
+mod ffi;
 
 pub mod cmd;
 pub mod conf;

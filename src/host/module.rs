@@ -224,6 +224,14 @@ const fn str_eq(a: &str, b: &str) -> bool {
     true
 }
 
+/// The C types a command handler's trampoline takes and returns, for the
+/// code [`module!`] generates (the bindings themselves are private to the
+/// host layer).
+#[doc(hidden)]
+pub type RawCmd = ffi::cmd_rec;
+#[doc(hidden)]
+pub type RawModret = ffi::modret_t;
+
 /// Declares the module of the Rust module it is written in: one per module
 /// folder (`src/NAME/mod.rs`), for a `NAME` listed in `modules.txt`.
 ///
@@ -341,8 +349,8 @@ macro_rules! module {
     (@directive $key:path) => {{
         #[allow(unsafe_code)]
         unsafe extern "C" fn trampoline(
-            cmd: *mut $crate::host::ffi::cmd_rec,
-        ) -> *mut $crate::host::ffi::modret_t {
+            cmd: *mut $crate::host::module::RawCmd,
+        ) -> *mut $crate::host::module::RawModret {
             // SAFETY: proftpd passes the cmd_rec of the directive being read.
             unsafe { $crate::host::conf::dispatch(cmd, VERSION, &$key) }
         }
@@ -359,8 +367,8 @@ macro_rules! module {
                 {
                     #[allow(unsafe_code)]
                     unsafe extern "C" fn trampoline(
-                        cmd: *mut $crate::host::ffi::cmd_rec,
-                    ) -> *mut $crate::host::ffi::modret_t {
+                        cmd: *mut $crate::host::module::RawCmd,
+                    ) -> *mut $crate::host::module::RawModret {
                         // SAFETY: proftpd passes the cmd_rec of the command.
                         unsafe {
                             $crate::host::cmd::dispatch(cmd, VERSION, stringify!($handler), $handler)
