@@ -455,6 +455,18 @@ pub fn on_off<const CONTEXTS: u32>(cmd: &mut Directive<bool>) -> Result<(), Stri
     Ok(())
 }
 
+/// The handler of a directive that takes one absolute path (a log file's):
+/// `Directive path`, in `CONTEXTS`.
+pub fn absolute_path<const CONTEXTS: u32>(cmd: &mut Directive<String>) -> Result<(), String> {
+    cmd.check(1, CONTEXTS)?;
+    let path = cmd.arg(0).to_string();
+    if !path.starts_with('/') {
+        return Err(format!("must be an absolute path: {path}"));
+    }
+    cmd.add_param(path);
+    Ok(())
+}
+
 /// `argc` arguments where `min` to `max` are allowed: "missing parameters"
 /// or "wrong number of parameters" (what [`Directive::check_args_range`]
 /// says, for pure parsers that get the arguments as a slice).

@@ -159,6 +159,13 @@ pub fn protocol() -> String {
     unsafe { text(ffi::pr_session_get_protocol(0)) }.unwrap_or_else(|| "ftp".into())
 }
 
+/// The user name the session logged in with (`session.user`; for an
+/// anonymous login the system user, e.g. `ftp`), `None` before a login.
+pub fn user() -> Option<String> {
+    // SAFETY: NULL or a string in the session's pool.
+    read(|s| unsafe { text(s.user) })
+}
+
 /// Take a snapshot of the session now.
 pub fn snapshot() -> SessionInfo {
     super::state::core_call("session::snapshot");

@@ -107,17 +107,7 @@ fn set_engine(cmd: &mut Directive<bool>) -> Result<(), String> {
 }
 
 /// usage: ForensicLogFile path
-const FILE: Key<String> = Key::new(c"ForensicLogFile", set_file);
-
-fn set_file(cmd: &mut Directive<String>) -> Result<(), String> {
-    cmd.check(1, CONTEXTS)?;
-    let path = cmd.arg(0).to_string();
-    if !path.starts_with('/') {
-        return Err(format!("must be an absolute path: {path}"));
-    }
-    cmd.add_param(path);
-    Ok(())
-}
+const FILE: Key<String> = Key::new(c"ForensicLogFile", conf::absolute_path::<CONTEXTS>);
 
 // ---- module and session initialisation -------------------------------------
 
@@ -264,7 +254,7 @@ fn write_forensics(criterion: Criterion) {
     // Gather the session facts before taking the state: these calls may
     // log, and their messages are captured like any other.
     let info = session::snapshot();
-    let unique_id = session::note_get("UNIQUE_ID");
+    let unique_id = session::note_get(crate::unique_id::NOTE);
     let header = Header {
         client_addr: info.client_addr,
         server_addr: info.server_addr,

@@ -17,7 +17,9 @@ crate::host::module! {
     sess_init: sess_init,
 }
 
-const KEY: &str = "UNIQUE_ID";
+/// The name of the environment variable and of the session note that hold
+/// the ID (other modules read the note: mod_log_forensic).
+pub const NOTE: &str = "UNIQUE_ID";
 
 /// usage: UniqueIDEngine on|off
 const ENGINE: Key<bool> = Key::new(
@@ -42,14 +44,14 @@ fn sess_init() -> Result<(), String> {
     }
     let (secs, micros) = sys::now();
     let id = encode_id(secs, micros, &random);
-    match session::env_set(KEY, &id) {
+    match session::env_set(NOTE, &id) {
         Ok(()) => LOG.debug_with(8, || format!("unique session ID is '{id}'")),
         Err(e) => LOG.debug(
             0,
             &format!("error setting UNIQUE_ID environment variable: {e}"),
         ),
     }
-    if let Err(e) = session::note_set(KEY, &id) {
+    if let Err(e) = session::note_set(NOTE, &id) {
         LOG.debug(0, &format!("error adding UNIQUE_ID session note: {e}"));
     }
     Ok(())
