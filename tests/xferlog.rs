@@ -1325,3 +1325,50 @@ fn chrooted_scp_paths_chroot() {
 fn chrooted_scp_paths_real() {
     ssh_paths(SshClient::Scp, true, "real");
 }
+
+/// OpenSSH's `reget` and `reput` resume where the local (remote) copy
+/// ends: restart-point is the offset of the client's first READ (WRITE) on
+/// the file, as the `REST` offset of FTP; the next whole transfers log 0.
+/// The standard fields equal TransferLog's.
+#[test]
+fn sftp_reget_and_reput_restart_point() {
+    let (s, keys) = ssh_server();
+    let data = alice_file(&s, "f.bin", 1_000);
+    let part = keys.local("part");
+    std::fs::write(&part, &data[..300]).unwrap();
+    let up: Vec<u8> = (0..800).map(|i| b'A' + (i % 26) as u8).collect();
+    alice_file(&s, "up.bin", 0);
+    std::fs::write(s.home("alice").join("up.bin"), &up[..500]).unwrap();
+    let local_up = keys.local("up.bin");
+    std::fs::write(&local_up, &up).unwrap();
+    let whole = keys.local("whole");
+    keys.sftp(
+        s.port(),
+        "alice",
+        &format!(
+            "reget f.bin {}\nreput {} up.bin\nget f.bin {}\nput {} up.bin\n",
+            part.display(),
+            local_up.display(),
+            whole.display(),
+            local_up.display()
+        ),
+    );
+    assert_eq!(std::fs::read(&part).unwrap(), data);
+    assert_eq!(std::fs::read(&whole).unwrap(), data);
+    assert_eq!(std::fs::read(s.home("alice").join("up.bin")).unwrap(), up);
+    compare_with_transferlog(&s, ORIG, 4);
+    let e = compare_ext_with_transferlog(&s, 4);
+    // (direction, bytes, restart-point, file-size)
+    let want = [
+        (Direction::Outgoing, 700, 300, 1_000),
+        (Direction::Incoming, 300, 500, 800),
+        (Direction::Outgoing, 1_000, 0, 1_000),
+        (Direction::Incoming, 800, 0, 800),
+    ];
+    for (r, (dir, bytes, restart, size)) in e.iter().zip(want) {
+        assert_eq!((r.direction, r.bytes), (dir, bytes), "{r:?}");
+        assert_eq!(r.completion, Some(Completion::Complete));
+        assert_eq!(ext(r).restart_point, restart, "{r:?}");
+        assert_eq!(ext(r).file_size, size, "{r:?}");
+    }
+}
