@@ -1,6 +1,7 @@
 //! mod_xferlog against the real proftpd: wu-orig, wu-ext and anon lines for
 //! RETR/STOR/APPE/STOU, restarts, aborts, anonymous and chrooted sessions,
-//! bad configuration, and side by side with ProFTPD's own TransferLog.
+//! SFTP and SCP (mod_sftp), bad configuration, and side by side with
+//! ProFTPD's own TransferLog.
 
 mod harness;
 
@@ -936,10 +937,15 @@ fn protection_level_after_auth_ssl_and_implicit_ftps() {
 /// A server whose main port speaks SSH (mod_sftp), with both our logs and
 /// ProFTPD's TransferLog; the client key is authorized for alice.
 fn ssh_server() -> (Proftpd, harness::SshKeys) {
+    ssh_server_with("")
+}
+
+/// [`ssh_server`] with more configuration (`DefaultRoot`, `XferLogPaths`).
+fn ssh_server_with(extra: &str) -> (Proftpd, harness::SshKeys) {
     let b = Proftpd::builder(Modules::Ours).load_modules(&["mod_sftp.c", "mod_xferlog.c"]);
     let keys = harness::SshKeys::generate(b.dir(), &["alice"]);
     let s = b
-        .config(&format!("{}{}", keys.sftp_config(), both_logs()))
+        .config(&format!("{}{}{extra}", keys.sftp_config(), both_logs()))
         .start();
     (s, keys)
 }
@@ -967,16 +973,17 @@ fn compare_ext_with_transferlog(s: &Proftpd, n: usize) -> Vec<Record> {
 
 /// The transfers of one SSH or FTPS session: an upload of `up_len` bytes
 /// as `up.bin`, then a download of `down.bin` (`down_len` bytes), logged
-/// with `service` and protection `P`, equal to TransferLog's lines.
-fn check_protected_pair(s: &Proftpd, service: &str, up_len: u64, down_len: u64) {
+/// with `service` and protection `P`, equal to TransferLog's lines; `args`:
+/// the filename-arg of each (`~` for the home directory).
+fn check_protected_pair(s: &Proftpd, service: &str, up_len: u64, down_len: u64, args: [&str; 2]) {
     let home = s.home("alice").display().to_string();
     compare_with_transferlog(s, ORIG, 2);
     let e = compare_ext_with_transferlog(s, 2);
     let want = [
-        (Direction::Incoming, "up.bin", up_len),
-        (Direction::Outgoing, "down.bin", down_len),
+        (Direction::Incoming, "up.bin", up_len, args[0]),
+        (Direction::Outgoing, "down.bin", down_len, args[1]),
     ];
-    for (r, (dir, name, len)) in e.iter().zip(want) {
+    for (r, (dir, name, len, arg)) in e.iter().zip(want) {
         assert_eq!(r.service.as_deref(), Some(service), "{r:?}");
         assert_eq!(r.direction, dir);
         assert_eq!(r.filename, format!("{home}/{name}"));
@@ -986,6 +993,8 @@ fn check_protected_pair(s: &Proftpd, service: &str, up_len: u64, down_len: u64) 
         assert_eq!(x.protection, 'P', "{r:?}");
         assert_eq!(x.file_size, len, "{r:?}");
         assert_eq!(x.restart_point, 0);
+        assert_eq!(x.cwd, home);
+        assert_eq!(x.filename_arg, arg.replace('~', &home), "{r:?}");
     }
 }
 
@@ -1014,7 +1023,8 @@ fn sftp_side_by_side_with_transferlog() {
         ),
     );
     assert_eq!(std::fs::read(&dst).unwrap(), down);
-    check_protected_pair(&s, "sftp", 54_321, 100_000);
+    // OpenSSH's sftp sends absolute paths.
+    check_protected_pair(&s, "sftp", 54_321, 100_000, ["~/up.bin", "~/down.bin"]);
 }
 
 #[test]
@@ -1034,7 +1044,8 @@ fn scp_side_by_side_with_transferlog() {
         dst.to_str().unwrap(),
     );
     assert_eq!(std::fs::read(&dst).unwrap(), down);
-    check_protected_pair(&s, "scp", 12_345, 70_000);
+    // The remote operands as given to scp.
+    check_protected_pair(&s, "scp", 12_345, 70_000, ["up.bin", "down.bin"]);
 }
 
 #[test]
@@ -1071,7 +1082,7 @@ fn ftps_side_by_side_with_transferlog() {
         );
     }
     assert_eq!(std::fs::read(&dst).unwrap(), down);
-    check_protected_pair(&s, "ftps", 23_456, 80_000);
+    check_protected_pair(&s, "ftps", 23_456, 80_000, ["up.bin", "down.bin"]);
 }
 
 /// A download broken by the client (killed mid-transfer, the server
@@ -1122,5 +1133,242 @@ fn sftp_aborted_download_is_incomplete() {
         r2.time = theirs.time;
         r2.transfer_time = 0;
         assert_eq!(r2, theirs);
+    }
+}
+
+/// mod_sftp's two protocols, as a test's client speaks them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SshClient {
+    Sftp,
+    Scp,
+}
+
+/// `ours` is the transfer `want` describes: equal but for the format, the
+/// wu-ext fields and current-time (which may straddle a second);
+/// completion-status too when both have it.
+fn same_record(ours: &Record, want: &Record) {
+    let secs = |r: &Record| {
+        i64::from(r.time.hour) * 3600 + i64::from(r.time.minute) * 60 + i64::from(r.time.second)
+    };
+    assert!((secs(ours) - secs(want)).abs() <= 1, "{ours:?}\n{want:?}");
+    let mut a = ours.clone();
+    a.format = want.format;
+    a.time = want.time;
+    a.ext = want.ext.clone();
+    if a.completion.is_none() {
+        a.completion = want.completion;
+    }
+    assert_eq!(&a, want, "\nours: {ours:?}\nwant: {want:?}");
+}
+
+/// SFTP or SCP transfers in `sub/` of alice's home, with `DefaultRoot ~`
+/// when `chrooted` and `XferLogPaths view`, side by side with TransferLog:
+/// downloads of `sub/down.bin` and, with SFTP, of `sub/link.bin` (a symlink
+/// to it), an upload to `sub/up.bin` and, with SCP, an upload into the directory `sub/`
+/// (where the file keeps the client's name, `up.src`). TransferLog writes
+/// the real path and access-mode `r`; we the chroot or real view of the
+/// same path and `g` for the chrooted user; cwd is the login directory
+/// (`/` in the chroot view of a chrooted session); filename-arg the path as
+/// the client sent it (OpenSSH's sftp: absolute; scp: the remote operand of
+/// a download; for an upload, which mod_sftp gives as an absolute path,
+/// relative to the login directory: so also for an absolute operand).
+fn ssh_paths(client: SshClient, chrooted: bool, view: &str) {
+    let root = if chrooted { "DefaultRoot ~\n" } else { "" };
+    let (s, keys) = ssh_server_with(&format!("{root}XferLogPaths {view}\n"));
+    let home = s.home("alice").display().to_string();
+    let sub = s.home("alice").join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    std::os::unix::fs::chown(&sub, Some(2001), Some(2001)).unwrap();
+    let down = alice_file(&s, "sub/down.bin", 40_000);
+    std::os::unix::fs::symlink("down.bin", sub.join("link.bin")).unwrap();
+    let src = keys.local("up.src");
+    std::fs::write(&src, vec![b'u'; 5_000]).unwrap();
+    let (d1, d2) = (keys.local("d1"), keys.local("d2"));
+    let remote = |p: &str| harness::SshKeys::remote("alice", p);
+    // The session's view of the home directory.
+    let seen = if chrooted { "" } else { home.as_str() };
+    // (direction, path in the home, bytes, filename-arg)
+    let want: Vec<(Direction, &str, u64, String)> = match client {
+        SshClient::Sftp => {
+            keys.sftp(
+                s.port(),
+                "alice",
+                &format!(
+                    "get sub/down.bin {}\nget sub/link.bin {}\nput {} sub/up.bin\n",
+                    d1.display(),
+                    d2.display(),
+                    src.display()
+                ),
+            );
+            vec![
+                (
+                    Direction::Outgoing,
+                    "sub/down.bin",
+                    40_000,
+                    format!("{seen}/sub/down.bin"),
+                ),
+                // mod_sftp logs the path the client opened.
+                (
+                    Direction::Outgoing,
+                    "sub/link.bin",
+                    40_000,
+                    format!("{seen}/sub/link.bin"),
+                ),
+                (
+                    Direction::Incoming,
+                    "sub/up.bin",
+                    5_000,
+                    format!("{seen}/sub/up.bin"),
+                ),
+            ]
+        }
+        SshClient::Scp => {
+            keys.scp(s.port(), &remote("sub/down.bin"), d1.to_str().unwrap());
+            // (No symlink: mod_sftp sends the file under its target's
+            // name, which OpenSSH's scp refuses.)
+            keys.scp(s.port(), src.to_str().unwrap(), &remote("sub/up.bin"));
+            keys.scp(s.port(), src.to_str().unwrap(), &remote("sub/"));
+            let abs = format!("{seen}/sub/abs.bin");
+            keys.scp(s.port(), src.to_str().unwrap(), &remote(&abs));
+            vec![
+                (
+                    Direction::Outgoing,
+                    "sub/down.bin",
+                    40_000,
+                    "sub/down.bin".into(),
+                ),
+                (
+                    Direction::Incoming,
+                    "sub/up.bin",
+                    5_000,
+                    "sub/up.bin".into(),
+                ),
+                (
+                    Direction::Incoming,
+                    "sub/up.src",
+                    5_000,
+                    "sub/up.src".into(),
+                ),
+                // Relative to the login directory, as the usual operand.
+                (
+                    Direction::Incoming,
+                    "sub/abs.bin",
+                    5_000,
+                    "sub/abs.bin".into(),
+                ),
+            ]
+        }
+    };
+    assert_eq!(std::fs::read(&d1).unwrap(), down);
+    if client == SshClient::Sftp {
+        assert_eq!(std::fs::read(&d2).unwrap(), down);
+    }
+    let n = want.len();
+    let theirs = records(&s, "xferlog", n);
+    let orig = records(&s, ORIG, n);
+    let exts = records(&s, EXT, n);
+    let chroot_view = chrooted && view == "chroot";
+    let service = match client {
+        SshClient::Sftp => "sftp",
+        SshClient::Scp => "scp",
+    };
+    for (i, (dir, path, bytes, arg)) in want.iter().enumerate() {
+        let t = &theirs[i];
+        assert_eq!(t.filename, format!("{home}/{path}"), "{t:?}");
+        assert_eq!((t.direction, t.bytes), (*dir, *bytes), "{t:?}");
+        assert_eq!(t.service.as_deref(), Some(service));
+        let mut w = t.clone();
+        if chrooted {
+            w.access_mode = AccessMode::Guest;
+        }
+        if chroot_view {
+            w.filename = format!("/{path}");
+        }
+        same_record(&orig[i], &w);
+        same_record(&exts[i], &w);
+        let x = ext(&exts[i]);
+        let cwd = if chroot_view { "/" } else { home.as_str() };
+        assert_eq!(x.cwd, cwd, "{:?}", exts[i]);
+        assert_eq!(&x.filename_arg, arg, "{:?}", exts[i]);
+        assert_eq!(x.restart_point, 0);
+        assert_eq!(x.file_size, *bytes);
+        assert_eq!(x.protection, 'P');
+    }
+}
+
+#[test]
+fn sftp_paths_side_by_side() {
+    ssh_paths(SshClient::Sftp, false, "chroot");
+}
+
+#[test]
+fn scp_paths_side_by_side() {
+    ssh_paths(SshClient::Scp, false, "chroot");
+}
+
+#[test]
+fn chrooted_sftp_paths_chroot() {
+    ssh_paths(SshClient::Sftp, true, "chroot");
+}
+
+#[test]
+fn chrooted_sftp_paths_real() {
+    ssh_paths(SshClient::Sftp, true, "real");
+}
+
+#[test]
+fn chrooted_scp_paths_chroot() {
+    ssh_paths(SshClient::Scp, true, "chroot");
+}
+
+#[test]
+fn chrooted_scp_paths_real() {
+    ssh_paths(SshClient::Scp, true, "real");
+}
+
+/// OpenSSH's `reget` and `reput` resume where the local (remote) copy
+/// ends: restart-point is the offset of the client's first READ (WRITE) on
+/// the file, as the `REST` offset of FTP; the next whole transfers log 0.
+/// The standard fields equal TransferLog's.
+#[test]
+fn sftp_reget_and_reput_restart_point() {
+    let (s, keys) = ssh_server();
+    let data = alice_file(&s, "f.bin", 1_000);
+    let part = keys.local("part");
+    std::fs::write(&part, &data[..300]).unwrap();
+    let up: Vec<u8> = (0..800).map(|i| b'A' + (i % 26) as u8).collect();
+    alice_file(&s, "up.bin", 0);
+    std::fs::write(s.home("alice").join("up.bin"), &up[..500]).unwrap();
+    let local_up = keys.local("up.bin");
+    std::fs::write(&local_up, &up).unwrap();
+    let whole = keys.local("whole");
+    keys.sftp(
+        s.port(),
+        "alice",
+        &format!(
+            "reget f.bin {}\nreput {} up.bin\nget f.bin {}\nput {} up.bin\n",
+            part.display(),
+            local_up.display(),
+            whole.display(),
+            local_up.display()
+        ),
+    );
+    assert_eq!(std::fs::read(&part).unwrap(), data);
+    assert_eq!(std::fs::read(&whole).unwrap(), data);
+    assert_eq!(std::fs::read(s.home("alice").join("up.bin")).unwrap(), up);
+    compare_with_transferlog(&s, ORIG, 4);
+    let e = compare_ext_with_transferlog(&s, 4);
+    // (direction, bytes, restart-point, file-size)
+    let want = [
+        (Direction::Outgoing, 700, 300, 1_000),
+        (Direction::Incoming, 300, 500, 800),
+        (Direction::Outgoing, 1_000, 0, 1_000),
+        (Direction::Incoming, 800, 0, 800),
+    ];
+    for (r, (dir, bytes, restart, size)) in e.iter().zip(want) {
+        assert_eq!((r.direction, r.bytes), (dir, bytes), "{r:?}");
+        assert_eq!(r.completion, Some(Completion::Complete));
+        assert_eq!(ext(r).restart_point, restart, "{r:?}");
+        assert_eq!(ext(r).file_size, size, "{r:?}");
     }
 }
