@@ -235,14 +235,24 @@ proftpd_rs_setup_services() {
 }
 
 # proftpd_rs_listening PORT...: the TCP sockets listening on these ports (in
-# this network namespace), one "ADDRESS:PORT" (hex address) a line.
+# this network namespace), one ADDRESS:PORT a line (0.0.0.0:21, [::]:21).
 proftpd_rs_listening() {
-  local port hex=()
+  local port want=" " addr st a p
   for port in "$@"; do
-    hex+=("$(printf '%04X' "$port")")
+    want+="$(printf '%04X' "$port") "
   done
-  cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
-    awk -v ports=" ${hex[*]} " '$4 == "0A" { split($2, a, ":"); if (index(ports, " " a[2] " ")) print $2 }'
+  while read -r _ addr _ st _; do
+    [[ $st == 0A ]] || continue
+    a=${addr%:*} p=${addr#*:}
+    [[ $want == *" $p "* ]] || continue
+    case $a in
+    ????????) a=$((16#${a:6:2})).$((16#${a:4:2})).$((16#${a:2:2})).$((16#${a:0:2})) ;;
+    00000000000000000000000000000000) a="[::]" ;;
+    00000000000000000000000001000000) a="[::1]" ;;
+    *) a="[$a]" ;;
+    esac
+    echo "$a:$((16#$p))"
+  done < <(cat /proc/net/tcp /proc/net/tcp6 2>/dev/null)
 }
 
 # The Debian packages: one dpkg-query when all are there.
