@@ -93,8 +93,7 @@ asked() {
 }
 "#;
 
-const REFUSED: &str =
-    "proftpd=101 proftpd.service=101 redis-server.service=101 redis-sentinel=101";
+const REFUSED: &str = "proftpd=101 proftpd.service=101 redis-server.service=101 redis-sentinel=101";
 
 fn line<'a>(out: &'a str, prefix: &str) -> &'a str {
     out.lines()
@@ -136,7 +135,11 @@ echo "files: $(ls /usr/sbin | grep -c policy-rc.d || true)"
     ));
     assert_eq!(line(&out, "during:"), REFUSED, "{out}");
     assert_eq!(line(&out, "after:"), "none", "{out}");
-    assert_eq!(line(&out, "files:"), "0", "a policy-rc.d file left behind:\n{out}");
+    assert_eq!(
+        line(&out, "files:"),
+        "0",
+        "a policy-rc.d file left behind:\n{out}"
+    );
     assert!(out.contains("removed afterwards"), "{out}");
 }
 
@@ -284,7 +287,9 @@ echo "with: $(tr '\n' ';' <"$t/started")"
 fn services_of_installed_packages_are_stopped_and_disabled() {
     if !Path::new("/etc/init.d/proftpd").exists() || !Path::new("/etc/init.d/redis-server").exists()
     {
-        eprintln!("setup::services_of_installed_packages_are_stopped_and_disabled: skipped: proftpd-core or redis-server not installed");
+        eprintln!(
+            "setup::services_of_installed_packages_are_stopped_and_disabled: skipped: proftpd-core or redis-server not installed"
+        );
         return;
     }
     let out = ok(r#"
