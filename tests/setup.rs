@@ -1,5 +1,7 @@
-//! scripts/setup.sh keeps the services of the packages it installs from
-//! starting, and puts /usr/sbin/policy-rc.d back as it found it.
+//! Safe set-up and install. scripts/setup.sh keeps the services of the
+//! packages it installs from starting, and puts /usr/sbin/policy-rc.d back
+//! as it found it; prxs-install.sh does not build as root in another user's
+//! checkout.
 //!
 //! Each test runs bash, with setup.sh sourced (`PROFTPD_RS_SETUP=0`: its
 //! functions only), in a sandbox: a private mount namespace with throw-away
@@ -29,6 +31,12 @@ PROFTPD_RS_SETUP=0 . scripts/setup.sh
 . "$t/script.sh"
 "#;
 
+fn require_root() {
+    use std::os::unix::fs::MetadataExt;
+    let uid = fs::metadata("/proc/self").map(|m| m.uid());
+    assert_eq!(uid.ok(), Some(0), "these tests must run as root");
+}
+
 struct Run {
     code: i32,
     out: String,
@@ -37,11 +45,7 @@ struct Run {
 /// Runs `script` (bash, `set -euo pipefail`, setup.sh's functions defined,
 /// `$t` its temp dir) in the sandbox.
 fn sandbox(script: &str) -> Run {
-    let uid = fs::metadata("/proc/self").map(|m| {
-        use std::os::unix::fs::MetadataExt;
-        m.uid()
-    });
-    assert_eq!(uid.ok(), Some(0), "these tests must run as root");
+    require_root();
     let dir = tempfile::Builder::new()
         .prefix("proftpd-rs-setup-")
         .tempdir()
@@ -351,4 +355,95 @@ fn listening_finds_a_listener_by_port() {
     ));
     assert_eq!(line(&out, "found:"), "1", "{out}");
     drop(l);
+}
+
+// --- prxs-install.sh as root ---------------------------------------------------------
+
+/// A checkout of another user (nobody): prxs-install.sh and modules.txt.
+fn foreign_checkout() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("proftpd-rs-checkout-")
+        .tempdir()
+        .unwrap();
+    for f in ["prxs-install.sh", "modules.txt"] {
+        fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(f),
+            dir.path().join(f),
+        )
+        .unwrap();
+    }
+    let st = Command::new("chown")
+        .args(["-R", "nobody:nogroup"])
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    dir
+}
+
+fn prxs_install(checkout: &Path, args: &[&str]) -> Run {
+    let out = Command::new(checkout.join("prxs-install.sh"))
+        .args(args)
+        .env_remove("CARGO_TARGET_DIR")
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        out: format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
+
+/// As root, with a build to do, in a checkout that belongs to another user:
+/// refused before cargo runs (no target/ made), saying how to do it; with
+/// --no-build (the library built already) it installs.
+#[test]
+fn prxs_install_as_root_does_not_build_in_another_users_checkout() {
+    require_root();
+    let checkout = foreign_checkout();
+    let dest = tempfile::tempdir().unwrap();
+    let dest_dir = dest.path().join("modules");
+    let dest_arg = dest_dir.to_str().unwrap();
+    for args in [&[][..], &["--dest", dest_arg], &["--build-only"]] {
+        let r = prxs_install(checkout.path(), args);
+        assert_eq!(r.code, 1, "{args:?}: {}", r.out);
+        assert!(
+            r.out.contains("not building as root in nobody's checkout")
+                && r.out.contains("./prxs-install.sh --build-only")
+                && r.out.contains("sudo ./prxs-install.sh --no-build"),
+            "{args:?}: {}",
+            r.out
+        );
+        assert!(
+            !checkout.path().join("target").exists(),
+            "{args:?}: cargo ran"
+        );
+        assert!(!dest_dir.exists(), "{args:?}: installed something");
+    }
+    let r = prxs_install(checkout.path(), &["--build-only", "--no-build"]);
+    assert_eq!(r.code, 1, "{}", r.out);
+    assert!(r.out.contains("exclude each other"), "{}", r.out);
+
+    // The library of this test build (target/debug/deps next to the test binary).
+    let deps = std::env::current_exe().unwrap();
+    let deps = deps.parent().unwrap();
+    let lib = fs::read_dir(deps)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("libproftpd_rs") && n.ends_with(".so"))
+        })
+        .expect("no libproftpd_rs*.so next to the test binary");
+    let r = prxs_install(
+        checkout.path(),
+        &["--lib", lib.to_str().unwrap(), "--dest", dest_arg],
+    );
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(dest_dir.join("mod_unique_id.so").exists(), "{}", r.out);
 }
