@@ -959,6 +959,12 @@ fn compose_password_is_a_secret() {
     if !enabled("compose_password_is_a_secret") {
         return;
     }
+    if !Compose::available() {
+        eprintln!(
+            "docker::compose_password_is_a_secret: skipped: neither docker-compose nor docker compose"
+        );
+        return;
+    }
     let dir = TestDir::new("proftpd-rs-docker-secret-");
     let secret = dir.path().join("ftp-password");
     fs::write(&secret, format!("{PASSWORD}\n")).unwrap();

@@ -289,21 +289,35 @@ impl Compose {
         }
     }
 
-    /// `docker-compose` if there is one, else `docker compose`.
-    fn command() -> Command {
-        let v1 = Command::new("docker-compose")
-            .arg("version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if v1 {
-            Command::new("docker-compose")
-        } else {
+    /// `docker-compose` if there is one, else `docker compose` if there is
+    /// one, else None.
+    fn try_command() -> Option<Command> {
+        let works = |c: &mut Command| {
+            c.arg("version")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if works(&mut Command::new("docker-compose")) {
+            return Some(Command::new("docker-compose"));
+        }
+        let mut v2 = Command::new("docker");
+        v2.arg("compose");
+        works(&mut v2).then(|| {
             let mut c = Command::new("docker");
             c.arg("compose");
             c
-        }
+        })
+    }
+
+    /// Is there a Compose (v1 or v2)?
+    pub fn available() -> bool {
+        Self::try_command().is_some()
+    }
+
+    fn command() -> Command {
+        Self::try_command().expect("neither docker-compose nor docker compose")
     }
 
     /// `docker-compose -p PROJECT -f FILE ARGS` with the environment; its output.
