@@ -7,6 +7,10 @@
 #
 #   ./demo.sh [prxs-install.sh options, e.g. --no-build]
 #
+# In a checkout of your own (not root's), build as yourself first and let
+# root only install and run: ./prxs-install.sh --build-only, then
+# sudo ./demo.sh --no-build (prxs-install.sh does not build as root there).
+#
 # DEMO_KEEP=1 keeps the temporary directory (config, logs) for a closer look.
 #
 # The modules are those of modules.txt, in its order.  Each one's section
@@ -257,7 +261,8 @@ report_xferlog() {
     return 1
   }
   local tool=$here/target/release/xferlog2json
-  if [[ ! -x $tool ]]; then
+  # (Not as root in another user's checkout: root-owned files in target/.)
+  if [[ ! -x $tool && $(stat -c %u "$here") == "$(id -u)" ]]; then
     (cd "$here" && cargo build --release --bin xferlog2json >/dev/null 2>&1) || true
   fi
   if [[ -x $tool ]]; then

@@ -8,6 +8,13 @@
 # symlinks all resolve to the same inode, so the library is mapped once.
 # An existing file that is not ours (e.g. Debian's C mod_unique_id.so) is moved
 # to mod_foo.so.c-orig first; --uninstall puts it back.
+#
+# Build as yourself, install as root:
+#   ./prxs-install.sh --build-only          (cargo build --release --lib)
+#   sudo ./prxs-install.sh --no-build
+# As root it refuses to build in a checkout that belongs to another user:
+# cargo and every build script would run as root and leave root-owned files
+# in that user's target/.
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -37,9 +44,15 @@ proftpd's shared module directory, one file a module of modules.txt,
 each only if the library exports that module:
   ${files% }
 
+Build as yourself, then install as root:
+  $0 --build-only
+  sudo $0 --no-build
+(As root it does not build in a checkout that belongs to another user.)
+
 Options:
   --dest DIR     install into DIR (created if needed) instead of proftpd's
                  module directory; use it with "ModulePath DIR"
+  --build-only   build, install nothing (no root needed)
   --no-build     do not run cargo; install the library already built
   --lib FILE     install FILE instead of target/release/libproftpd_rs.so
                  (implies --no-build)
@@ -66,6 +79,7 @@ note() { echo "prxs-install.sh: $*"; }
 
 dest=""
 build=1
+build_only=0
 lib=""
 uninstall=0
 while (($#)); do
@@ -81,6 +95,10 @@ while (($#)); do
       ;;
     --no-build)
       build=0
+      shift
+      ;;
+    --build-only)
+      build_only=1
       shift
       ;;
     --lib)
@@ -206,14 +224,37 @@ fi
 
 # --- build ------------------------------------------------------------------
 
-# Even with --dest: the files are only of use to a proftpd that loads modules.
-default_dir=$(module_dir) || exit 1
+if ((build_only)); then
+  ((build)) || die "--build-only and --no-build (or --lib) exclude each other"
+  [[ -z $dest ]] || die "--build-only installs nothing: drop --dest"
+else
+  # Even with --dest: the files are only of use to a proftpd that loads modules.
+  default_dir=$(module_dir) || exit 1
+fi
 
 if [[ -z $lib ]]; then
   lib=${CARGO_TARGET_DIR:-$here/target}/release/libproftpd_rs.so
   [[ $lib == /* ]] || lib=$here/$lib
 fi
+
+# As root in another user's checkout: cargo would leave root-owned files in
+# their target/ (and run every build script as root).  Refuse, saying how.
+refuse_root_build() {
+  local d owner
+  [[ $(id -u) == 0 ]] || return 0
+  for d in "$here" "${CARGO_TARGET_DIR:-$here/target}"; do
+    [[ -e $d ]] || continue
+    owner=$(stat -c %U "$d" 2>/dev/null) || continue
+    [[ $owner == root ]] && continue
+    die "not building as root in $owner's checkout ($d belongs to $owner): cargo and every build
+script would run as root and leave root-owned files in target/.  Build as $owner, then install:
+  ./prxs-install.sh --build-only        (as $owner; or: cargo build --release --lib)
+  sudo ./prxs-install.sh --no-build"
+  done
+}
+
 if ((build)); then
+  refuse_root_build
   if ! command -v cargo >/dev/null 2>&1 && [[ -f $HOME/.cargo/env ]]; then
     # shellcheck disable=SC1091
     . "$HOME/.cargo/env"
@@ -224,6 +265,10 @@ if ((build)); then
   (cd "$here" && cargo build --release --lib)
 fi
 [[ -f $lib ]] || die "$lib not found (build it with 'cargo build --release --lib', or drop --no-build)"
+if ((build_only)); then
+  note "built $lib; to install it: sudo $0 --no-build"
+  exit 0
+fi
 command -v nm >/dev/null 2>&1 || die "nm not found (install the Debian package binutils)"
 
 # --- what the library exports ------------------------------------------------

@@ -15,7 +15,8 @@
 # Settings:
 #   FTP_PASSIVE_PORTS           "first last" (default "30000 30009"; publish them)
 #   FTP_MASQUERADE_ADDRESS      the address PASV replies give (the host's), if set
-#   REDIS_SERVER                host[:port] of Redis: mod_redis logs every event
+#   REDIS_SERVER                host[:port] of Redis ([IPv6]:port, or a socket's
+#                               path): mod_redis logs every event
 #                               there (list "proftpd"), mod_ban caches its bans there;
 #                               unset: no Redis
 #   REDIS_PASSWORD (or REDIS_PASSWORD_FILE), REDIS_DB
@@ -23,6 +24,9 @@
 #                               stopped, for its sessions to write their last
 #                               records (default 8, under docker stop's 10)
 # Your own configuration: /etc/proftpd/conf.d/*.conf (read last).
+# Every value is checked before anything is written (a user name, numbers,
+# ports, an address, host[:port]; no line breaks or quotes); a wrong one stops
+# the container with a message that names the variable and what it expects.
 #
 # Arguments: none, or options (-d 10 ...), run proftpd with them; anything else
 # is run instead of proftpd after the set-up (e.g. "proftpd -vv", "proftpd -t").
@@ -34,6 +38,121 @@ die() {
   exit 1
 }
 
+# --- the environment, checked before anything is written ------------------------
+# Its values go into configuration files (settings.conf, the users file),
+# where a line break, a quote or a ':' would add directives or fields.  So
+# each is checked against what it may be; a wrong one stops the container
+# with a message naming the variable and what it expects, never the value
+# (it may be a password).
+
+nl='
+'
+cr=$(printf '\r')
+
+# is_number VALUE MIN MAX: decimal digits (no sign, no leading zero) in [MIN, MAX].
+is_number() {
+  case $1 in '' | *[!0-9]* | 0?*) return 1 ;; esac
+  [ ${#1} -le 10 ] && [ "$1" -ge "$2" ] && [ "$1" -le "$3" ]
+}
+
+# secret NAME: $NAME, or the content of the file $NAME_FILE (trailing line
+# breaks dropped); not both.
+secret() {
+  eval "v=\${$1:-} f=\${$1_FILE:-}"
+  # shellcheck disable=SC2154 # set by eval
+  if [ -n "$v" ] && [ -n "$f" ]; then
+    die "set $1 or $1_FILE, not both"
+  fi
+  if [ -n "$f" ]; then
+    if [ ! -f "$f" ] || [ ! -r "$f" ]; then
+      case $f in
+      *[!A-Za-z0-9._/-]*) die "$1_FILE: not a readable file" ;;
+      *) die "$1_FILE: $f is not a readable file" ;;
+      esac
+    fi
+    v=$(cat "$f")
+  fi
+  printf '%s' "$v"
+}
+
+if [ -n "${FTP_USER:-}" ]; then
+  case $FTP_USER in
+  *[!A-Za-z0-9._-]* | [-.]*)
+    die "FTP_USER: a user name of letters, digits, '.', '_' and '-' (not first: '-' or '.')"
+    ;;
+  esac
+  [ ${#FTP_USER} -le 32 ] || die "FTP_USER: at most 32 characters"
+  pw=$(secret FTP_PASSWORD)
+  [ -n "$pw" ] || die "FTP_USER is set but FTP_PASSWORD (or FTP_PASSWORD_FILE) is empty"
+  case $pw in
+  *"$nl"* | *"$cr"*)
+    die "FTP_PASSWORD (or FTP_PASSWORD_FILE's content): no line break or carriage return inside (an FTP client cannot send one; a file with Windows line ends?)"
+    ;;
+  esac
+fi
+for v in FTP_UID FTP_GID; do
+  eval "x=\${$v:-}"
+  # shellcheck disable=SC2154 # set by eval
+  [ -z "$x" ] || is_number "$x" 1 2147483647 ||
+    die "$v: a number from 1 to 2147483647 (not 0: proftpd refuses root logins)"
+done
+
+two_ports() { # FIRST LAST: "FIRST LAST", if both are ports from 1024, FIRST <= LAST
+  [ $# -eq 2 ] && is_number "$1" 1024 65535 && is_number "$2" "$1" 65535 && echo "$1 $2"
+}
+passive=${FTP_PASSIVE_PORTS:-30000 30009}
+case $passive in
+*[!0-9\ ]*) passive="" ;;
+*)
+  # shellcheck disable=SC2086 # two words
+  passive=$(two_ports $passive) || passive=""
+  ;;
+esac
+[ -n "$passive" ] ||
+  die "FTP_PASSIVE_PORTS: the first and the last port of the range, from 1024 to 65535, e.g. \"30000 30009\""
+
+if [ -n "${FTP_MASQUERADE_ADDRESS:-}" ]; then
+  case $FTP_MASQUERADE_ADDRESS in
+  *[!A-Za-z0-9.:-]* | -*)
+    die "FTP_MASQUERADE_ADDRESS: an IP address or a DNS name (letters, digits, '.', ':' and '-')"
+    ;;
+  esac
+  [ ${#FTP_MASQUERADE_ADDRESS} -le 253 ] || die "FTP_MASQUERADE_ADDRESS: at most 253 characters"
+fi
+
+if [ -n "${REDIS_SERVER:-}" ]; then
+  # host, host:port, [IPv6], [IPv6]:port, or the path of a Unix socket
+  redis_host=$REDIS_SERVER redis_port=none
+  case $REDIS_SERVER in
+  /*) redis_host=socket ;;
+  \[*\]:*) redis_host=${REDIS_SERVER%:*} redis_port=${REDIS_SERVER##*:} ;;
+  \[*\]) ;;
+  *:*:* | \[* | *\]*) redis_host="" ;;
+  *:*) redis_host=${REDIS_SERVER%:*} redis_port=${REDIS_SERVER##*:} ;;
+  esac
+  case $REDIS_SERVER in
+  /*) case $REDIS_SERVER in *[!A-Za-z0-9._/-]*) redis_host="" ;; esac ;;
+  \[*) case $redis_host in \[*[!0-9A-Fa-f:.]*\]) redis_host="" ;; esac ;;
+  *) case $redis_host in '' | *[!A-Za-z0-9._-]* | -*) redis_host="" ;; esac ;;
+  esac
+  if [ -z "$redis_host" ] || [ ${#REDIS_SERVER} -gt 261 ] ||
+    { [ "$redis_port" != none ] && ! is_number "$redis_port" 1 65535; }; then
+    die "REDIS_SERVER: host[:port] (a DNS name or an IPv4 address), [IPv6][:port], or a Unix socket's path; a port from 1 to 65535"
+  fi
+  rpw=$(secret REDIS_PASSWORD)
+  case $rpw in
+  *[\"\\]* | *"$nl"* | *"$cr"*)
+    die "REDIS_PASSWORD (or REDIS_PASSWORD_FILE's content): no quotes, backslashes or line breaks"
+    ;;
+  esac
+  [ -z "${REDIS_DB:-}" ] || is_number "$REDIS_DB" 0 2147483647 ||
+    die "REDIS_DB: a database number (0, 1, ...)"
+fi
+
+[ -z "${PROFTPD_STOP_WAIT:-}" ] || is_number "$PROFTPD_STOP_WAIT" 0 3600 ||
+  die "PROFTPD_STOP_WAIT: seconds, a number from 0 to 3600"
+stop_wait=${PROFTPD_STOP_WAIT:-8}
+
 run=/run/proftpd-rs
 umask 077
 mkdir -p "$run" /run/proftpd /var/log/proftpd /srv/ftp
@@ -41,25 +160,10 @@ chmod 0755 "$run" /run/proftpd /var/log/proftpd
 
 # --- users ----------------------------------------------------------------------
 
-secret() { # NAME: $NAME, or the content of the file $NAME_FILE
-  eval "v=\${$1:-} f=\${$1_FILE:-}"
-  # shellcheck disable=SC2154 # set by eval
-  if [ -z "$v" ] && [ -n "$f" ]; then
-    [ -r "$f" ] || die "$1_FILE=$f is not readable"
-    v=$(cat "$f")
-  fi
-  printf '%s' "$v"
-}
-
 users=/etc/proftpd/ftpd.passwd
 groups=/etc/proftpd/ftpd.group
 from_env=0
 if [ -n "${FTP_USER:-}" ]; then
-  case $FTP_USER in
-  *[!A-Za-z0-9._-]* | -*) die "FTP_USER: letters, digits, '.', '_' and '-' only" ;;
-  esac
-  pw=$(secret FTP_PASSWORD)
-  [ -n "$pw" ] || die "FTP_USER is set but FTP_PASSWORD (or FTP_PASSWORD_FILE) is empty"
   uid=${FTP_UID:-1000} gid=${FTP_GID:-${FTP_UID:-1000}}
   salt=$(tr -dc 'A-Za-z0-9./' </dev/urandom | head -c 16)
   # crypt(3) of perl-base (essential): the password goes through the
@@ -116,10 +220,6 @@ fi
 
 # --- settings ---------------------------------------------------------------------
 
-passive=${FTP_PASSIVE_PORTS:-30000 30009}
-case $passive in
-*[!0-9\ ]*) die "FTP_PASSIVE_PORTS: two port numbers, e.g. \"30000 30009\"" ;;
-esac
 {
   echo "# made by proftpd-rs-entrypoint from the environment at container start"
   # (proftpd refuses an AuthUserFile that does not exist: without users,
@@ -131,15 +231,6 @@ esac
   echo "PassivePorts $passive"
   [ -z "${FTP_MASQUERADE_ADDRESS:-}" ] || echo "MasqueradeAddress $FTP_MASQUERADE_ADDRESS"
   if [ -n "${REDIS_SERVER:-}" ]; then
-    case $REDIS_SERVER in
-    *[\ \"\\]*) die "REDIS_SERVER: host[:port]" ;;
-    esac
-    rpw=$(secret REDIS_PASSWORD)
-    nl='
-'
-    case $rpw in
-    *[\"\\]* | *"$nl"*) die "REDIS_PASSWORD: no quotes, backslashes or newlines" ;;
-    esac
     line="RedisServer $REDIS_SERVER"
     if [ -n "$rpw" ] || [ -n "${REDIS_DB:-}" ]; then
       line="$line \"\" \"$rpw\""
@@ -205,10 +296,10 @@ sessions() { # pids of the proftpd processes left (zombies wait for tini)
     [ "${state%% *}" = Z ] || echo "${d#/proc/}"
   done
 }
-deadline=$(($(date +%s) + ${PROFTPD_STOP_WAIT:-8}))
+deadline=$(($(date +%s) + stop_wait))
 while [ -n "$(sessions)" ] && [ "$(date +%s)" -lt "$deadline" ]; do
   sleep 0.1
 done
 left=$(sessions | tr '\n' ' ')
-[ -z "$left" ] || say "sessions still running after ${PROFTPD_STOP_WAIT:-8} s: $left"
+[ -z "$left" ] || say "sessions still running after $stop_wait s: $left"
 exit "$rc"

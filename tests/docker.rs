@@ -13,13 +13,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::Write;
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use harness::docker::{Container, Network, docker_output, free_port_range};
+use harness::docker::{
+    Compose, Container, Network, docker, docker_output, free_port_range, unique_name,
+};
 use harness::util::{TestDir, complete_lines};
 use harness::{Ftp, SECRET_HASH, free_port, wait_for_lines, wait_until};
 use proftpd_rs::xferlog::format::{Completion, Direction, parse_line};
@@ -944,4 +947,221 @@ fn docker_stop_during_a_transfer() {
     // Redis has the interrupted session's STOR... at least up to the STOR.
     let events = redis.wait_events(LONG, |ev| ev.iter().any(|e| s(e, "command") == "EPSV"));
     assert!(!events.is_empty());
+}
+
+/// The compose file as it is: the password is a Compose secret (a file on
+/// the host, mounted read-only at /run/secrets/ftp_password, named by
+/// FTP_PASSWORD_FILE), so it is in no `docker inspect` output of the
+/// project's containers and in no process's environment in the container;
+/// the user logs in with it and transfers a file.
+#[test]
+fn compose_password_is_a_secret() {
+    if !enabled("compose_password_is_a_secret") {
+        return;
+    }
+    if !Compose::available() {
+        eprintln!(
+            "docker::compose_password_is_a_secret: skipped: neither docker-compose nor docker compose"
+        );
+        return;
+    }
+    let dir = TestDir::new("proftpd-rs-docker-secret-");
+    let secret = dir.path().join("ftp-password");
+    fs::write(&secret, format!("{PASSWORD}\n")).unwrap();
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).unwrap();
+    let compose = Compose::new(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("docker/compose.yaml"),
+        &[
+            ("SUITE", &suite()),
+            ("FTP_USER", USER),
+            ("FTP_PASSWORD_SECRET", secret.to_str().unwrap()),
+        ],
+    );
+    // `run`, not `up`: the service as the file defines it (its secret, its
+    // environment, Redis started first), on free ports instead of 21 and
+    // 30000-30009.
+    let port = free_port();
+    let pasv = free_port_range(4);
+    let name = unique_name("compose-ftpd");
+    let out = compose.output(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "-p",
+        &format!("127.0.0.1:{port}:21"),
+        "-p",
+        &format!("127.0.0.1:{pasv}-{}:{pasv}-{}", pasv + 3, pasv + 3),
+        "-e",
+        &format!("FTP_PASSIVE_PORTS={pasv} {}", pasv + 3),
+        "proftpd",
+    ]);
+    let c = Container {
+        name,
+        started: Instant::now(),
+    };
+    assert!(
+        out.status.success(),
+        "docker-compose run: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    c.wait_for_log("standalone mode STARTUP", LONG);
+
+    let mut ftp = Ftp::connect(port);
+    ftp.login(USER, PASSWORD);
+    ftp.stor("s.txt", b"through the secret\n");
+    assert!(ftp.list("").contains("s.txt"));
+    ftp.quit();
+
+    let containers = compose.containers();
+    assert!(containers.len() >= 2, "{containers:?}");
+    for name in &containers {
+        let inspect = docker(&["inspect", name]);
+        assert!(
+            !inspect.contains(PASSWORD),
+            "the password in docker inspect {name}"
+        );
+    }
+    let env = c.inspect("{{json .Config.Env}}");
+    assert!(
+        env.contains("\"FTP_PASSWORD_FILE=/run/secrets/ftp_password\"")
+            && !env.contains("\"FTP_PASSWORD="),
+        "{env}"
+    );
+    let mounts = c.inspect("{{json .Mounts}}");
+    assert!(
+        mounts.contains("\"Destination\":\"/run/secrets/ftp_password\"")
+            && mounts.contains("\"RW\":false"),
+        "{mounts}"
+    );
+    let out = c.exec(&["sh", "-c", "cat /proc/[0-9]*/environ | tr '\\0' '\\n'"]);
+    let environ = String::from_utf8_lossy(&out.stdout);
+    assert!(environ.contains("PATH="), "{environ}");
+    assert!(
+        !environ.contains(PASSWORD),
+        "the password in a process's environment"
+    );
+}
+
+/// Every value from the environment is checked before it goes into a
+/// configuration file: a line break (which would add a directive or a
+/// passwd field), a quote, a word where a number belongs stop the container
+/// (exit 1) with a message naming the variable, never the value.
+#[test]
+fn entrypoint_refuses_bad_values_naming_the_variable() {
+    if !enabled("entrypoint_refuses_bad_values_naming_the_variable") {
+        return;
+    }
+    // The environment (over FTP_USER=alice, FTP_PASSWORD=PASSWORD), the
+    // variable to be named, parts of the value that must not be shown.
+    type Case = (
+        &'static [(&'static str, &'static str)],
+        &'static str,
+        &'static [&'static str],
+    );
+    let cases: &[Case] = &[
+        (
+            &[("FTP_MASQUERADE_ADDRESS", "192.0.2.1\nRedisEngine off")],
+            "FTP_MASQUERADE_ADDRESS",
+            &["RedisEngine off", "192.0.2.1"],
+        ),
+        (
+            &[
+                ("REDIS_SERVER", "redis"),
+                ("REDIS_DB", "0\nRedisEngine off"),
+            ],
+            "REDIS_DB",
+            &["RedisEngine off"],
+        ),
+        (
+            &[("REDIS_SERVER", "redis:6379\nRedisEngine off")],
+            "REDIS_SERVER",
+            &["RedisEngine off"],
+        ),
+        (
+            &[("REDIS_SERVER", "redis:63x79")],
+            "REDIS_SERVER",
+            &["63x79"],
+        ),
+        (
+            &[("FTP_UID", "1000:0::/:/bin/sh\nroot2")],
+            "FTP_UID",
+            &["root2", "/bin/sh"],
+        ),
+        (&[("FTP_GID", "0")], "FTP_GID", &[]),
+        (
+            &[("FTP_PASSIVE_PORTS", "30000 30009\nPassivePorts 1 2")],
+            "FTP_PASSIVE_PORTS",
+            &["PassivePorts 1 2"],
+        ),
+        (
+            &[("FTP_PASSIVE_PORTS", "30009 30000")],
+            "FTP_PASSIVE_PORTS",
+            &["30009 30000"],
+        ),
+        (&[("FTP_USER", "alice\nroot")], "FTP_USER", &["alice\nroot"]),
+        (&[("PROFTPD_STOP_WAIT", "8\nx")], "PROFTPD_STOP_WAIT", &[]),
+        (
+            &[("FTP_PASSWORD", "pw-line\nbreak-x")],
+            "FTP_PASSWORD",
+            &["pw-line", "break-x"],
+        ),
+        (
+            &[("FTP_PASSWORD_FILE", "/etc/hostname")],
+            "FTP_PASSWORD or FTP_PASSWORD_FILE, not both",
+            &[],
+        ),
+        (
+            &[
+                ("REDIS_SERVER", "redis"),
+                ("REDIS_PASSWORD", "redis-pw\"\nRedisEngine off"),
+            ],
+            "REDIS_PASSWORD",
+            &["redis-pw", "RedisEngine off"],
+        ),
+    ];
+    let image = image();
+    thread::scope(|scope| {
+        let runs: Vec<_> = cases
+            .iter()
+            .map(|(env, var, hidden)| {
+                let image = &image;
+                scope.spawn(move || {
+                    let mut vars: BTreeMap<&str, &str> =
+                        BTreeMap::from([("FTP_USER", USER), ("FTP_PASSWORD", PASSWORD)]);
+                    vars.extend(env.iter().copied());
+                    let mut args = vec!["run".to_owned(), "--rm".to_owned()];
+                    for (k, v) in &vars {
+                        args.push("-e".into());
+                        args.push(format!("{k}={v}"));
+                    }
+                    args.extend([image.clone(), "proftpd".into(), "-t".into()]);
+                    let out = docker_output(&args.iter().map(String::as_str).collect::<Vec<_>>());
+                    (env, var, hidden, out)
+                })
+            })
+            .collect();
+        for r in runs {
+            let (env, var, hidden, out) = r.join().unwrap();
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(out.status.code(), Some(1), "{env:?}: {text}");
+            assert!(
+                text.contains(&format!("proftpd-rs-entrypoint: error: {var}"))
+                    || text.contains(&format!("proftpd-rs-entrypoint: error: set {var}")),
+                "{env:?}: the message does not name {var}: {text}"
+            );
+            for h in hidden.iter().chain(&[PASSWORD]) {
+                assert!(
+                    !text.contains(h),
+                    "{env:?}: the message shows {h:?}: {text}"
+                );
+            }
+            assert_eq!(text.lines().count(), 1, "{env:?}: {text}");
+        }
+    });
 }

@@ -266,3 +266,104 @@ impl Drop for Container {
         let _ = docker_output(&["rm", "-fv", &self.name]);
     }
 }
+
+/// A Compose project of a compose file (`docker-compose`, Compose v1, or else
+/// `docker compose`), with its own project name and environment; `down -v`
+/// (containers, one-off ones too, network, volumes) on drop.
+pub struct Compose {
+    pub project: String,
+    file: std::path::PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl Compose {
+    pub fn new(file: &std::path::Path, env: &[(&str, &str)]) -> Compose {
+        Compose {
+            // Compose v1 project names: lower case letters, digits, '-', '_'.
+            project: unique_name("compose").replace('-', "_"),
+            file: file.to_path_buf(),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        }
+    }
+
+    /// `docker-compose` if there is one, else `docker compose` if there is
+    /// one, else None.
+    fn try_command() -> Option<Command> {
+        let works = |c: &mut Command| {
+            c.arg("version")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if works(&mut Command::new("docker-compose")) {
+            return Some(Command::new("docker-compose"));
+        }
+        let mut v2 = Command::new("docker");
+        v2.arg("compose");
+        works(&mut v2).then(|| {
+            let mut c = Command::new("docker");
+            c.arg("compose");
+            c
+        })
+    }
+
+    /// Is there a Compose (v1 or v2)?
+    pub fn available() -> bool {
+        Self::try_command().is_some()
+    }
+
+    fn command() -> Command {
+        Self::try_command().expect("neither docker-compose nor docker compose")
+    }
+
+    /// `docker-compose -p PROJECT -f FILE ARGS` with the environment; its output.
+    pub fn output(&self, args: &[&str]) -> Output {
+        let mut c = Self::command();
+        c.arg("-p")
+            .arg(&self.project)
+            .arg("-f")
+            .arg(&self.file)
+            .args(args)
+            .stdin(Stdio::null());
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c.output()
+            .unwrap_or_else(|e| panic!("cannot run docker-compose: {e}"))
+    }
+
+    /// The containers of the project (one-off ones too): their names.
+    pub fn containers(&self) -> Vec<String> {
+        docker(&[
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label=com.docker.compose.project={}", self.project),
+            "--format",
+            "{{.Names}}",
+        ])
+        .lines()
+        .map(str::to_owned)
+        .collect()
+    }
+}
+
+impl Drop for Compose {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for c in self.containers() {
+                let out = docker_output(&["logs", &c]);
+                eprintln!(
+                    "---- docker logs {c} ----\n{}{}---- end ----",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+        let _ = self.output(&["down", "-v", "--remove-orphans"]);
+    }
+}
