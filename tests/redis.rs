@@ -1702,3 +1702,313 @@ fn vhost_redis_server_does_not_replace_the_main_one() {
     );
     assert_eq!(vhost_redis.client().keys("*"), Vec::<String>::new());
 }
+
+// ---- A <VirtualHost> without a RedisServer of its own (issue #21) --------
+
+/// What a `<VirtualHost>` needs to log the test users in (the harness sets
+/// these for the main server only).
+const VHOST_AUTH: &str = "  AuthOrder mod_auth_file.c\n  AuthUserFile @DIR@/ftpd.passwd\n  \
+     AuthGroupFile @DIR@/ftpd.group\n  RequireValidShell off\n";
+
+/// The LogFormat of the vhost tests.
+const F1: &str = r#"LogFormat f1 "%u %m %r %s %v""#;
+
+/// One session against `modules` with `conf` (`@P2@` is replaced by a
+/// port of its own, for an IP-based vhost): on that port, or with `host`
+/// on the main port, `HOST host` first; `noop_first`: a NOOP before
+/// anything else.  Then alice logs in, NOOP, QUIT.  Waits until the
+/// session process is gone (so whatever it delivers has been delivered),
+/// then returns every list of each of `redises`, by key.
+fn vhost_session(
+    modules: Modules,
+    conf: &str,
+    host: Option<&str>,
+    noop_first: bool,
+    redises: &[&RedisServer],
+) -> Vec<Vec<(String, Vec<String>)>> {
+    let p2 = harness::free_port();
+    let mut b = Proftpd::builder(modules.clone())
+        .load_module("mod_redis.c")
+        .config(&conf.replace("@P2@", &p2.to_string()));
+    if host.is_none() {
+        b = b.wait_port(p2);
+    }
+    let mut server = b.start();
+    let mut ftp = match host {
+        Some(_) => server.connect(),
+        None => harness::Ftp::connect(p2),
+    };
+    if noop_first {
+        ftp.expect("NOOP", 200);
+    }
+    if let Some(h) = host {
+        ftp.expect(&format!("HOST {h}"), 220);
+    }
+    ftp.login("alice", "secret");
+    ftp.expect("NOOP", 200);
+    ftp.quit();
+    assert!(
+        server.wait_for_no_sessions(harness::DEFAULT_TIMEOUT),
+        "{modules:?}: the session did not end"
+    );
+    redises
+        .iter()
+        .map(|r| lists_by_key(&mut r.client()))
+        .collect()
+}
+
+/// [`vhost_session`] with the C module, then ours (each with fresh Redis
+/// servers, `n` of them, whose ports replace `@R0@`, `@R1@`, ... in
+/// `conf`); prints what each delivered and returns C's, then ours.
+fn vhost_side_by_side(
+    name: &str,
+    n: usize,
+    conf: &str,
+    host: Option<&str>,
+    noop_first: bool,
+) -> [Vec<Vec<(String, Vec<String>)>>; 2] {
+    let run = |modules: Modules| {
+        let redises: Vec<RedisServer> = (0..n).map(|_| RedisServer::start()).collect();
+        let mut text = conf.to_string();
+        for (i, r) in redises.iter().enumerate() {
+            text = text.replace(&format!("@R{i}@"), &r.port().to_string());
+        }
+        let refs: Vec<&RedisServer> = redises.iter().collect();
+        vhost_session(modules, &text, host, noop_first, &refs)
+    };
+    let results = [run(Modules::DebianC), run(Modules::Ours)];
+    for (who, r) in ["C", "ours"].iter().zip(&results) {
+        let per_redis: Vec<Vec<(&str, usize)>> = r.iter().map(|l| lengths(l)).collect();
+        eprintln!("vhost layout {name}: {who} delivered {per_redis:?}");
+    }
+    results
+}
+
+/// The commands of the events in `lists` (every list, in key order).
+fn logged_commands(lists: &[(String, Vec<String>)]) -> Vec<(String, String)> {
+    lists
+        .iter()
+        .flat_map(|(k, items)| {
+            parse(items)
+                .into_iter()
+                .map(move |o| (k.clone(), o["command"].as_str().unwrap_or("").to_string()))
+        })
+        .collect()
+}
+
+/// The issue's layout: RedisServer in the server config, RedisEngine and
+/// the rule in `<Global>`, a `<VirtualHost>` on a port of its own with
+/// nothing of mod_redis.  The C module logs the vhost's USER, PASS and
+/// NOOP through the server config's RedisServer (set while the config is
+/// read); ours did not ("no RedisServer configured").
+#[test]
+fn vhost_without_redis_server_uses_the_main_one() {
+    let conf = format!(
+        "{F1}\nRedisServer 127.0.0.1:@R0@\n<Global>\n  RedisEngine on\n  \
+         RedisLogOnCommand USER,PASS,NOOP f1 glob:%v\n</Global>\n\
+         <VirtualHost 127.0.0.1>\n  ServerName \"vhport\"\n  Port @P2@\n{VHOST_AUTH}</VirtualHost>\n"
+    );
+    let [c, ours] = vhost_side_by_side("global engine", 1, &conf, None, false);
+    assert_eq!(
+        logged_commands(&ours[0]),
+        [
+            ("glob:vhport", "USER"),
+            ("glob:vhport", "PASS"),
+            ("glob:vhport", "NOOP")
+        ]
+        .map(|(k, m)| (k.to_string(), m.to_string())),
+        "ours: {ours:#?}"
+    );
+    assert_eq!(c, ours, "C vs ours");
+}
+
+/// The same with `RedisEngine on` in the vhost itself (the rule in
+/// `<Global>`), and with `RedisEngine off` in the server config and `on`
+/// in the vhost: the vhost's sessions log through the server config's
+/// RedisServer, as with the C module; the server config's `RedisEngine`
+/// does not reach the vhost (a vhost without one is off, as in C).
+#[test]
+fn vhost_engine_on_without_redis_server_uses_the_main_one() {
+    for (name, main_engine, vhost_engine, want) in [
+        ("engine on in the vhost", "", "  RedisEngine on\n", 3),
+        (
+            "engine off in main, on in the vhost",
+            "RedisEngine off\n",
+            "  RedisEngine on\n",
+            3,
+        ),
+        ("engine on in main only", "RedisEngine on\n", "", 0),
+    ] {
+        let conf = format!(
+            "{F1}\n{main_engine}RedisServer 127.0.0.1:@R0@\n<Global>\n  \
+             RedisLogOnCommand USER,PASS,NOOP f1 glob:%v\n</Global>\n\
+             <VirtualHost 127.0.0.1>\n  ServerName \"vhport\"\n  Port @P2@\n{vhost_engine}{VHOST_AUTH}\
+             </VirtualHost>\n"
+        );
+        let [c, ours] = vhost_side_by_side(name, 1, &conf, None, false);
+        assert_eq!(
+            logged_commands(&ours[0]).len(),
+            want,
+            "{name}: ours: {ours:#?}"
+        );
+        assert_eq!(c, ours, "{name}: C vs ours");
+    }
+}
+
+/// A name-based vhost reached with `HOST`, without a RedisServer of its
+/// own: the HOST command itself (logged in the vhost's context), USER,
+/// PASS and NOOP land in the server config's Redis, as with the C module;
+/// with RedisEngine on in `<Global>`, and with it off in the server config
+/// and on in the vhost.
+#[test]
+fn host_to_vhost_without_redis_server_uses_the_main_one() {
+    skip_unless_core_survives_host!();
+    for (name, main_engine, vhost_engine) in [
+        ("HOST, engine in <Global>", "", ""),
+        (
+            "HOST, engine off in main, on in the vhost",
+            "RedisEngine off\n",
+            "  RedisEngine on\n",
+        ),
+    ] {
+        let global_engine = if main_engine.is_empty() {
+            "  RedisEngine on\n"
+        } else {
+            ""
+        };
+        let conf = format!(
+            "{F1}\n{main_engine}RedisServer 127.0.0.1:@R0@\n<Global>\n{global_engine}  \
+             RedisLogOnCommand HOST,USER,PASS,NOOP f1 glob:%v\n</Global>\n\
+             <VirtualHost 127.0.0.1>\n  ServerName \"vhhost\"\n  ServerAlias vh.test\n  Port @PORT@\n\
+             {vhost_engine}{VHOST_AUTH}</VirtualHost>\n"
+        );
+        let [c, ours] = vhost_side_by_side(name, 1, &conf, Some("vh.test"), false);
+        // HOST's `%v` is still the server config's name (in both).
+        assert_eq!(
+            logged_commands(&ours[0]),
+            [
+                ("glob:proftpd-rs test", "HOST"),
+                ("glob:vhhost", "USER"),
+                ("glob:vhhost", "PASS"),
+                ("glob:vhhost", "NOOP")
+            ]
+            .map(|(k, m)| (k.to_string(), m.to_string())),
+            "{name}: ours: {ours:#?}"
+        );
+        assert_eq!(c, ours, "{name}: C vs ours");
+    }
+}
+
+/// The server config's RedisSentinel is not carried over to a vhost
+/// without Redis settings of its own (the C module hands the Sentinels to
+/// the core only in the session of the server they are configured in):
+/// neither module logs the vhost's session; both log the main server's.
+#[test]
+fn vhost_does_not_inherit_the_main_sentinel() {
+    let redis = RedisServer::start();
+    let sentinel = Sentinel::start(redis.port());
+    let conf = format!(
+        "{F1}\nRedisSentinel 127.0.0.1:{} master mymaster\n<Global>\n  RedisEngine on\n  \
+         RedisLogOnCommand USER,PASS,NOOP f1 glob:%v\n</Global>\n\
+         <VirtualHost 127.0.0.1>\n  ServerName \"vhport\"\n  Port @P2@\n{VHOST_AUTH}</VirtualHost>\n",
+        sentinel.port
+    );
+    let mut delivered = Vec::new();
+    for modules in [Modules::DebianC, Modules::Ours] {
+        redis.client().flushall();
+        let vhost = vhost_session(modules.clone(), &conf, None, false, &[&redis]);
+        let p2 = harness::free_port();
+        let server = Proftpd::builder(modules.clone())
+            .load_module("mod_redis.c")
+            .wait_port(p2)
+            .config(&conf.replace("@P2@", &p2.to_string()))
+            .start();
+        let mut ftp = server.login("alice", "secret");
+        ftp.expect("NOOP", 200);
+        ftp.quit();
+        let mut c = redis.client();
+        let main = c.wait_for_list("glob:proftpd-rs test", 3);
+        eprintln!(
+            "vhost layout main Sentinel only: {modules:?} delivered vhost {:?}, main {}",
+            lengths(&vhost[0]),
+            main.len()
+        );
+        delivered.push((lengths(&vhost[0]).len(), main.len()));
+    }
+    assert_eq!(delivered, [(0, 3), (0, 3)], "C, ours");
+}
+
+/// Documented differences after `HOST`, side by side.  The C module keeps
+/// its session's connection once made (to the server config's Redis) and
+/// its engine on, so (1) a vhost's own RedisServer is not used after a
+/// NOOP was logged before HOST, and (2) it keeps logging into a vhost with
+/// `RedisEngine off`.  Ours follows the new vhost's RedisServer and
+/// RedisEngine.
+#[test]
+fn after_host_ours_follows_the_vhost_redis_settings() {
+    skip_unless_core_survives_host!();
+    let rules = "<Global>\n  RedisEngine on\n  RedisLogOnCommand NOOP,HOST,USER,PASS f1 glob:%v\n</Global>\n";
+    let vhost = |own: &str| {
+        format!(
+            "<VirtualHost 127.0.0.1>\n  ServerName \"vhhost\"\n  ServerAlias vh.test\n  Port @PORT@\n\
+             {own}{VHOST_AUTH}</VirtualHost>\n"
+        )
+    };
+    // (1) The vhost has its own RedisServer.
+    let conf = format!(
+        "{F1}\nRedisServer 127.0.0.1:@R0@\n{rules}{}",
+        vhost("  RedisServer 127.0.0.1:@R1@\n")
+    );
+    let [c, ours] = vhost_side_by_side(
+        "HOST to a vhost with its own RedisServer",
+        2,
+        &conf,
+        Some("vh.test"),
+        true,
+    );
+    let events = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, m)| (k.to_string(), m.to_string()))
+            .collect()
+    };
+    // (HOST's `%v` is still the server config's name, in both.)
+    let main = "glob:proftpd-rs test";
+    let after_host = [
+        (main, "HOST"),
+        ("glob:vhhost", "USER"),
+        ("glob:vhhost", "PASS"),
+        ("glob:vhhost", "NOOP"),
+    ];
+    let mut all = vec![(main, "NOOP")];
+    all.extend(after_host);
+    assert_eq!(logged_commands(&c[0]), events(&all), "C: {c:#?}");
+    assert!(c[1].is_empty(), "C: {c:#?}");
+    assert_eq!(
+        logged_commands(&ours[0]),
+        events(&[(main, "NOOP")]),
+        "ours: {ours:#?}"
+    );
+    assert_eq!(
+        logged_commands(&ours[1]),
+        events(&after_host),
+        "ours: {ours:#?}"
+    );
+    // (2) The vhost has RedisEngine off.
+    let conf = format!(
+        "{F1}\nRedisServer 127.0.0.1:@R0@\n{rules}{}",
+        vhost("  RedisEngine off\n")
+    );
+    let [c, ours] = vhost_side_by_side(
+        "HOST to a vhost with RedisEngine off",
+        1,
+        &conf,
+        Some("vh.test"),
+        true,
+    );
+    assert_eq!(logged_commands(&c[0]).len(), 5, "C: {c:#?}");
+    assert_eq!(
+        logged_commands(&ours[0]),
+        events(&[(main, "NOOP")]),
+        "ours: {ours:#?}"
+    );
+}

@@ -242,6 +242,40 @@ impl<T: Any + Send> Directive<T> {
         self.check_context(allowed)
     }
 
+    /// At least `n` arguments, in one of the `allowed` contexts: what the
+    /// C modules' `CHECK_ARGS` (which counts only missing arguments) and
+    /// `CHECK_CONF` check.  Words after the `n`th are left for the handler
+    /// to ignore, as the C modules ignore them; [`Directive::extra_words`]
+    /// says so for a warning.
+    pub fn check_at_least(&self, n: usize, allowed: u32) -> Result<(), String> {
+        self.check_args_range(n, usize::MAX)?;
+        self.check_context(allowed)
+    }
+
+    /// When there are more than `n` arguments: a warning that the words
+    /// after the `n`th are ignored, naming the directive and the line (not
+    /// the words: one may be a misplaced password).
+    pub fn extra_words(&self, n: usize) -> Option<String> {
+        (self.argc() > n).then(|| {
+            let what = if self.argc() == n + 1 {
+                format!("parameter {}", n + 1)
+            } else {
+                format!("parameters {} to {}", n + 1, self.argc())
+            };
+            format!(
+                "{}: {what} ignored: it takes {n} (line {})",
+                self.name,
+                self.line()
+            )
+        })
+    }
+
+    /// The line of the configuration file being read.
+    pub fn line(&self) -> u32 {
+        // SAFETY: a plain read of the parser's state.
+        unsafe { ffi::pr_parser_get_lineno() }
+    }
+
     /// Between `min` and `max` arguments.
     pub fn check_args_range(&self, min: usize, max: usize) -> Result<(), String> {
         check_arity(self.argc(), min, max)
@@ -549,6 +583,11 @@ pub enum Scope {
     /// The configuration in force for the current command: the current
     /// `<Directory>`, else `<Anonymous>`, else the server (`CURRENT_CONF`).
     Current,
+    /// The main server's own configuration (the "server config" context,
+    /// with `<Global>` merged in), also in a session of a `<VirtualHost>`
+    /// (the first server of the server list; `main_server` is the
+    /// session's server).
+    MainServer,
 }
 
 /// Which configuration is in force for the current command (the section
@@ -630,6 +669,25 @@ fn scope_set(scope: Scope) -> ConfigSet {
         };
         match scope {
             Scope::Server => server_conf,
+            Scope::MainServer => {
+                // `main_server->set` is the server list; its first member
+                // is the main server.
+                let set = if main.is_null() {
+                    ptr::null_mut()
+                } else {
+                    (*main).set
+                };
+                let first = if set.is_null() {
+                    ptr::null_mut()
+                } else {
+                    (*set).xas_list as *mut ffi::server_rec
+                };
+                if first.is_null() {
+                    ptr::null_mut()
+                } else {
+                    (*first).conf
+                }
+            }
             Scope::Current => {
                 let s = &raw const ffi::session;
                 if !(*s).dir_config.is_null() {

@@ -81,7 +81,7 @@ fn session_settings() -> (Session, Option<std::fs::File>) {
         };
         configure_core(cfg, flags);
     }
-    let server = explicit.or_else(|| {
+    let server = explicit.or_else(main_server_redis).or_else(|| {
         // Sentinel only: the master's address comes from the Sentinels.
         sentinel.as_ref().map(|s| ServerCfg {
             addr: server::Addr::Tcp {
@@ -116,6 +116,17 @@ fn session_settings() -> (Session, Option<std::fs::File>) {
         warned_no_server: false,
     };
     (session, log_file)
+}
+
+/// A `<VirtualHost>` without a RedisServer of its own uses the one of the
+/// server config, as the C module does: there, the server config's
+/// RedisServer sets the process's Redis server while the configuration is
+/// read, and a vhost's session without one of its own keeps it (its
+/// RedisSentinel is not carried over: the C module hands the Sentinels
+/// over only in the session of the server they are configured in).  The
+/// last one of the server config, as the last one read is what stays set.
+fn main_server_redis() -> Option<ServerCfg> {
+    SERVER.all(Scope::MainServer).pop()
 }
 
 /// Read the TLS files as root (the session may run as a user that cannot).
