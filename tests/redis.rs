@@ -1713,6 +1713,9 @@ const VHOST_AUTH: &str = "  AuthOrder mod_auth_file.c\n  AuthUserFile @DIR@/ftpd
 /// The LogFormat of the vhost tests.
 const F1: &str = r#"LogFormat f1 "%u %m %r %s %v""#;
 
+/// Every list of a Redis server, by key ([`lists_by_key`]).
+type Lists = Vec<(String, Vec<String>)>;
+
 /// One session against `modules` with `conf` (`@P2@` is replaced by a
 /// port of its own, for an IP-based vhost): on that port, or with `host`
 /// on the main port, `HOST host` first; `noop_first`: a NOOP before
@@ -1725,7 +1728,7 @@ fn vhost_session(
     host: Option<&str>,
     noop_first: bool,
     redises: &[&RedisServer],
-) -> Vec<Vec<(String, Vec<String>)>> {
+) -> Vec<Lists> {
     let p2 = harness::free_port();
     let mut b = Proftpd::builder(modules.clone())
         .load_module("mod_redis.c")
@@ -1766,7 +1769,7 @@ fn vhost_side_by_side(
     conf: &str,
     host: Option<&str>,
     noop_first: bool,
-) -> [Vec<Vec<(String, Vec<String>)>>; 2] {
+) -> [Vec<Lists>; 2] {
     let run = |modules: Modules| {
         let redises: Vec<RedisServer> = (0..n).map(|_| RedisServer::start()).collect();
         let mut text = conf.to_string();
@@ -2010,5 +2013,80 @@ fn after_host_ours_follows_the_vhost_redis_settings() {
         logged_commands(&ours[0]),
         events(&[(main, "NOOP")]),
         "ours: {ours:#?}"
+    );
+}
+
+// ---- JSON as the C module writes it; differences (issue #22) ------------
+
+/// Control characters are escaped as the C module (the core's encoder)
+/// escapes them, byte for byte: `\u00XX` with upper-case hex digits, the
+/// short escapes, `/` and DEL as they are; in LogFormat values and in
+/// RedisLogFormatExtra strings.  U+001F is the exception: the C module
+/// writes it raw, which is not valid JSON; ours writes `\u001F`.
+#[test]
+fn control_characters_escaped_as_the_c_module() {
+    let ctl: Vec<u8> = (1u8..0x1f)
+        .filter(|b| !matches!(b, b'\r' | b'\n'))
+        .chain([0x7f, b'"', b'\\'])
+        .collect();
+    let mut results = Vec::new();
+    for modules in [Modules::DebianC, Modules::Ours] {
+        let redis = RedisServer::start();
+        let conf = redis_conf(
+            &format!("127.0.0.1:{}", redis.port()),
+            "LogFormat esc \"%m %J\"\nRedisLogOnCommand MKD esc\n\
+             RedisLogFormatExtra esc {\"ctl\":\"a\\u001b\\u0001b/\\u007f\"}",
+        );
+        let server = start(modules.clone(), &conf);
+        let mut ftp = server.login("alice", "secret");
+        let mut line = b"MKD a".to_vec();
+        line.extend(&ctl);
+        assert_eq!(ftp.cmd_bytes(&line).code, 257, "{modules:?}");
+        assert_eq!(ftp.cmd_bytes(b"MKD u\x1fs").code, 257, "{modules:?}");
+        ftp.quit();
+        results.push(redis.client().wait_for_list("esc", 2));
+    }
+    let ours = &results[1];
+    assert!(
+        ours[0].contains(r#"\u0001\u0002"#) && ours[0].contains(r#"\u001B"#),
+        "{ours:?}"
+    );
+    assert!(ours[0].contains(r#""ctl":"a\u001B\u0001b/"#), "{ours:?}");
+    assert_eq!(results[0][0], ours[0], "C vs ours");
+    // U+001F: raw in C's (invalid JSON), escaped in ours.
+    assert!(results[0][1].contains("u\x1fs"), "C: {:?}", results[0][1]);
+    assert_eq!(
+        results[0][1].replace('\x1f', "\\u001F"),
+        ours[1],
+        "C vs ours"
+    );
+    assert!(serde_json::from_str::<Value>(&ours[1]).is_ok(), "{ours:?}");
+}
+
+/// Numbers in RedisLogFormatExtra: ours writes them with the digits as
+/// given (an exponent as `e+N`), the C module prints them again with
+/// `%.16g` (`1.0` → `1`, `1e3` → `1000`, 17 digits rounded); both write
+/// `null` for one out of range (`1e400`: proftpd starts with either).
+#[test]
+fn extra_numbers_as_given_c_reprints_them() {
+    let extra = r#"{"a":1.0,"b":1e3,"c":12345678901234567,"d":1e400,"e":0.5,"f":-2}"#;
+    let results = side_by_side(
+        &format!(
+            "{RAW}\nRedisLogOnCommand PWD,QUIT raw\nRedisLogFormatExtra raw {}",
+            serde_json::to_string(extra).unwrap()
+        ),
+        &[("PWD", 257)],
+        |c| c.lrange("raw")[0].clone(),
+    );
+    let tail = |s: &str| s[s.find(",\"a\"").unwrap()..].to_string();
+    assert_eq!(
+        tail(&results[0]),
+        r#","a":1,"b":1000,"c":1.234567890123457e+16,"d":null,"e":0.5,"f":-2}"#,
+        "C"
+    );
+    assert_eq!(
+        tail(&results[1]),
+        r#","a":1.0,"b":1e+3,"c":12345678901234567,"d":null,"e":0.5,"f":-2}"#,
+        "ours"
     );
 }

@@ -7,25 +7,129 @@
 //!   (`4.211`), like the C module's `%.16g` for ordinary values.
 //! * Strings need not be UTF-8 (file names, arguments): every byte that is
 //!   not part of a valid UTF-8 sequence becomes U+FFFD, one per byte, as the
-//!   core's JSON encoder does.  Control characters are escaped, so the
-//!   payload is always valid JSON.
+//!   core's JSON encoder does.  Characters are escaped as the core's encoder
+//!   (ccan-json) escapes them: `\"`, `\\`, `\b`, `\f`, `\n`, `\r`, `\t`,
+//!   other control characters as `\u00XX` with upper-case hex digits; `/`,
+//!   DEL and everything else as is.  Unlike the core's, U+001F is escaped
+//!   too (the core writes it raw, which is not valid JSON), so the payload
+//!   is always valid JSON.
 //! * A key that appears twice keeps its first position and its last value
 //!   (the C module would emit a duplicate key).
 //! * `RedisLogFormatExtra` keys are added after the logged ones and never
 //!   override them; values that are objects or arrays are left out (as
 //!   Debian's 1.3.8 C module does: the core cannot copy them into the
-//!   event), strings, numbers, booleans and null are kept.
+//!   event), strings, numbers, booleans and null are kept.  Their numbers
+//!   are written with the digits as given (serde_json's
+//!   `arbitrary_precision`; an exponent is written `e+N`/`e-N`), where the
+//!   C module prints them again with `%.16g`; one out of the range of a
+//!   double (`1e400`) becomes `null`, as with the C module.
 
 use crate::host::jot::JotRef;
 use serde_json::{Map, Number, Value};
 
-/// Parse a `RedisLogFormatExtra` argument: it must be a JSON object.
+/// Parse a `RedisLogFormatExtra` argument: it must be a JSON object.  As
+/// with the C module, a key that comes twice keeps its first value, and a
+/// number out of the range of a double (`1e400`) is `null`.
 pub fn parse_extra(text: &str) -> Result<Map<String, Value>, String> {
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(m)) => Ok(m),
-        _ => Err(format!(
-            "error parsing '{text}' as JSON object: invalid JSON"
-        )),
+    let invalid = || format!("error parsing '{text}' as JSON object: invalid JSON");
+    let Ok(Value::Object(mut m)) = serde_json::from_str::<Value>(text) else {
+        return Err(invalid());
+    };
+    // serde_json keeps a repeated key's last value: take the first one.
+    if let Some(members) = top_level_members(text)
+        && members.len() != m.len()
+    {
+        let mut first = Map::new();
+        for (k, raw) in members {
+            if !first.contains_key(&k) {
+                first.insert(k, serde_json::from_str(raw).map_err(|_| invalid())?);
+            }
+        }
+        m = first;
+    }
+    for v in m.values_mut() {
+        if let Value::Number(n) = v
+            && !n.as_f64().is_some_and(f64::is_finite)
+        {
+            *v = Value::Null;
+        }
+    }
+    Ok(m)
+}
+
+/// The members of a JSON object known to be valid: each key (decoded) and
+/// the text of its value.
+fn top_level_members(text: &str) -> Option<Vec<(String, &str)>> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    let skip_ws = |i: &mut usize| {
+        while *i < b.len() && matches!(b[*i], b' ' | b'\t' | b'\n' | b'\r') {
+            *i += 1;
+        }
+    };
+    // The end of the string starting at `i` (a quote), after its closing quote.
+    let string_end = |mut i: usize| -> Option<usize> {
+        i += 1;
+        while i < b.len() {
+            match b[i] {
+                b'\\' => i += 2,
+                b'"' => return Some(i + 1),
+                _ => i += 1,
+            }
+        }
+        None
+    };
+    skip_ws(&mut i);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i += 1;
+    let mut members = Vec::new();
+    loop {
+        skip_ws(&mut i);
+        match b.get(i)? {
+            b'}' => return Some(members),
+            b',' => {
+                i += 1;
+                continue;
+            }
+            b'"' => {}
+            _ => return None,
+        }
+        let key_end = string_end(i)?;
+        let key: String = serde_json::from_str(&text[i..key_end]).ok()?;
+        i = key_end;
+        skip_ws(&mut i);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        i += 1;
+        skip_ws(&mut i);
+        let start = i;
+        let mut depth = 0usize;
+        while i < b.len() {
+            match b[i] {
+                b'"' => {
+                    i = string_end(i)?;
+                    if depth == 0 {
+                        break;
+                    }
+                    continue;
+                }
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' if depth > 0 => {
+                    depth -= 1;
+                    if depth == 0 {
+                        i += 1;
+                        break;
+                    }
+                }
+                b',' | b'}' | b' ' | b'\t' | b'\n' | b'\r' if depth == 0 => break,
+                _ => {}
+            }
+            i += 1;
+        }
+        members.push((key, &text[start..i]));
     }
 }
 
@@ -34,8 +138,9 @@ pub fn parse_extra(text: &str) -> Result<Map<String, Value>, String> {
 // below builds the same object as a `serde_json::Map`, the plain way; the
 // property tests check that both write the same bytes.
 
-/// `ESCAPE[b]`: how byte `b` is written inside a JSON string, as serde_json
-/// writes it: 0 as is, `u` as `\u00XX`, anything else after a backslash.
+/// `ESCAPE[b]`: how byte `b` is written inside a JSON string, as the core's
+/// encoder writes it (and serde_json, but for the case of the hex digits):
+/// 0 as is, `u` as `\u00XX`, anything else after a backslash.
 const ESCAPE: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut b = 0;
@@ -53,7 +158,8 @@ const ESCAPE: [u8; 256] = {
     t
 };
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
+/// Upper case, as the core's encoder writes them.
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
 /// Append valid UTF-8 `s`, escaped for the inside of a JSON string.
 fn escape_utf8(out: &mut Vec<u8>, s: &[u8]) {
@@ -97,7 +203,7 @@ fn lossy_pieces(mut bytes: &[u8], out: &mut Vec<u8>, put: fn(&mut Vec<u8>, &[u8]
 }
 
 /// Append `bytes` as a JSON string (quotes included): the text of
-/// `reference::lossy_bytes`, escaped as serde_json escapes it.
+/// `reference::lossy_bytes`, escaped as the core's encoder escapes it.
 pub fn write_string(out: &mut Vec<u8>, bytes: &[u8]) {
     out.push(b'"');
     lossy_pieces(bytes, out, escape_utf8);
@@ -261,12 +367,46 @@ impl crate::host::jot::JotSink for Text {
     }
 }
 
-/// A value as JSON text, as serde_json writes it.
+/// A value as JSON text: strings escaped as [`write_string`] does,
+/// numbers with their digits as given (see [`parse_extra`]).
 pub fn to_json(v: &Value) -> Vec<u8> {
-    serde_json::to_vec(v).unwrap_or_else(|_| b"null".to_vec())
+    let mut out = Vec::new();
+    write_json(&mut out, v);
+    out
 }
 
-/// A key as JSON text (quotes included), as serde_json writes it.
+fn write_json(out: &mut Vec<u8>, v: &Value) {
+    match v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Value::Number(n) => out.extend_from_slice(n.to_string().as_bytes()),
+        Value::String(s) => write_string(out, s.as_bytes()),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json(out, item);
+            }
+            out.push(b']');
+        }
+        Value::Object(m) => {
+            out.push(b'{');
+            for (i, (k, item)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_string(out, k.as_bytes());
+                out.push(b':');
+                write_json(out, item);
+            }
+            out.push(b'}');
+        }
+    }
+}
+
+/// A key as JSON text (quotes included), as [`write_string`] writes it.
 pub fn key_json(key: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(key.len() + 2);
     write_string(&mut out, key.as_bytes());
@@ -400,8 +540,34 @@ pub mod reference {
         }
     }
 
+    /// The map as serde_json writes it, with the hex digits of `\u00XX`
+    /// escapes in upper case, as the core's encoder writes them.
     pub fn to_string(map: &Map<String, Value>) -> String {
-        serde_json::to_string(map).unwrap_or_else(|_| "{}".to_string())
+        c_hex_case(&serde_json::to_string(map).unwrap_or_else(|_| "{}".to_string()))
+    }
+
+    /// JSON text with the hex digits of its `\uXXXX` escapes in upper case
+    /// (an escaped backslash followed by `u` is left alone).
+    pub fn c_hex_case(json: &str) -> String {
+        let mut out = String::with_capacity(json.len());
+        let mut chars = json.chars();
+        while let Some(c) = chars.next() {
+            out.push(c);
+            if c != '\\' {
+                continue;
+            }
+            match chars.next() {
+                Some('u') => {
+                    out.push('u');
+                    for h in chars.by_ref().take(4) {
+                        out.push(h.to_ascii_uppercase());
+                    }
+                }
+                Some(other) => out.push(other),
+                None => {}
+            }
+        }
+        out
     }
 }
 
@@ -438,9 +604,95 @@ mod tests {
     fn escaping_is_valid_json() {
         let raw = b"a\"b\\c\nd\te\x01f\x1fg/h".to_vec();
         let s = to_string(&object(&[var("file", JotValue::Str(raw))]));
-        assert_eq!(s, r#"{"file":"a\"b\\c\nd\te\u0001f\u001fg/h"}"#);
+        assert_eq!(s, r#"{"file":"a\"b\\c\nd\te\u0001f\u001Fg/h"}"#);
         let back: Value = serde_json::from_str(&s).unwrap();
         assert_eq!(back["file"], "a\"b\\c\nd\te\u{1}f\u{1f}g/h");
+    }
+
+    /// Every byte alone, escaped as the core's encoder (ccan-json's
+    /// emit_string) escapes it: the short escapes, `\u00XX` in upper case
+    /// below U+001F, the rest as is; U+001F, which the core writes raw (not
+    /// valid JSON), as `\u001F`; an invalid byte as U+FFFD.
+    #[test]
+    fn escapes_as_the_core() {
+        for b in 0..=255u8 {
+            let want = match b {
+                b'"' => "\\\"".to_string(),
+                b'\\' => "\\\\".to_string(),
+                0x08 => "\\b".into(),
+                0x0c => "\\f".into(),
+                0x0a => "\\n".into(),
+                0x0d => "\\r".into(),
+                0x09 => "\\t".into(),
+                0..=0x1f => format!("\\u{b:04X}"),
+                0x20..=0x7f => char::from(b).to_string(),
+                _ => "\u{FFFD}".into(),
+            };
+            let mut out = Vec::new();
+            write_string(&mut out, &[b]);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                format!("\"{want}\""),
+                "{b:#04x}"
+            );
+        }
+        assert_eq!(
+            c_hex_case(r#""\u001b\\u00ab\\\u00ff""#),
+            r#""\u001B\\u00ab\\\u00FF""#
+        );
+    }
+
+    /// A key that comes twice keeps its first value, as in the C module;
+    /// nested objects and strings with braces do not confuse the split.
+    #[test]
+    fn extra_repeated_key_keeps_the_first_value() {
+        let m = parse_extra(
+            r#" { "a" : 1 , "b":{"a":[2,{"c":"}"}]},"s":"x\"}{,","a":3,"b":null, "\u0061":4 } "#,
+        )
+        .unwrap();
+        assert_eq!(
+            serde_json::to_string(&m).unwrap(),
+            r#"{"a":1,"b":{"a":[2,{"c":"}"}]},"s":"x\"}{,"}"#
+        );
+        assert_eq!(
+            top_level_members(r#"{"k":[1,2],"t":true,"n":-1.5e+3}"#),
+            Some(vec![
+                ("k".into(), "[1,2]"),
+                ("t".into(), "true"),
+                ("n".into(), "-1.5e+3")
+            ])
+        );
+    }
+
+    /// Extra numbers: the digits as given, out of range as null (the
+    /// exponent as serde_json writes it).
+    #[test]
+    fn extra_numbers_as_given() {
+        let m = parse_extra(
+            r#"{"a":1.0,"b":1e3,"c":12345678901234567,"d":1e400,"e":-1e400,"f":-0,"g":1E-2,"h":0.1}"#,
+        )
+        .unwrap();
+        let written: Vec<String> = m
+            .values()
+            .map(|v| String::from_utf8(to_json(v)).unwrap())
+            .collect();
+        assert_eq!(
+            written,
+            [
+                "1.0",
+                "1e+3",
+                "12345678901234567",
+                "null",
+                "null",
+                "-0",
+                "1e-2",
+                "0.1"
+            ]
+        );
+        assert_eq!(
+            to_json(&Value::String("\u{1b}/\u{7f}".into())),
+            b"\"\\u001B/\x7f\""
+        );
     }
 
     #[test]
@@ -839,17 +1091,20 @@ mod proptests {
         }
 
         #[test]
-        fn strings_escaped_as_serde_json_does(b in bytes()) {
+        /// serde_json escapes what the core's encoder escapes, but for the
+        /// case of the hex digits (and U+001F, which the core writes raw:
+        /// see `escapes_as_the_core`).
+        fn strings_escaped_as_serde_json_does_but_hex_case(b in bytes()) {
             let mut out = Vec::new();
             write_string(&mut out, &b);
-            let want = serde_json::to_string(&Value::String(lossy_bytes(&b))).unwrap();
+            let want = c_hex_case(&serde_json::to_string(&Value::String(lossy_bytes(&b))).unwrap());
             prop_assert_eq!(String::from_utf8(out).unwrap(), want);
             // Every byte value, alone and inside text.
             for c in 0..=255u8 {
                 let s = [b'a', c, b'b'];
                 let mut out = Vec::new();
                 write_string(&mut out, &s);
-                let want = serde_json::to_string(&Value::String(lossy_bytes(&s))).unwrap();
+                let want = c_hex_case(&serde_json::to_string(&Value::String(lossy_bytes(&s))).unwrap());
                 prop_assert_eq!(String::from_utf8(out).unwrap(), want);
             }
         }
@@ -862,14 +1117,48 @@ mod proptests {
         }
 
         #[test]
-        fn parse_extra_never_panics(s in text_or(&["{", "}", "[", "]", "\"", ":", ",", "1", "-", "e", "null", "true", "\\", "\\u", "d83d", " ", "é", "%u"], 12)) {
+        fn parse_extra_never_panics(s in text_or(&["{", "}", "[", "]", "\"", ":", ",", "1", "-", "e", "null", "true", "\\", "\\u", "d83d", " ", "é", "%u", "e400", "E999"], 12)) {
             match parse_extra(&s) {
-                Ok(m) => prop_assert!(matches!(serde_json::from_str::<Value>(&s), Ok(Value::Object(o)) if o == m)),
+                Ok(m) => {
+                    // As serde_json parses it, numbers out of range as null
+                    // (and, for a repeated key, the first value: see
+                    // `extra_first_value_wins`).
+                    let Ok(Value::Object(mut o)) = serde_json::from_str::<Value>(&s) else {
+                        return Err(TestCaseError::fail(format!("accepted {s:?}")));
+                    };
+                    for v in o.values_mut() {
+                        if v.as_f64().is_some_and(|f| !f.is_finite()) {
+                            *v = Value::Null;
+                        }
+                    }
+                    prop_assert_eq!(m.keys().collect::<Vec<_>>(), o.keys().collect::<Vec<_>>());
+                    if top_level_members(&s).is_some_and(|v| v.len() == o.len()) {
+                        prop_assert_eq!(m, o);
+                    }
+                }
                 Err(e) => {
                     prop_assert!(e.contains(&s), "{e}");
                     prop_assert!(!matches!(serde_json::from_str::<Value>(&s), Ok(Value::Object(_))));
                 }
             }
+        }
+
+        /// A key that comes again keeps its first position and first
+        /// value (as in the C module).
+        #[test]
+        fn extra_first_value_wins(kv in prop::collection::vec((key(), json_value()), 0..8), pretty in any::<bool>()) {
+            let sep = if pretty { " ,\n " } else { "," };
+            let body: Vec<String> = kv
+                .iter()
+                .map(|(k, v)| format!("{} : {}", serde_json::to_string(k).unwrap(), serde_json::to_string(v).unwrap()))
+                .collect();
+            let text = format!("{{{}}}", body.join(sep));
+            let mut want = Map::new();
+            for (k, v) in &kv {
+                want.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+            let got = parse_extra(&text);
+            prop_assert!(got.as_ref().is_ok_and(|g| same_map(g, &want)), "{text}: {got:?}");
         }
 
         #[test]
