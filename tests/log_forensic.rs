@@ -815,13 +815,11 @@ fn bad_values_for_every_directive_are_refused() {
     let cases: &[(&str, &[&str])] = &[
         ("ForensicLogEngine maybe", &["ForensicLogEngine", "maybe"]),
         ("ForensicLogEngine", &["ForensicLogEngine"]),
-        ("ForensicLogEngine on off", &["ForensicLogEngine"]),
         (
             "ForensicLogFile relative/forensic.log",
             &["ForensicLogFile", "relative/forensic.log"],
         ),
         ("ForensicLogFile", &["ForensicLogFile"]),
-        ("ForensicLogFile /a /b", &["ForensicLogFile"]),
         ("ForensicLogBufferSize 0", &["ForensicLogBufferSize", "0"]),
         ("ForensicLogBufferSize -5", &["ForensicLogBufferSize", "-5"]),
         (
@@ -829,7 +827,6 @@ fn bad_values_for_every_directive_are_refused() {
             &["ForensicLogBufferSize", "lots"],
         ),
         ("ForensicLogBufferSize", &["ForensicLogBufferSize"]),
-        ("ForensicLogBufferSize 1 2", &["ForensicLogBufferSize"]),
         (
             "ForensicLogCapture SystemLog Bogus",
             &["ForensicLogCapture", "Bogus"],
@@ -903,4 +900,57 @@ fn version_says_rust() {
         )),
         "{text}"
     );
+}
+
+// ---- Configurations the C module starts with (issue #22) ------------------
+
+/// Every line the C module starts with, ours starts with too: words after
+/// the value are ignored, with a warning naming the directive and the line
+/// (the C module ignores them silently); a count as strtoul reads it (`+5`,
+/// ` 5`).  Refused for a good reason (README): a count the C module wraps
+/// around (`-5` is 4294967291 messages there, 4294967297 is 1).  Side by
+/// side with `proftpd -t`.
+#[test]
+fn configs_the_c_module_starts_with_start() {
+    // (line, C starts, ours starts, ours warns)
+    let cases: &[(&str, bool, bool, bool)] = &[
+        ("ForensicLogEngine on extra", true, true, true),
+        ("ForensicLogFile /a /b", true, true, true),
+        ("ForensicLogBufferSize 1 2", true, true, true),
+        ("ForensicLogBufferSize +5", true, true, false),
+        ("ForensicLogBufferSize \" 5\"", true, true, false),
+        ("ForensicLogBufferSize -5", true, false, false),
+        ("ForensicLogBufferSize 4294967297", true, false, false),
+        ("ForensicLogBufferSize 0", false, false, false),
+        ("ForensicLogCapture SystemLog TraceLog", true, true, false),
+        ("ForensicLogCapture all", false, false, false),
+        ("ForensicLogCriteria FailedLogin extra", false, false, false),
+    ];
+    let results: Vec<(bool, bool, String)> = std::thread::scope(|s| {
+        let handles: Vec<_> = cases
+            .iter()
+            .map(|(line, ..)| {
+                s.spawn(move || {
+                    let (c, _) = check_config(Modules::DebianC, &[FORENSIC], line);
+                    let (ours, out) = check_config(Modules::Ours, &[FORENSIC], line);
+                    (c, ours, out)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for ((line, c_starts, ours_starts, warns), (c, ours, out)) in cases.iter().zip(&results) {
+        eprintln!("config {line:?}: C {c}, ours {ours}");
+        assert_eq!(*c, *c_starts, "C: {line}");
+        assert_eq!(*ours, *ours_starts, "ours: {line}\n{out}");
+        let directive = line.split_whitespace().next().unwrap();
+        let warned = out.lines().any(|l| {
+            l.contains(&format!(
+                "mod_log_forensic/{}-rs: {directive}: ",
+                env!("CARGO_PKG_VERSION")
+            )) && l.contains("ignored")
+                && l.contains("(line ")
+        });
+        assert_eq!(warned, *warns, "warning: {line}\n{out}");
+    }
 }

@@ -652,8 +652,6 @@ fn bad_config_is_refused() {
         ("RedisOptions Bogus", "RedisOptions"),
         ("RedisOptions", "RedisOptions"),
         ("RedisServer", "RedisServer"),
-        ("RedisServer host:notaport", "RedisServer"),
-        ("RedisServer host u p notanumber", "RedisServer"),
         (
             "RedisServer 127.0.0.1 ssl:true ssl-ca:/nonexistent/ca.pem",
             "RedisServer",
@@ -661,9 +659,14 @@ fn bad_config_is_refused() {
         ("RedisServer /tmp/r.sock ssl:true", "RedisServer"),
         ("RedisServer 127.0.0.1 ssl:maybe", "RedisServer"),
         ("RedisSentinel", "RedisSentinel"),
-        ("RedisSentinel host:bad", "RedisSentinel"),
-        ("RedisSentinel /tmp/s.sock", "RedisSentinel"),
-        ("RedisSentinel h master", "RedisSentinel"),
+        (
+            "RedisSentinel 127.0.0.1:26379 master mymaster SentSecret77",
+            "RedisSentinel",
+        ),
+        (
+            "RedisServer redis://alice:UrlSecret99@127.0.0.1:6379",
+            "RedisServer",
+        ),
         (
             "RedisSentinel 127.0.0.1 ssl:true ssl-ca:/nonexistent/ca.pem",
             "RedisSentinel",
@@ -1602,16 +1605,21 @@ fn odd_credentials_work_and_never_show() {
     let log = wait_redis_log(&server, "error");
     leaks("RedisLog", &log);
     leaks("SystemLog/stderr", &server.logs());
-    // Config errors next to a password do not print it.
-    for line in [
-        "RedisServer 127.0.0.1 alice pa:ss notanumber",
-        "RedisServer 127.0.0.1 alice pa:ss 0 sslpass",
-        "RedisServer 127.0.0.1 alice pa:ss ssl:hunter2",
-        "RedisServer 127.0.0.1:bad alice pa:ss",
+    // Config errors and warnings next to a password do not print it (the
+    // C module starts with all but the third, ignoring the mistake; ours
+    // too, with a warning).
+    for (line, starts) in [
+        ("RedisServer 127.0.0.1 alice pa:ss notanumber", true),
+        ("RedisServer 127.0.0.1 alice pa:ss 0 sslpass", true),
+        ("RedisServer 127.0.0.1 alice pa:ss ssl:hunter2", false),
+        ("RedisServer 127.0.0.1:bad alice pa:ss", true),
     ] {
         let (ok, out) = check_config(Modules::Ours, &["mod_redis.c"], &format!("{RAW}\n{line}\n"));
-        assert!(!ok, "accepted: {line}\n{out}");
-        assert!(out.contains("RedisServer"), "{line}: {out}");
+        assert_eq!(ok, starts, "{line}\n{out}");
+        assert!(
+            out.contains("RedisServer") && out.contains("line"),
+            "{line}: {out}"
+        );
         leaks(line, &out);
     }
 }
@@ -2089,4 +2097,356 @@ fn extra_numbers_as_given_c_reprints_them() {
         r#","a":1.0,"b":1e+3,"c":12345678901234567,"d":null,"e":0.5,"f":-2}"#,
         "ours"
     );
+}
+
+// ---- Configurations the C module starts with (issue #22) ----------------
+
+/// `proftpd -t` with each line (after a LogFormat `f1`), with the C module
+/// and with ours, in parallel: whether each starts, and our output.
+fn check_both(load: &str, lines: &[&str]) -> Vec<(bool, bool, String)> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = lines
+            .iter()
+            .map(|line| {
+                s.spawn(move || {
+                    let conf = format!("{RAW}\nLogFormat f1 \"%u %m\"\n{line}\n");
+                    let (c, _) = check_config(Modules::DebianC, &[load], &conf);
+                    let (ours, out) = check_config(Modules::Ours, &[load], &conf);
+                    (c, ours, out)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+/// Every mod_redis line the C module starts with, ours starts with too
+/// (with a warning naming the directive and the line where the C module
+/// silently ignores a mistake), except the documented refusals (README);
+/// and no output names the password-like words.
+#[test]
+fn configs_the_c_module_starts_with_start() {
+    // (line, C starts, ours starts, ours warns)
+    let cases: &[(&str, bool, bool, bool)] = &[
+        ("RedisEngine on extra", true, true, true),
+        ("RedisLog /tmp/x.log extra", true, true, true),
+        ("RedisLog none extra", true, true, true),
+        ("RedisTimeouts 100 200 300", true, true, true),
+        ("RedisTimeouts -1 200", true, true, true),
+        ("RedisTimeouts +5 200", true, true, false),
+        ("RedisTimeouts \"\" 200", true, true, true),
+        ("RedisTimeouts \" 5\" 200", true, true, false),
+        ("RedisTimeouts 99999999999999999999 200", true, true, true),
+        ("RedisTimeouts 5s 200", false, false, false),
+        ("RedisServer 127.0.0.1:notaport", true, true, true),
+        ("RedisServer 127.0.0.1:0", true, true, true),
+        ("RedisServer 127.0.0.1:70000", true, true, true),
+        ("RedisServer 127.0.0.1:6379x", true, true, true),
+        ("RedisServer :6379", true, true, true),
+        ("RedisServer [::1", true, true, true),
+        (
+            "RedisServer 127.0.0.1 u UrlSecret99 notanumber",
+            true,
+            true,
+            true,
+        ),
+        (
+            "RedisServer 127.0.0.1 u UrlSecret99 1 UrlSecret99",
+            true,
+            true,
+            true,
+        ),
+        (
+            "RedisServer 127.0.0.1 u p 1 ssl:off a b c d",
+            true,
+            true,
+            true,
+        ),
+        ("RedisServer [::1]:6379 u p 2", true, true, false),
+        // Refused, for a good reason (README): a URL with a password in it,
+        // TLS settings that cannot be honoured.
+        (
+            "RedisServer redis://alice:UrlSecret99@127.0.0.1:6379",
+            true,
+            false,
+            false,
+        ),
+        (
+            "RedisServer alice:UrlSecret99@127.0.0.1:6379",
+            true,
+            false,
+            false,
+        ),
+        ("RedisServer 127.0.0.1 ssl:maybe", true, false, false),
+        (
+            "RedisServer 127.0.0.1 ssl:true ssl-ca:/nonexistent/ca.pem",
+            true,
+            false,
+            false,
+        ),
+        (
+            "RedisServer 127.0.0.1 ssl-cert:/etc/hostname",
+            true,
+            false,
+            false,
+        ),
+        ("RedisServer /tmp/r.sock ssl:true", true, false, false),
+        ("RedisSentinel 127.0.0.1:bad", true, true, true),
+        ("RedisSentinel /tmp/s.sock 127.0.0.1", true, true, true),
+        ("RedisSentinel 127.0.0.1 master", true, true, true),
+        (
+            "RedisSentinel nosuchhost.invalid 127.0.0.1",
+            true,
+            true,
+            true,
+        ),
+        (
+            "RedisSentinel 127.0.0.1 [::1]:26380 master mymaster",
+            true,
+            true,
+            false,
+        ),
+        // Refused (README): a word after `master NAME`, a URL.
+        (
+            "RedisSentinel 127.0.0.1:26379 master mymaster SentSecret77",
+            true,
+            false,
+            false,
+        ),
+        (
+            "RedisSentinel master mymaster 127.0.0.1",
+            true,
+            false,
+            false,
+        ),
+        (
+            "RedisSentinel redis://alice:SentSecret77@127.0.0.1:26379",
+            true,
+            false,
+            false,
+        ),
+        ("RedisSentinel 127.0.0.1 ssl:maybe", true, false, false),
+        ("RedisLogOnCommand STOR f1 \"\"", true, true, true),
+        (
+            "RedisLogFormatExtra f1 {\"a\":\"x\"} trailing",
+            true,
+            true,
+            true,
+        ),
+        ("RedisLogFormatExtra f1 {\"a\":1e400}", true, true, false),
+        (
+            "RedisLogFormatExtra f1 {\"a\":-1e400,\"a\":2}",
+            true,
+            true,
+            false,
+        ),
+        ("RedisOptions NoReconnect extra", false, false, false),
+        // Ours starts where the C module does not (README: LogFormat is
+        // not allowed in <VirtualHost>; ours uses the server config's).
+        (
+            "<VirtualHost 127.0.0.2>\nRedisLogOnCommand STOR f1\n</VirtualHost>",
+            false,
+            true,
+            false,
+        ),
+        (
+            "<VirtualHost 127.0.0.2>\nRedisLogFormatExtra f1 {}\n</VirtualHost>",
+            false,
+            true,
+            false,
+        ),
+        (
+            "RedisLogFormatExtra f1 {\"a\":\"\\u0000\"}",
+            false,
+            true,
+            false,
+        ),
+    ];
+    let lines: Vec<&str> = cases.iter().map(|c| c.0).collect();
+    let results = check_both("mod_redis.c", &lines);
+    for ((line, c_starts, ours_starts, warns), (c, ours, out)) in cases.iter().zip(&results) {
+        eprintln!("config {line:?}: C {c}, ours {ours}");
+        assert_eq!(*c, *c_starts, "C: {line}");
+        assert_eq!(*ours, *ours_starts, "ours: {line}\n{out}");
+        let directive = line
+            .split_whitespace()
+            .find(|w| w.starts_with("Redis"))
+            .unwrap();
+        let warned = out.lines().any(|l| {
+            l.contains(&format!(
+                "mod_redis/{}-rs: {directive}: ",
+                env!("CARGO_PKG_VERSION")
+            )) && l.contains("(line ")
+        });
+        assert_eq!(warned, *warns, "warning: {line}\n{out}");
+        if !ours {
+            assert!(
+                out.contains(&format!("{directive}: ")) && out.contains("on line"),
+                "{line}\n{out}"
+            );
+        }
+        for secret in ["UrlSecret99", "SentSecret77"] {
+            assert!(!out.contains(secret), "{line}: {secret} in\n{out}");
+        }
+    }
+}
+
+/// Configs that ours refused and the C module starts with log what the C
+/// module logs: a port as atoi reads it (`6379x`), words after the value,
+/// timeouts as strtoul reads them, an extra's repeated key (the first
+/// value) and a number out of range (`null`).  Side by side, the same
+/// session, every list compared.  An empty Redis key (`""`): the C module
+/// starts, then drops every event ("error appending log message to ''",
+/// Redis needs a key); ours logs to the list named after the LogFormat
+/// (README).
+#[test]
+fn lenient_configs_log_as_the_c_module() {
+    let mut results = Vec::new();
+    for modules in [Modules::DebianC, Modules::Ours] {
+        let redis = RedisServer::start();
+        let conf = format!(
+            "RedisEngine on extra\nRedisServer 127.0.0.1:{}x\nRedisLog @DIR@/redis.log extra\n\
+             RedisTimeouts +500 \" 500\"\n{RAW}\nRedisLogOnCommand PWD,QUIT raw lenient\n\
+             RedisLogFormatExtra raw {{\"a\":1,\"b\":1e400,\"a\":2}} trailing\n\
+             LogFormat empty \"%m\"\nRedisLogOnCommand PWD empty \"\"\n",
+            redis.port()
+        );
+        let mut server = start(modules.clone(), &conf);
+        let mut ftp = server.login("alice", "secret");
+        ftp.expect("PWD", 257);
+        ftp.quit();
+        let mut c = redis.client();
+        c.wait_for_list("lenient", 2);
+        assert!(server.wait_for_no_sessions(harness::DEFAULT_TIMEOUT));
+        let mut lists = lists_by_key(&mut c);
+        // The empty key: C drops the event, ours writes it under "empty".
+        let empty = lists
+            .iter()
+            .position(|(k, _)| k == "empty")
+            .map(|i| lists.remove(i));
+        let log = server.read_file("redis.log");
+        results.push((lists, empty, log));
+    }
+    assert_eq!(
+        results[1].0,
+        [(
+            "lenient".to_string(),
+            vec![
+                r#"{"raw_command":"PWD","a":1,"b":null}"#.to_string(),
+                r#"{"raw_command":"QUIT","a":1,"b":null}"#.to_string()
+            ]
+        )],
+        "ours"
+    );
+    assert_eq!(results[0].0, results[1].0, "C vs ours");
+    assert_eq!(results[0].1, None, "C");
+    assert!(
+        results[0].2.contains("error appending log message to ''"),
+        "C: {}",
+        results[0].2
+    );
+    assert_eq!(
+        results[1].1,
+        Some((
+            "empty".to_string(),
+            vec![r#"{"command":"PWD"}"#.to_string()]
+        )),
+        "ours"
+    );
+}
+
+/// A Redis key longer than 1023 bytes is kept whole; the C module cuts its
+/// key format (and the resolved key) at 1023 bytes, so distinct keys merge
+/// into one list (README).
+#[test]
+fn long_keys_are_kept_whole_c_cuts_them() {
+    let long = "k".repeat(1100);
+    let results = side_by_side(
+        &format!("{RAW}\nRedisLogOnCommand PWD,QUIT raw\nRedisLogOnCommand PWD,MKD raw {long}:%m"),
+        &[("PWD", 257), ("MKD d", 257)],
+        lists_by_key,
+    );
+    let keys = |r: &[(String, Vec<String>)]| -> Vec<(usize, usize)> {
+        r.iter().map(|(k, v)| (k.len(), v.len())).collect()
+    };
+    // C: one list under the first 1023 bytes; ours: one per command.
+    assert_eq!(keys(&results[0]), [(1023, 2), (3, 2)], "C");
+    assert_eq!(keys(&results[1]), [(1104, 1), (1104, 1), (3, 2)], "ours");
+    assert!(results[1][0].0.ends_with(":MKD") && results[1][1].0.ends_with(":PWD"));
+}
+
+/// `RedisLogOnCommand none` in a `<Directory>`: once any `.ftpaccess` file
+/// has been read in the session, the C module no longer honours it (its
+/// pruning of the records at login is undone when the core rebuilds the
+/// directory's records); ours still does (README).
+#[test]
+fn directory_none_holds_after_an_ftpaccess_is_read() {
+    let mut results = Vec::new();
+    for modules in [Modules::DebianC, Modules::Ours] {
+        let redis = RedisServer::start();
+        let conf = redis_conf(
+            &format!("127.0.0.1:{}", redis.port()),
+            &format!(
+                "{RAW}\nRedisLogOnCommand MKD,PWD,QUIT raw\n\
+                 <Directory ~/quiet>\n  RedisLogOnCommand none\n</Directory>"
+            ),
+        );
+        let mut server = start(modules.clone(), &conf);
+        let home = server.home("alice");
+        for d in ["quiet", "other"] {
+            std::fs::create_dir_all(home.join(d)).unwrap();
+            std::os::unix::fs::chown(home.join(d), Some(2001), Some(2001)).unwrap();
+        }
+        std::fs::write(home.join("other/.ftpaccess"), "DirFakeUser off\n").unwrap();
+        let mut ftp = server.login("alice", "secret");
+        ftp.expect("CWD quiet", 250);
+        ftp.expect("MKD before", 257);
+        ftp.expect("CWD ../other", 250);
+        ftp.expect("CWD ../quiet", 250);
+        ftp.expect("MKD after", 257);
+        ftp.expect("PWD", 257);
+        ftp.quit();
+        assert!(server.wait_for_no_sessions(harness::DEFAULT_TIMEOUT));
+        let commands: Vec<String> = parse(&redis.client().lrange("raw"))
+            .iter()
+            .map(|o| o["raw_command"].as_str().unwrap().to_string())
+            .collect();
+        results.push(commands);
+    }
+    assert_eq!(results[1], Vec::<String>::new(), "ours");
+    assert_eq!(results[0], ["MKD after", "PWD", "QUIT"], "C");
+}
+
+/// `RedisLogOnCommand ALL` logs every command and also the session's
+/// connecting and disconnecting events (README; the C module logs nothing
+/// for ALL).
+#[test]
+fn all_also_logs_connecting_and_disconnecting() {
+    let redis = RedisServer::start();
+    let mut server = start(
+        Modules::Ours,
+        &redis_conf(
+            &format!("127.0.0.1:{}", redis.port()),
+            "LogFormat m \"%m\"\nRedisLogOnCommand ALL m",
+        ),
+    );
+    let mut ftp = server.login("alice", "secret");
+    ftp.expect("NOOP", 200);
+    ftp.quit();
+    assert!(server.wait_for_no_sessions(harness::DEFAULT_TIMEOUT));
+    let objs = parse(&redis.client().lrange("m"));
+    let first = objs.first().unwrap();
+    let last = objs.last().unwrap();
+    assert_eq!(
+        first.get("connecting"),
+        Some(&Value::Bool(true)),
+        "{objs:?}"
+    );
+    assert_eq!(
+        last.get("disconnecting"),
+        Some(&Value::Bool(true)),
+        "{objs:?}"
+    );
+    let cmds = commands(&objs[1..objs.len() - 1]);
+    assert_eq!(cmds, ["USER", "PASS", "NOOP", "QUIT"], "{objs:?}");
 }

@@ -158,7 +158,6 @@ fn bad_config_is_refused() {
     let cases = [
         ("UniqueIDEngine maybe", "expected Boolean parameter"),
         ("UniqueIDEngine", "missing parameters"),
-        ("UniqueIDEngine on off", "wrong number of parameters"),
         (
             "<Anonymous @DIR@/anon>\n UniqueIDEngine on\n</Anonymous>",
             "directive not allowed in <Anonymous> context",
@@ -424,4 +423,24 @@ fn reload_keeps_working() {
     assert_id(after);
     assert_ne!(before, after);
     assert!(server.is_running());
+}
+
+/// Words after the value: the C module starts and ignores them; ours too,
+/// with a warning naming the directive and the line (side by side with
+/// `proftpd -t`).
+#[test]
+fn extra_words_are_ignored_as_by_the_c_module() {
+    for line in ["UniqueIDEngine on off", "UniqueIDEngine off extra words"] {
+        let (c, _) = check_config(Modules::DebianC, &["mod_unique_id.c"], line);
+        let (ours, out) = check_config(Modules::Ours, &["mod_unique_id.c"], line);
+        assert!(c, "C refused: {line}");
+        assert!(ours, "ours refused: {line}\n{out}");
+        assert!(
+            out.contains(&format!(
+                "mod_unique_id/{}-rs: UniqueIDEngine: parameter",
+                env!("CARGO_PKG_VERSION")
+            )) && out.contains("ignored: it takes 1 (line "),
+            "{line}: {out}"
+        );
+    }
 }

@@ -109,6 +109,8 @@ impl<T: Any + Clone> Key<T> {
 /// handler stores values of type `T` (see [`Key`]).
 pub struct Directive<T> {
     cmd: *mut ffi::cmd_rec,
+    /// The module's version (`mod_x/1.0-rs`), the prefix of its warnings.
+    version: &'static str,
     name: String,
     args: Vec<String>,
     /// Set when storing a record failed; the handler's result becomes
@@ -194,13 +196,14 @@ impl<T: Any + Send> Directive<T> {
 
     /// # Safety
     /// `cmd` must be valid, with `argc` NUL-terminated strings in `argv`.
-    unsafe fn new(cmd: *mut ffi::cmd_rec) -> Self {
+    unsafe fn new(cmd: *mut ffi::cmd_rec, version: &'static str) -> Self {
         // SAFETY: per the contract above.
         let argc = unsafe { (*cmd).argc } as usize;
         let mut all = (0..argc).map(|i| unsafe { Self::raw_arg(cmd, i) }.unwrap_or_default());
         let name = all.next().unwrap_or_default();
         Directive {
             cmd,
+            version,
             name,
             args: all.collect(),
             error: None,
@@ -242,32 +245,42 @@ impl<T: Any + Send> Directive<T> {
         self.check_context(allowed)
     }
 
-    /// At least `n` arguments, in one of the `allowed` contexts: what the
-    /// C modules' `CHECK_ARGS` (which counts only missing arguments) and
-    /// `CHECK_CONF` check.  Words after the `n`th are left for the handler
-    /// to ignore, as the C modules ignore them; [`Directive::extra_words`]
-    /// says so for a warning.
+    /// At least `n` arguments, in one of the `allowed` contexts (for a
+    /// directive that takes any number of words from the `n`th on).
     pub fn check_at_least(&self, n: usize, allowed: u32) -> Result<(), String> {
         self.check_args_range(n, usize::MAX)?;
         self.check_context(allowed)
     }
 
-    /// When there are more than `n` arguments: a warning that the words
-    /// after the `n`th are ignored, naming the directive and the line (not
-    /// the words: one may be a misplaced password).
-    pub fn extra_words(&self, n: usize) -> Option<String> {
-        (self.argc() > n).then(|| {
+    /// What the C modules' `CHECK_ARGS` (which counts only missing
+    /// arguments) and `CHECK_CONF` check: at least `n` arguments, in one of
+    /// the `allowed` contexts.  Words after the `n`th are ignored, as the C
+    /// modules ignore them, with a warning naming the directive, their
+    /// positions and the line (not the words: one may be a misplaced
+    /// password).
+    pub fn check_ignoring_extra(&self, n: usize, allowed: u32) -> Result<(), String> {
+        self.check_at_least(n, allowed)?;
+        if self.argc() > n {
             let what = if self.argc() == n + 1 {
                 format!("parameter {}", n + 1)
             } else {
                 format!("parameters {} to {}", n + 1, self.argc())
             };
-            format!(
-                "{}: {what} ignored: it takes {n} (line {})",
-                self.name,
-                self.line()
-            )
-        })
+            self.warn(&format!("{what} ignored: it takes {n}"));
+        }
+        Ok(())
+    }
+
+    /// A warning about this directive (the configuration is accepted):
+    /// `mod_x/1.0-rs: Directive: msg (line N)`, at WARNING, where the core
+    /// logs while it reads the configuration (stderr for `proftpd -t`).
+    pub fn warn(&self, msg: &str) {
+        super::log::warning(&format!(
+            "{}: {}: {msg} (line {})",
+            self.version,
+            self.name,
+            self.line()
+        ));
     }
 
     /// The line of the configuration file being read.
@@ -490,9 +503,10 @@ pub fn on_off<const CONTEXTS: u32>(cmd: &mut Directive<bool>) -> Result<(), Stri
 }
 
 /// The handler of a directive that takes one absolute path (a log file's):
-/// `Directive path`, in `CONTEXTS`.
+/// `Directive path`, in `CONTEXTS`.  Words after the path are ignored, as
+/// the C modules' `CHECK_ARGS` ignores them, with a warning.
 pub fn absolute_path<const CONTEXTS: u32>(cmd: &mut Directive<String>) -> Result<(), String> {
-    cmd.check(1, CONTEXTS)?;
+    cmd.check_ignoring_extra(1, CONTEXTS)?;
     let path = cmd.arg(0).to_string();
     if !path.starts_with('/') {
         return Err(format!("must be an absolute path: {path}"));
@@ -543,11 +557,11 @@ pub fn parse_bool(s: &str) -> Option<bool> {
 /// `cmd` must be the cmd_rec proftpd passed to `key`'s handler.
 pub(crate) unsafe fn dispatch<T: Any + Send>(
     cmd: *mut ffi::cmd_rec,
-    module: &str,
+    module: &'static str,
     key: &Key<T>,
 ) -> *mut ffi::modret_t {
     // SAFETY: per this function's contract.
-    let mut d = unsafe { Directive::new(cmd) };
+    let mut d = unsafe { Directive::new(cmd, module) };
     let name = d.name().to_string();
     let result = super::guard::run(
         module,

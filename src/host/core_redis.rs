@@ -126,25 +126,34 @@ pub fn set_timeouts(connect_millis: u64, io_millis: u64) -> Result<(), String> {
 
 /// Tell the core to find its Redis master through these Sentinels
 /// (`redis_set_sentinels2()`); `master` `None`: the first one monitored.
+/// Those that do not resolve are left out, as the C module leaves them
+/// out; their positions (from 0) are returned.  Messages never name a
+/// Sentinel (a word in its place may be a misplaced password).
 pub fn set_sentinels(
     sentinels: &[(String, u16)],
     master: Option<&str>,
     tls: Tls<'_>,
-) -> Result<(), String> {
+) -> Result<Vec<usize>, String> {
     if sentinels.is_empty() {
         return Err("no Sentinels".into());
     }
     if !CORE_HAS_REDIS {
-        return Ok(());
+        return Ok(Vec::new());
     }
     with_new_pool(&SENTINEL_POOL, |pool| {
         // SAFETY: the array, addresses and name live in `pool`, which
         // outlives the core's use of them (see with_new_pool).
         unsafe {
             let (arr, unresolved) = super::conf::netaddr_array(pool, sentinels);
-            if let Some(host) = unresolved.first() {
-                return Err(format!("unable to resolve Sentinel '{host}'"));
+            if unresolved.len() == sentinels.len() {
+                return Err("no Sentinel resolves".into());
             }
+            let unresolved: Vec<usize> = sentinels
+                .iter()
+                .enumerate()
+                .filter(|(_, (h, _))| unresolved.contains(h))
+                .map(|(i, _)| i)
+                .collect();
             let name = pool_str(pool, master)?;
             let rc = ffi::redis_set_sentinels2(
                 arr,
@@ -157,7 +166,7 @@ pub fn set_sentinels(
             if rc < 0 {
                 return Err(std::io::Error::last_os_error().to_string());
             }
+            Ok(unresolved)
         }
-        Ok(())
     })
 }

@@ -47,12 +47,18 @@ impl Criteria {
     };
 }
 
-/// `ForensicLogBufferSize count`: a positive decimal number.
+/// `ForensicLogBufferSize count`: a positive decimal number, read as the
+/// C module's `strtoul` reads it (leading white space and a `+` are
+/// fine).  Refused where the C module wraps around: a negative number
+/// (`-5` is 4294967291 messages there) or one above 4294967295 (`4294967297`
+/// is 1 there).
 pub fn parse_buffer_size(word: &str) -> Result<u32, String> {
-    if word.is_empty() || !word.bytes().all(|b| b.is_ascii_digit()) {
+    let t = word.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
+    let digits = t.strip_prefix('+').unwrap_or(t);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("badly formatted number: {word}"));
     }
-    match word.parse::<u32>() {
+    match digits.parse::<u32>() {
         Ok(0) => Err(format!("size must be greater than zero: {word}")),
         Ok(n) => Ok(n),
         Err(_) => Err(format!("number too large: {word}")),
@@ -113,7 +119,10 @@ mod tests {
     fn buffer_sizes() {
         assert_eq!(parse_buffer_size("1"), Ok(1));
         assert_eq!(parse_buffer_size("1024"), Ok(1024));
-        for bad in ["0", "-5", "abc", "12k", "", " 5", "+5"] {
+        assert_eq!(parse_buffer_size("+5"), Ok(5));
+        assert_eq!(parse_buffer_size(" 5"), Ok(5));
+        assert_eq!(parse_buffer_size("\t+7"), Ok(7));
+        for bad in ["0", "-5", "abc", "12k", "", "5 ", "+", "++5", "+-5"] {
             let e = parse_buffer_size(bad).unwrap_err();
             assert!(e.ends_with(bad), "{bad}: {e}");
         }
@@ -205,8 +214,11 @@ mod proptests {
         #[test]
         fn buffer_size_words(word in text_or(&["0", "1", "9", "-", "+", " ", "k", "4294967295", "4294967296"], 4)) {
             let r = parse_buffer_size(&word);
-            let decimal = !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit());
-            match word.parse::<u32>() {
+            // strtoul's reading: white space, then `+` and the digits.
+            let t = word.trim_start_matches(' ');
+            let digits = t.strip_prefix('+').unwrap_or(t);
+            let decimal = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+            match digits.parse::<u32>() {
                 Ok(n) if decimal && n > 0 => prop_assert_eq!(r, Ok(n)),
                 _ => {
                     let e = r.unwrap_err();

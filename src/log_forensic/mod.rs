@@ -63,7 +63,7 @@ const CONTEXTS: u32 = context::ROOT | context::VIRTUAL | context::GLOBAL;
 const BUFFER_SIZE: Key<u32> = Key::new(c"ForensicLogBufferSize", set_buffer_size);
 
 fn set_buffer_size(cmd: &mut Directive<u32>) -> Result<(), String> {
-    cmd.check(1, CONTEXTS)?;
+    cmd.check_ignoring_extra(1, CONTEXTS)?;
     let n = config::parse_buffer_size(cmd.arg(0))?;
     cmd.add_param(n);
     Ok(())
@@ -99,7 +99,7 @@ fn set_criteria(cmd: &mut Directive<Criteria>) -> Result<(), String> {
 const ENGINE: Key<bool> = Key::new(c"ForensicLogEngine", set_engine);
 
 fn set_engine(cmd: &mut Directive<bool>) -> Result<(), String> {
-    cmd.check(1, CONTEXTS)?;
+    cmd.check_ignoring_extra(1, CONTEXTS)?;
     let on = conf::parse_bool(cmd.arg(0))
         .ok_or_else(|| format!("expected Boolean parameter: {}", cmd.arg(0)))?;
     cmd.add_param(on);

@@ -43,11 +43,18 @@ pub(super) struct Extra {
 
 // ---- directive handlers -------------------------------------------------
 
+/// The parse warnings of `cmd`, each naming the directive and the line.
+fn warn_all(cmd: &Directive<impl Send + 'static>, warnings: Vec<String>) {
+    for w in warnings {
+        cmd.warn(&w);
+    }
+}
+
 /// usage: RedisEngine on|off
 pub(super) const ENGINE: Key<bool> = Key::new(c"RedisEngine", set_engine);
 
 fn set_engine(cmd: &mut Directive<bool>) -> Result<(), String> {
-    cmd.check(1, SERVER_CTX)?;
+    cmd.check_ignoring_extra(1, SERVER_CTX)?;
     let on = cmd.bool_arg(0)?;
     cmd.add_param_c(on, &[CArg::Int(on.into())]);
     Ok(())
@@ -57,7 +64,7 @@ fn set_engine(cmd: &mut Directive<bool>) -> Result<(), String> {
 pub(super) const LOG_FILE_DIRECTIVE: Key<String> = Key::new(c"RedisLog", set_log);
 
 fn set_log(cmd: &mut Directive<String>) -> Result<(), String> {
-    cmd.check(1, SERVER_CTX)?;
+    cmd.check_ignoring_extra(1, SERVER_CTX)?;
     let path = cmd.arg(0).to_string();
     if !path.eq_ignore_ascii_case("none") && !path.starts_with('/') {
         return Err("must be an absolute path".into());
@@ -74,7 +81,7 @@ fn require_format(name: &str) -> Result<LogFmt, String> {
 pub(super) const EXTRA: Key<Extra> = Key::new(c"RedisLogFormatExtra", set_format_extra);
 
 fn set_format_extra(cmd: &mut Directive<Extra>) -> Result<(), String> {
-    cmd.check(2, LOG_CTX)?;
+    cmd.check_ignoring_extra(2, LOG_CTX)?;
     let fmt_name = cmd.arg(0).to_string();
     require_format(&fmt_name)?;
     let object = json::parse_extra(cmd.arg(1))?;
@@ -145,13 +152,19 @@ fn set_log_on(cmd: &mut Directive<Rule>, kind: FilterKind, what: &str) -> Result
         )
     };
     let fmt = require_format(&fmt_name)?;
-    let key = if let Some(text) = key {
-        if text.is_empty() {
-            return Err("error parsing Redis key '': empty key".into());
+    let key = match key {
+        // The C module starts with an empty key, then drops every event
+        // (Redis needs a key): the LogFormat's name instead, with a warning.
+        Some(text) if text.is_empty() => {
+            cmd.warn(&format!(
+                "empty Redis key (parameter 3): events go to the list '{fmt_name}'"
+            ));
+            None
         }
-        Some(jot::compile(&text).map_err(|e| format!("error parsing Redis key '{text}': {e}"))?)
-    } else {
-        None
+        Some(text) => Some(
+            jot::compile(&text).map_err(|e| format!("error parsing Redis key '{text}': {e}"))?,
+        ),
+        None => None,
     };
     cmd.add_param_multi(Rule::Log(Arc::new(LogRule {
         filters,
@@ -215,11 +228,29 @@ fn set_options(cmd: &mut Directive<u32>) -> Result<(), String> {
 pub(super) const SENTINEL: Key<SentinelCfg> = Key::new(c"RedisSentinel", set_sentinel);
 
 fn set_sentinel(cmd: &mut Directive<SentinelCfg>) -> Result<(), String> {
-    cmd.check_context(SERVER_CTX)?;
-    let cfg: SentinelCfg = server::parse_sentinel(cmd.args())?;
+    cmd.check_at_least(1, SERVER_CTX)?;
+    let mut warnings = Vec::new();
+    let parsed = server::parse_sentinel(cmd.args(), &mut warnings);
+    warn_all(cmd, warnings);
+    // None usable: no Sentinels, as in the C module.
+    let Some(cfg) = parsed? else {
+        return Ok(());
+    };
     check_tls_files(&cfg.tls)?;
     if cmd.context() == context::ROOT {
-        configure_core_sentinels(&cfg);
+        let w = match configure_core_sentinels(&cfg) {
+            Ok(unresolved) => unresolved
+                .into_iter()
+                .map(|i| {
+                    format!(
+                        "Sentinel {} does not resolve: the core leaves it out",
+                        i + 1
+                    )
+                })
+                .collect(),
+            Err(e) => vec![format!("error configuring the core's Redis Sentinels: {e}")],
+        };
+        warn_all(cmd, w);
     }
     let c_argv = sentinel_c_argv(&cfg);
     cmd.add_param_c(cfg, &c_argv);
@@ -230,9 +261,11 @@ fn set_sentinel(cmd: &mut Directive<SentinelCfg>) -> Result<(), String> {
 pub(super) const SERVER: Key<ServerCfg> = Key::new(c"RedisServer", set_server);
 
 fn set_server(cmd: &mut Directive<ServerCfg>) -> Result<(), String> {
-    cmd.check_args_range(1, 8)?;
-    cmd.check_context(SERVER_CTX)?;
-    let cfg = server::parse_server(cmd.args())?;
+    cmd.check_at_least(1, SERVER_CTX)?;
+    let mut warnings = Vec::new();
+    let parsed = server::parse_server(cmd.args(), &mut warnings);
+    warn_all(cmd, warnings);
+    let cfg = parsed?;
     if cfg.tls.enabled && matches!(cfg.addr, server::Addr::Unix(_)) {
         return Err("TLS (ssl:true) needs a TCP address, not a unix socket".into());
     }
@@ -349,23 +382,24 @@ fn core_tls(tls: &server::Tls) -> core_redis::Tls<'_> {
 }
 
 /// Hand the Sentinels to the core (mod_ban etc. then find the master
-/// through them, as with the C module).
-pub(super) fn configure_core_sentinels(cfg: &SentinelCfg) {
+/// through them, as with the C module, which leaves out those that do not
+/// resolve); returns the positions of those (counting from 0).  No message
+/// names a Sentinel.
+pub(super) fn configure_core_sentinels(cfg: &SentinelCfg) -> Result<Vec<usize>, String> {
     let tls = core_tls(&cfg.tls);
-    if let Err(e) = core_redis::set_sentinels(&sentinel_addrs(cfg), cfg.master.as_deref(), tls) {
-        LOG.notice(&format!(
-            "error configuring the core's Redis Sentinels: {e}"
-        ));
-    }
+    core_redis::set_sentinels(&sentinel_addrs(cfg), cfg.master.as_deref(), tls)
 }
 
 /// usage: RedisTimeouts connect-millis io-millis
 pub(super) const TIMEOUTS: Key<(u64, u64)> = Key::new(c"RedisTimeouts", set_timeouts);
 
 fn set_timeouts(cmd: &mut Directive<(u64, u64)>) -> Result<(), String> {
-    cmd.check(2, SERVER_CTX)?;
-    let connect = server::parse_millis(cmd.arg(0), "connect")?;
-    let io = server::parse_millis(cmd.arg(1), "IO")?;
+    cmd.check_ignoring_extra(2, SERVER_CTX)?;
+    let mut warnings = Vec::new();
+    let connect = server::parse_timeout(cmd.arg(0), "connect", &mut warnings);
+    let io = server::parse_timeout(cmd.arg(1), "IO", &mut warnings);
+    warn_all(cmd, warnings);
+    let (connect, io) = (connect?, io?);
     cmd.add_param_c((connect, io), &[CArg::ULong(connect), CArg::ULong(io)]);
     Ok(())
 }

@@ -69,8 +69,12 @@ fn session_settings() -> (Session, Option<std::fs::File>) {
     let (connect, io) = TIMEOUTS.get(Scope::Server).unwrap_or((500, 500));
     let no_reconnect = opts & OPT_NO_RECONNECT != 0;
     let sentinel = SENTINEL.get(Scope::Server);
-    if let Some(s) = &sentinel {
-        configure_core_sentinels(s);
+    if let Some(s) = &sentinel
+        && let Err(e) = configure_core_sentinels(s)
+    {
+        LOG.notice(&format!(
+            "RedisSentinel: error configuring the core's Redis Sentinels: {e}"
+        ));
     }
     let explicit = SERVER.get(Scope::Server);
     if let Some(cfg) = &explicit {

@@ -8,7 +8,7 @@ mod id;
 
 pub use id::{ALPHABET, ID_LEN, encode_id};
 
-use crate::host::conf::{self, Key, Scope};
+use crate::host::conf::{Directive, Key, Scope};
 use crate::host::{context, session, sys};
 
 crate::host::module! {
@@ -22,10 +22,16 @@ crate::host::module! {
 pub const NOTE: &str = "UNIQUE_ID";
 
 /// usage: UniqueIDEngine on|off
-const ENGINE: Key<bool> = Key::new(
-    c"UniqueIDEngine",
-    conf::on_off::<{ context::ROOT | context::VIRTUAL | context::GLOBAL }>,
-);
+const ENGINE: Key<bool> = Key::new(c"UniqueIDEngine", set_engine);
+
+/// As the C module: words after the first are ignored (with a warning
+/// here, naming the directive and the line).
+fn set_engine(cmd: &mut Directive<bool>) -> Result<(), String> {
+    cmd.check_ignoring_extra(1, context::ROOT | context::VIRTUAL | context::GLOBAL)?;
+    let on = cmd.bool_arg(0)?;
+    cmd.add_param(on);
+    Ok(())
+}
 
 /// Give the session its ID, if the server's `UniqueIDEngine` is on.  A
 /// session keeps that one ID from start to end: `HOST` changes nothing
