@@ -405,7 +405,7 @@ mod tests {
         );
         assert_eq!(
             export_line("f", b"k\xff", b"not json"),
-            r#"{"file":"f","key":"k\ufffd","event":"not json"}"#
+            "{\"file\":\"f\",\"key\":\"k\u{fffd}\",\"event\":\"not json\"}"
         );
     }
 
