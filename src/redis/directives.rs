@@ -5,6 +5,7 @@
 use super::LOG;
 use super::json;
 use super::server::{self, SentinelCfg, ServerCfg};
+use super::spool;
 use crate::host::conf::{self, CArg, Directive, Key};
 use crate::host::jot::{self, FilterKind, Filters, LogFmt};
 use crate::host::{context, core_redis};
@@ -388,6 +389,25 @@ fn core_tls(tls: &server::Tls) -> core_redis::Tls<'_> {
 pub(super) fn configure_core_sentinels(cfg: &SentinelCfg) -> Result<Vec<usize>, String> {
     let tls = core_tls(&cfg.tls);
     core_redis::set_sentinels(&sentinel_addrs(cfg), cfg.master.as_deref(), tls)
+}
+
+/// usage: RedisLogSpool path [max-size]
+/// Events Redis cannot take wait in this directory (root's alone) until a
+/// session that reaches Redis sends them (see `spool`).  Not in the C
+/// module: off by default.
+pub(super) const SPOOL: Key<spool::Config> = Key::new(c"RedisLogSpool", set_spool);
+
+fn set_spool(cmd: &mut Directive<spool::Config>) -> Result<(), String> {
+    cmd.check_args_range(1, 2)?;
+    cmd.check_context(SERVER_CTX)?;
+    let path = cmd.arg(0).to_string();
+    spool::check_dir(&path)?;
+    let max_size = match cmd.args().get(1) {
+        Some(w) => spool::parse_size(w)?,
+        None => spool::DEFAULT_MAX_SIZE,
+    };
+    cmd.add_param(spool::Config { path, max_size });
+    Ok(())
 }
 
 /// usage: RedisTimeouts connect-millis io-millis

@@ -24,7 +24,8 @@ use crate::host::event;
 use crate::host::jot;
 use crate::host::module::ANY_COMMAND;
 use directives::{
-    ENGINE, EXTRA, LOG_FILE_DIRECTIVE, ON_COMMAND, ON_EVENT, OPTIONS, SENTINEL, SERVER, TIMEOUTS,
+    ENGINE, EXTRA, LOG_FILE_DIRECTIVE, ON_COMMAND, ON_EVENT, OPTIONS, SENTINEL, SERVER, SPOOL,
+    TIMEOUTS,
 };
 use events::log_any;
 use session::{configure_session, flush_session};
@@ -32,7 +33,7 @@ use session::{configure_session, flush_session};
 crate::host::module! {
     name: redis,
     directives: [
-        ENGINE, LOG_FILE_DIRECTIVE, EXTRA, ON_COMMAND, ON_EVENT, OPTIONS, SENTINEL, SERVER, TIMEOUTS,
+        ENGINE, LOG_FILE_DIRECTIVE, EXTRA, ON_COMMAND, ON_EVENT, OPTIONS, SENTINEL, SERVER, SPOOL, TIMEOUTS,
     ],
     commands: [LogCmd ANY_COMMAND => log_any, LogCmdErr ANY_COMMAND => log_any],
     init: init,
