@@ -2,35 +2,13 @@
 //! each address in turn, AUTH and SELECT, and a socket whose every read and
 //! write has a deadline.
 
-use super::TlsFiles;
 use super::resp::{self, Reply};
-use super::tls;
+use super::{TlsFiles, Trace, tls};
 use crate::redis::server::{Addr, ServerCfg};
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
-
-/// Redis error text without anything that could hold credentials.
-fn err_text(e: &redis::RedisError) -> String {
-    if e.is_timeout() {
-        return "timed out".into();
-    }
-    cut(e.to_string(), 200)
-}
-
-/// `s` cut to at most `max` bytes, at a character boundary (a cut inside a
-/// multi-byte character would panic).
-fn cut(mut s: String, max: usize) -> String {
-    if s.len() > max {
-        let mut end = max;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        s.truncate(end);
-    }
-    s
-}
 
 /// Time left until `deadline`, or an error if none is.
 pub(super) fn left(deadline: Instant) -> Result<Duration, String> {
@@ -96,6 +74,7 @@ pub(super) fn open(
     resolver: &mut Resolver,
     deadline: Instant,
     io: Duration,
+    trace: &mut Trace,
 ) -> Result<Conn, String> {
     let sock = match &cfg.addr {
         Addr::Unix(path) => {
@@ -112,32 +91,58 @@ pub(super) fn open(
             Sock::Tcp(tcp)
         }
     };
-    let sock = TimedSock { sock, deadline };
+    let sock = TimedSock {
+        sock,
+        deadline,
+        nonblock: false,
+    };
     let transport = if cfg.tls.enabled {
-        let Addr::Tcp { host, .. } = &cfg.addr else {
+        let Addr::Tcp { host, port } = &cfg.addr else {
             return Err("TLS needs a TCP address".into());
         };
-        Transport::Tls(Box::new(tls::handshake(host, files, sock)?))
+        let t = Transport::Tls(Box::new(tls::handshake(host, files, sock)?));
+        trace.at(17, || {
+            format!("established TLS connection with '{host}:{port}'")
+        });
+        t
     } else {
         Transport::Plain(sock)
     };
     let mut conn = Conn {
         transport,
-        parser: redis::Parser::new(),
         rbuf: Vec::new(),
         rpos: 0,
         rend: 0,
         io,
         limit: Some(deadline),
+        needs_ping: false,
+        ping_inflight: false,
     };
     // AUTH and SELECT in one round trip.
-    let (setup, n) = resp::setup_pipeline(cfg);
-    if n > 0 {
-        conn.send(&setup)?;
-        for _ in 0..n {
-            if let Reply::Error { code, .. } = conn.reply()? {
+    let (setup, names) = resp::setup_pipeline(cfg);
+    if names.is_empty() {
+        // The first reply on this connection will be PING's.
+        conn.needs_ping = true;
+        return Ok(conn);
+    }
+    for name in &names {
+        // Never with its arguments: AUTH's hold the password.
+        trace.at(7, || format!("sending command: {name}"));
+    }
+    conn.send(&setup)?;
+    for name in &names {
+        match conn.reply()? {
+            Reply::Status(s) => trace.at(7, || format!("{name} reply: {s}")),
+            Reply::Error(e) => {
+                trace.at(2, || format!("{name} error: {}", e.code));
                 // Never echo the command: it holds the password.
-                return Err(format!("Redis refused AUTH/SELECT: {code:?}"));
+                return Err(format!("Redis refused {name}: {}", e.code));
+            }
+            other => {
+                return Err(format!(
+                    "unexpected {} reply to {name} (not Redis?)",
+                    other.kind()
+                ));
             }
         }
     }
@@ -162,6 +167,9 @@ pub(super) enum Sock {
 pub(super) struct TimedSock {
     pub(super) sock: Sock,
     pub(super) deadline: Instant,
+    /// Read only what is already there: `WouldBlock` if nothing is
+    /// ([`Conn::quiet`]).
+    pub(super) nonblock: bool,
 }
 
 impl TimedSock {
@@ -188,6 +196,22 @@ fn again_on_eintr<T>(mut call: impl FnMut() -> std::io::Result<T>) -> std::io::R
 
 impl Read for TimedSock {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.nonblock {
+            return again_on_eintr(|| match &mut self.sock {
+                Sock::Tcp(s) => {
+                    s.set_nonblocking(true)?;
+                    let r = s.read(buf);
+                    s.set_nonblocking(false)?;
+                    r
+                }
+                Sock::Unix(s) => {
+                    s.set_nonblocking(true)?;
+                    let r = s.read(buf);
+                    s.set_nonblocking(false)?;
+                    r
+                }
+            });
+        }
         again_on_eintr(|| {
             let t = Some(self.time_left()?);
             match &mut self.sock {
@@ -238,11 +262,9 @@ pub(super) enum Transport {
 
 pub(super) struct Conn {
     transport: Transport,
-    /// The redis crate's reader, for the Sentinels' replies ([`Conn::query`]).
-    parser: redis::Parser,
-    /// Our reader's buffer, for the replies to RPUSH, AUTH and SELECT
-    /// ([`Conn::reply`]); bytes `rpos..rend` are not read yet.  One
-    /// connection uses one reader or the other, never both.
+    /// The reader's buffer, for every reply on this connection (RPUSH,
+    /// PING, AUTH, SELECT, the Sentinels'); bytes `rpos..rend` are not
+    /// read yet.  It never grows beyond [`resp::BUF_MAX`].
     rbuf: Vec<u8>,
     rpos: usize,
     rend: usize,
@@ -250,7 +272,16 @@ pub(super) struct Conn {
     io: Duration,
     /// While the connection is being set up: nothing waits past this.
     pub(super) limit: Option<Instant>,
+    /// No reply came on this connection yet (no AUTH or SELECT): the first
+    /// pipeline starts with PING.
+    pub(super) needs_ping: bool,
+    /// PING was sent: its reply comes before the events'.
+    pub(super) ping_inflight: bool,
 }
+
+/// Why a connection is out of step (more replies than commands).
+pub(super) const OUT_OF_STEP: &str =
+    "Redis sent more replies than commands (out of step): reconnecting";
 
 impl Conn {
     /// The deadline of one operation starting now.
@@ -274,19 +305,16 @@ impl Conn {
         r.map_err(|e| io_text(&e))
     }
 
-    /// One command and its reply, converted to `T`.
-    pub(super) fn query<T: redis::FromRedisValue>(
-        &mut self,
-        cmd: &redis::Cmd,
-    ) -> Result<T, String> {
-        self.send(&cmd.get_packed_command())?;
-        match self.recv()? {
-            redis::Value::ServerError(e) => Err(format!("{:?}", e.code())),
-            v => redis::from_redis_value(v).map_err(|e| e.to_string()),
-        }
+    /// Send one command of `args`.
+    pub(super) fn command(&mut self, args: &[&[u8]]) -> Result<(), String> {
+        let mut out = Vec::new();
+        resp::write_command(&mut out, args);
+        self.send(&out)
     }
 
-    /// The next reply to RPUSH, AUTH or SELECT.
+    /// The next reply (an array: its header; its elements are the next
+    /// replies).  Nothing read from the peer is kept beyond
+    /// [`resp::BUF_MAX`] bytes.
     pub(super) fn reply(&mut self) -> Result<Reply, String> {
         self.arm();
         loop {
@@ -301,6 +329,50 @@ impl Conn {
         }
     }
 
+    /// Read and forget one whole reply (an array with its elements, nested
+    /// at most `depth` deep).
+    pub(super) fn skip(&mut self, depth: usize) -> Result<(), String> {
+        if let Reply::Array(Some(n)) = self.reply()? {
+            if depth == 0 {
+                return Err("malformed reply (nested too deep)".into());
+            }
+            for _ in 0..n {
+                self.skip(depth - 1)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// All replies to what was sent have been read: nothing more may be
+    /// there.  `Err` if something is (the peer is out of step: every later
+    /// reply would be taken for the one before), or the connection is gone.
+    /// Never waits.
+    pub(super) fn quiet(&mut self) -> Result<(), String> {
+        if self.rpos < self.rend {
+            return Err(OUT_OF_STEP.into());
+        }
+        (self.rpos, self.rend) = (0, 0);
+        if self.rbuf.is_empty() {
+            self.rbuf.resize(512, 0);
+        }
+        let set = |t: &mut Transport, on: bool| match t {
+            Transport::Plain(s) => s.nonblock = on,
+            Transport::Tls(t) => t.sock.nonblock = on,
+        };
+        set(&mut self.transport, true);
+        let r = match &mut self.transport {
+            Transport::Plain(s) => s.read(&mut self.rbuf),
+            Transport::Tls(t) => t.read(&mut self.rbuf),
+        };
+        set(&mut self.transport, false);
+        match r {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
+            Ok(0) => Err("connection closed by Redis".into()),
+            Ok(_) => Err(OUT_OF_STEP.into()),
+            Err(e) => Err(io_text(&e)),
+        }
+    }
+
     /// Read more bytes of the replies (waiting at most until the deadline).
     fn fill(&mut self) -> Result<(), String> {
         if self.rend == self.rbuf.len() {
@@ -309,10 +381,10 @@ impl Conn {
             if self.rpos > 0 {
                 self.rbuf.copy_within(self.rpos..self.rend, 0);
                 (self.rpos, self.rend) = (0, self.rend - self.rpos);
-            } else if self.rbuf.len() >= resp::REPLY_MAX {
+            } else if self.rbuf.len() >= resp::BUF_MAX {
                 return Err("reply from Redis too long".into());
             } else {
-                let n = (self.rbuf.len() * 2).max(512);
+                let n = (self.rbuf.len() * 2).clamp(512, resp::BUF_MAX);
                 self.rbuf.resize(n, 0);
             }
         }
@@ -329,36 +401,9 @@ impl Conn {
         Ok(())
     }
 
-    fn recv(&mut self) -> Result<redis::Value, String> {
-        self.arm();
-        let Conn {
-            transport, parser, ..
-        } = self;
-        match transport {
-            Transport::Plain(s) => parser.parse_value(s),
-            Transport::Tls(t) => parser.parse_value(&mut **t),
-        }
-        .map_err(|e| err_text(&e))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Found in review: a String truncated at byte 200 panicked when that
-    /// byte was inside a multi-byte character.
-    #[test]
-    fn error_text_is_cut_at_a_char_boundary() {
-        for prefix in 0..4 {
-            let text = format!("{}{}", "x".repeat(prefix), "é€😀".repeat(100));
-            let c = cut(text.clone(), 200);
-            assert!(c.len() <= 200 && c.len() > 195, "{}", c.len());
-            assert!(text.starts_with(&c));
-        }
-        assert_eq!(cut("short".into(), 200), "short");
-        assert_eq!(cut("ab€".into(), 4), "ab");
-        let e = redis::RedisError::from((redis::ErrorKind::Client, "refused", "ü".repeat(300)));
-        assert!(err_text(&e).len() <= 200);
+    /// How much the reader holds (for tests of its bound).
+    #[cfg(test)]
+    pub(super) fn buffered(&self) -> usize {
+        self.rbuf.len()
     }
 }

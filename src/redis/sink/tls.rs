@@ -26,7 +26,7 @@ pub(super) fn handshake(
                 std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
                     "TLS handshake timed out".to_string()
                 }
-                _ => format!("TLS handshake: {e}"),
+                _ => handshake_error(&e.to_string()),
             })?;
     }
     Ok(stream)
@@ -55,7 +55,7 @@ fn config(f: &TlsFiles) -> Result<rustls::ClientConfig, String> {
         return Err("no CA certificate to verify the server with".into());
     }
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .with_root_certificates(roots);
@@ -64,11 +64,77 @@ fn config(f: &TlsFiles) -> Result<rustls::ClientConfig, String> {
             let chain = CertificateDer::pem_slice_iter(cert)
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| format!("ssl-cert: {e}"))?;
+            if chain.is_empty() {
+                return Err("ssl-cert: no certificate found".into());
+            }
             let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| format!("ssl-key: {e}"))?;
-            builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|e| format!("ssl-cert/ssl-key: {e}"))
+            let certified = client_cert(chain, key, &provider)?;
+            Ok(builder.with_client_cert_resolver(std::sync::Arc::new(OwnCert(certified))))
         }
         _ => Ok(builder.with_no_client_auth()),
     }
+}
+
+/// Our own certificate and key.  The server verifies the certificate, not
+/// we: rustls's own check (that the key matches the certificate) parses it
+/// with webpki, which knows only X.509 version 3, and refused a version 1
+/// certificate (made by `openssl x509 -req` without extensions) that
+/// redis-cli and Redis accept, blaming the peer ("invalid peer
+/// certificate: UnsupportedCertVersion").  The check is kept where webpki
+/// can make it; a certificate it cannot parse is handed to the server
+/// as it is.
+fn client_cert(
+    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+    provider: &rustls::crypto::CryptoProvider,
+) -> Result<std::sync::Arc<rustls::sign::CertifiedKey>, String> {
+    use rustls::sign::CertifiedKey;
+    let signer = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| format!("ssl-key: {e}"))?;
+    let certified = CertifiedKey::new(chain, signer);
+    match certified.keys_match() {
+        Ok(()) => {}
+        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
+            return Err("ssl-cert/ssl-key: the key does not belong to the certificate".into());
+        }
+        // Unknown (the key cannot tell its public half), or the certificate
+        // is one webpki cannot parse (version 1): the server decides.
+        Err(_) => {}
+    }
+    Ok(std::sync::Arc::new(certified))
+}
+
+/// Hands rustls our client certificate whatever the server asks for.
+#[derive(Debug)]
+struct OwnCert(std::sync::Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for OwnCert {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        sigschemes: &[rustls::SignatureScheme],
+    ) -> Option<std::sync::Arc<rustls::sign::CertifiedKey>> {
+        // None if the key cannot sign with any scheme the server offers:
+        // the handshake goes on without a certificate and the server says
+        // why it wants one.
+        self.0.key.choose_scheme(sigschemes)?;
+        Some(self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+/// A failed handshake's error, said plainly where rustls is vague.
+fn handshake_error(e: &str) -> String {
+    // webpki verifies X.509 version 3 certificates only.
+    if e.contains("UnsupportedCertVersion") {
+        return "Redis's certificate is X.509 version 1; only version 3 certificates can be \
+                verified: reissue it with v3 extensions"
+            .into();
+    }
+    format!("TLS handshake: {e}")
 }
