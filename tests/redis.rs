@@ -2450,3 +2450,326 @@ fn all_also_logs_connecting_and_disconnecting() {
     let cmds = commands(&objs[1..objs.len() - 1]);
     assert_eq!(cmds, ["USER", "PASS", "NOOP", "QUIT"], "{objs:?}");
 }
+
+// ---- #21 (items 2-7): nothing lost when Redis is full, out of step or ----
+// ---- hostile; RedisLog says it once; the redis trace channel; v1 certs ---
+
+/// The `raw_command` of each event.
+fn raw_commands(items: &[String]) -> Vec<String> {
+    parse(items)
+        .iter()
+        .map(|o| o["raw_command"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+/// LRANGE `key` on a fresh connection, `None` while Redis refuses it (it
+/// is at maxclients).
+fn try_lrange(port: u16, key: &str) -> Option<Vec<String>> {
+    let mut c = RedisClient::try_connect(port).ok()?;
+    match c.try_cmd(&[b"LRANGE".as_slice(), key.as_bytes(), b"0", b"-1"]) {
+        Ok(r @ harness::Resp::Array(_)) => Some(r.into_strings()),
+        _ => None,
+    }
+}
+
+/// Issue #21 item 2: Redis at `maxclients` answers a new connection with
+/// `-ERR max number of clients reached` and closes it.  That error was
+/// taken for the reply to the first event, which was dropped for good
+/// (on every reconnect while Redis stayed full).  Now it is a failed
+/// connection: the events are kept and delivered once a slot is free.
+#[test]
+fn redis_at_maxclients_loses_no_event() {
+    let redis = RedisServer::builder().config("maxclients 1").start();
+    let port = redis.port();
+    // Hold the one slot (wait until Redis counts us, not the harness's
+    // PING connection).
+    let mut held = None;
+    assert!(wait_until(harness::DEFAULT_TIMEOUT, || {
+        held = RedisClient::try_connect(port).ok();
+        held.as_mut().is_some_and(|c| {
+            c.try_cmd(&[b"PING".as_slice()])
+                .is_ok_and(|r| r == harness::Resp::Simple("PONG".into()))
+        })
+    }));
+    let server = start(
+        Modules::Ours,
+        &redis_conf(
+            &format!("127.0.0.1:{port}"),
+            &format!("RedisTimeouts 300 300\n{RAW}\nRedisLogOnCommand MKD,QUIT raw"),
+        ),
+    );
+    let mut ftp = server.login("alice", "secret");
+    // The first event goes out with PING; their replies are read at the
+    // next command.
+    ftp.expect("MKD a", 257);
+    ftp.expect("MKD b", 257);
+    wait_redis_log(&server, "max number of clients");
+    ftp.expect("MKD c", 257);
+    // Free the slot; the session ends and delivers within its grace time.
+    drop(held);
+    ftp.quit();
+    let mut items = Vec::new();
+    assert!(wait_until(harness::DEFAULT_TIMEOUT, || {
+        items = try_lrange(port, "raw").unwrap_or_default();
+        items.len() >= 4
+    }));
+    // Every event, once, in order: 0 lost.
+    assert_eq!(raw_commands(&items), ["MKD a", "MKD b", "MKD c", "QUIT"]);
+    let log = wait_redis_log(&server, "reconnected to Redis");
+    assert!(log.contains("Redis refused the connection: ERR max number of clients reached"));
+    assert!(!log.contains("error appending log message"), "{log}");
+}
+
+/// A mod_redis configuration logging MKD and QUIT to `raw` from the
+/// scripted server `s`.
+fn scripted_conf(s: &harness::redis::ScriptedRedis) -> String {
+    redis_conf(
+        &format!("127.0.0.1:{}", s.port()),
+        &format!("RedisTimeouts 300 300\n{RAW}\nRedisLogOnCommand MKD,QUIT raw"),
+    )
+}
+
+/// The events a scripted server got: each expected one at least once, in
+/// order of first arrival, and how many arrived twice.
+fn delivered(s: &harness::redis::ScriptedRedis, want: &[&str]) -> (Vec<String>, usize) {
+    let mut got = Vec::new();
+    assert!(
+        wait_until(harness::DEFAULT_TIMEOUT, || {
+            got = raw_commands(&s.payloads());
+            want.iter().all(|w| got.iter().any(|g| g == w))
+        }),
+        "got {got:?}"
+    );
+    let mut first = Vec::new();
+    for g in &got {
+        if !first.contains(g) {
+            first.push(g.clone());
+        }
+    }
+    (first, got.len() - want.len())
+}
+
+/// Issue #21 item 3: one unsolicited extra reply made every later event
+/// match the previous event's reply (one lost, one stored twice).  Now the
+/// replies are matched only when they agree with the events; the extra
+/// one puts the connection out of step: dropped, unacknowledged events
+/// sent again.  Scripted: a real Redis never sends an extra reply.
+#[test]
+fn extra_reply_out_of_step_loses_no_event() {
+    use harness::redis::{ScriptedRedis, redis_answer};
+    let want = ["MKD a", "MKD b", "MKD c", "MKD d", "MKD e", "QUIT"];
+    // After the 2nd RPUSH: an extra `:7`, in the same write and (next
+    // case) as a reply of the wrong kind (`+OK` for RPUSH).
+    for (name, fault) in [
+        ("extra reply", &b":1\r\n:7\r\n"[..]),
+        ("wrong kind", &b"+OK\r\n"[..]),
+    ] {
+        let s = ScriptedRedis::start(move |c| {
+            if c.conn == 0 && c.rpush == 1 {
+                return fault.to_vec();
+            }
+            redis_answer(c.args)
+        });
+        let server = start(Modules::Ours, &scripted_conf(&s));
+        let mut ftp = server.login("alice", "secret");
+        for d in ["a", "b", "c", "d", "e"] {
+            ftp.expect(&format!("MKD {d}"), 257);
+        }
+        ftp.quit();
+        let (first, twice) = delivered(&s, &want);
+        // 0 lost, in order; repeats only of events sent again after the
+        // out-of-step connection was dropped (at least once).
+        assert_eq!(first, want, "{name}");
+        let log = wait_redis_log(&server, "out of step");
+        assert!(
+            twice <= 2,
+            "{name}: {twice} repeats: {:?}\n{log}",
+            s.payloads()
+        );
+        eprintln!(
+            "{name}: {} events received, {twice} repeat(s), 0 lost",
+            s.payloads().len()
+        );
+    }
+}
+
+/// Issue #21 item 5: Redis's error text went to RedisLog raw (up to 1 MiB
+/// per event, NUL, CR and ESC included).  Now cut and escaped.
+#[test]
+fn redis_error_text_is_cut_and_escaped_in_redislog() {
+    use harness::redis::{ScriptedRedis, redis_answer};
+    let s = ScriptedRedis::start(|c| {
+        if c.rpush == 0 {
+            // About the event (it is dropped): a long text with controls.
+            let mut e = b"-WRONGTYPE \x1b[31mred\x00nul\rcr ".to_vec();
+            e.extend(std::iter::repeat_n(b'x', 1 << 19));
+            e.extend(b"\r\n");
+            return e;
+        }
+        redis_answer(c.args)
+    });
+    let server = start(Modules::Ours, &scripted_conf(&s));
+    let mut ftp = server.login("alice", "secret");
+    ftp.expect("MKD a", 257);
+    ftp.expect("MKD b", 257);
+    ftp.quit();
+    delivered(&s, &["MKD b", "QUIT"]);
+    let log = wait_redis_log(&server, "WRONGTYPE");
+    for line in log.lines() {
+        assert!(line.len() < 600, "{} bytes: {}", line.len(), &line[..200]);
+    }
+    assert!(!log.contains('\x1b') && !log.contains('\0') && !log.contains('\r'));
+    assert!(
+        log.contains("WRONGTYPE \\x1b[31mred\\x00nul\\x0dcr xxx"),
+        "{log}"
+    );
+    assert!(log.len() < 4096, "{} bytes of RedisLog", log.len());
+}
+
+/// The peak resident memory (VmHWM, kB) of process `pid`.
+fn vm_hwm_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A Sentinel on a loopback port that answers every command with the
+/// start of a huge bulk string and streams bytes (bounded: 512 MiB or
+/// until the peer hangs up).
+fn hostile_sentinel() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                let mut s = s;
+                let mut buf = [0u8; 512];
+                if s.read(&mut buf).unwrap_or(0) == 0 {
+                    return;
+                }
+                let _ = s.write_all(b"$9999999999\r\n");
+                let chunk = vec![b'x'; 1 << 16];
+                for _ in 0..(512 << 4) {
+                    if s.write_all(&chunk).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// Issue #21 item 4: a Sentinel answering `$9999999999` and streaming
+/// took a session to 51 MB (RedisTimeouts 500 500), since the redis
+/// crate's parser buffered it all.  Every reply is now read by our
+/// size-capped reader: the Sentinel is refused at once, the session stays
+/// small, and the events are kept.
+#[test]
+fn hostile_sentinel_keeps_the_session_small() {
+    let sport = hostile_sentinel();
+    let server = start(
+        Modules::Ours,
+        &format!(
+            "RedisEngine on\nRedisSentinel 127.0.0.1:{sport} master mymaster\n\
+             RedisTimeouts 500 500\nRedisLog @DIR@/redis.log\n{RAW}\nRedisLogOnCommand MKD raw\n"
+        ),
+    );
+    let mut ftp = server.login("alice", "secret");
+    ftp.expect("MKD a", 257);
+    let log = wait_redis_log(&server, "no master from Sentinels");
+    assert!(log.contains("too long"), "{log}");
+    let sessions = harness::util::child_pids(server.pid());
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    let peak = vm_hwm_kb(sessions[0]);
+    eprintln!("hostile Sentinel: session peak memory (VmHWM) {peak} kB");
+    assert!(peak > 0 && peak < 24 * 1024, "session peak {peak} kB");
+    ftp.quit();
+}
+
+/// Issue #21 item 4: a Sentinel that lies (names a master that is not a
+/// Redis: here itself) costs no event: they are kept, and delivered once
+/// it names the true master.
+#[test]
+fn lying_sentinel_events_arrive_once_a_true_master_answers() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU16, Ordering};
+    let redis = RedisServer::start();
+    let master = Arc::new(AtomicU16::new(0));
+    let m = master.clone();
+    let s = harness::redis::ScriptedRedis::start(move |c| {
+        match &c.args[0].to_ascii_uppercase()[..] {
+            b"SENTINEL" => {
+                let port = m.load(Ordering::Relaxed).to_string();
+                format!("*2\r\n$9\r\n127.0.0.1\r\n${}\r\n{port}\r\n", port.len()).into_bytes()
+            }
+            b"PING" => b"+PONG\r\n".to_vec(),
+            // What a Sentinel answers to RPUSH.
+            _ => b"-ERR unknown command 'RPUSH'\r\n".to_vec(),
+        }
+    });
+    master.store(s.port(), Ordering::Relaxed);
+    let server = start(
+        Modules::Ours,
+        &format!(
+            "RedisEngine on\nRedisSentinel 127.0.0.1:{} master mymaster\n\
+             RedisTimeouts 300 300\nRedisLog @DIR@/redis.log\n{RAW}\nRedisLogOnCommand MKD,QUIT raw\n",
+            s.port()
+        ),
+    );
+    let mut ftp = server.login("alice", "secret");
+    ftp.expect("MKD a", 257);
+    ftp.expect("MKD b", 257);
+    wait_redis_log(&server, "unknown command");
+    master.store(redis.port(), Ordering::Relaxed);
+    ftp.quit();
+    let items = redis.client().wait_for_list("raw", 3);
+    assert_eq!(raw_commands(&items), ["MKD a", "MKD b", "QUIT"]);
+}
+
+/// Issue #21 item 6: with Redis down and the backlog full, every command
+/// wrote "Redis backlog full ... dropped 1 oldest event(s)" (90,001 lines
+/// in a session of 100k commands).  Now RedisLog says it when it starts,
+/// at each power of ten, and the totals at the end.
+#[test]
+fn long_outage_redislog_says_it_a_few_times() {
+    use std::io::Write;
+    let port = harness::free_port();
+    let server = start(
+        Modules::Ours,
+        &redis_conf(
+            &format!("127.0.0.1:{port}"),
+            &format!("RedisTimeouts 300 300\n{RAW}\nRedisLogOnCommand NOOP raw"),
+        ),
+    );
+    let mut ftp = server.login("alice", "secret");
+    // 20,000 NOOPs, pipelined 500 at a time over one connection.
+    const N: usize = 20_000;
+    let batch = "NOOP\r\n".repeat(500);
+    for _ in 0..N / 500 {
+        ftp.send_raw(batch.as_bytes());
+        for _ in 0..500 {
+            assert_eq!(ftp.read_reply().code, 200);
+        }
+    }
+    let _ = std::io::stdout().flush();
+    ftp.quit();
+    let log = wait_redis_log(&server, "could not be delivered");
+    let lines = log.lines().count();
+    eprintln!("RedisLog: {lines} lines for {N} commands with Redis down:\n{log}");
+    assert!(lines < 20, "{lines} lines");
+    let dropped = N - 10_000;
+    assert!(
+        log.contains(&format!("{dropped} event(s) were dropped in this session")),
+        "{log}"
+    );
+    assert!(
+        log.contains("session ending: 10000 event(s) could not be delivered"),
+        "{log}"
+    );
+    assert_eq!(log.matches("error connecting").count(), 1, "{log}");
+}

@@ -92,6 +92,15 @@ pub fn trace(channel: &CStr, level: i32, msg: &str) {
     }
 }
 
+/// The level a trace channel is traced at (`Trace channel:N`), or -1 when
+/// nothing of it goes anywhere (no TraceLog, or not that channel).  A
+/// module reads it once per session and makes no trace line above it.
+pub fn trace_level(channel: &CStr) -> i32 {
+    super::state::core_call("log");
+    // SAFETY: a NUL-terminated channel name; the core only reads it.
+    unsafe { ffi::pr_trace_get_level(channel.as_ptr()) }
+}
+
 /// A module's logger: prefixes every message with the module version (as the
 /// C modules do, e.g. `mod_unique_id/0.1.0-rs: ...`) and traces on the
 /// module's own channel.
@@ -140,6 +149,11 @@ impl Logger {
 
     pub fn trace(&self, level: i32, msg: &str) {
         trace(self.channel, level, msg);
+    }
+
+    /// The level of the module's trace channel ([`trace_level`]).
+    pub fn trace_level(&self) -> i32 {
+        trace_level(self.channel)
     }
 }
 

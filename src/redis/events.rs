@@ -2,6 +2,7 @@
 //! configuration context), each rule's event resolved into a JSON object,
 //! and the hand-off to the sink.
 
+use super::LOG;
 use super::directives::{EXTRA, Extra, LogRule, ON_COMMAND, ON_EVENT, Rule};
 use super::json;
 use super::session::{self, debug_after, write_log_line};
@@ -201,6 +202,16 @@ fn event_for(cmd: &Cmd, active: &ActiveRule, sc: &mut Scratch, errors: &mut Vec<
     };
     sc.payload.clear();
     sc.object.write(&mut sc.payload);
+    if session::trace_level() >= 8 {
+        LOG.trace(
+            8,
+            &format!(
+                "generated JSON payload for {}: {}",
+                cmd.name(),
+                String::from_utf8_lossy(&sc.payload)
+            ),
+        );
+    }
     let buf = sc.spare.pop().unwrap_or_default();
     sc.events
         .push(sink::Event::in_buffer(buf, key, &sc.payload));

@@ -13,7 +13,7 @@ use crate::host::conf::Scope;
 use crate::host::state::SessionState;
 use crate::host::{core_redis, fs, privs, sys};
 use std::io::Write;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::time::Duration;
 
 // ---- session state ------------------------------------------------------
@@ -36,6 +36,30 @@ static LOG_FILE: SessionState<std::fs::File> = SessionState::new();
 /// Events not yet delivered, as of the last borrow of [`SESSION`] (for that
 /// same case).
 static PENDING: AtomicUsize = AtomicUsize::new(0);
+
+/// The level of the `redis` trace channel in this session ([`UNKNOWN`]:
+/// not read yet).  Read once (at the first event, when the core has its
+/// session's Trace settings), not per event.
+static TRACE_LEVEL: AtomicI32 = AtomicI32::new(UNKNOWN);
+const UNKNOWN: i32 = i32::MIN;
+
+/// The `redis` trace channel's level: below 1, no trace line is made.
+pub(super) fn trace_level() -> i32 {
+    let level = TRACE_LEVEL.load(Ordering::Relaxed);
+    if level != UNKNOWN {
+        return level;
+    }
+    let level = LOG.trace_level();
+    TRACE_LEVEL.store(level, Ordering::Relaxed);
+    level
+}
+
+/// The trace lines gathered during a borrow, once it ended.
+fn trace_after(lines: Vec<(i32, String)>) {
+    for (level, line) in lines {
+        LOG.trace(level, &line);
+    }
+}
 
 /// Read this server's settings and set the session up; every call into
 /// proftpd happens here, before the state is touched.
@@ -245,6 +269,8 @@ pub(super) fn submit(
     debug: &mut Vec<String>,
 ) {
     let n = events.len();
+    let trace = trace_level();
+    let mut traces = Vec::new();
     let submitted = SESSION.with_some(|s| {
         if events.is_empty() {
             return;
@@ -265,14 +291,17 @@ pub(super) fn submit(
             }
         }
         if let Some(sink) = s.sink.as_mut() {
+            sink.set_trace_level(trace);
             sink.submit(events.drain(..), &mut |m| write_log_line(m, debug));
             sink.recycle(spare);
+            sink.take_traces(&mut traces);
             PENDING.store(sink.pending(), Ordering::Relaxed);
         }
     });
     if submitted.is_err() {
         write_log_line(format!("module state busy: {n} event(s) dropped"), debug);
     }
+    trace_after(traces);
 }
 
 pub(super) fn flush_session(at_exit: bool) {
@@ -282,6 +311,7 @@ pub(super) fn flush_session(at_exit: bool) {
         "switching servers (HOST)"
     };
     let mut debug = Vec::new();
+    let mut traces = Vec::new();
     let done = SESSION.with_some(|s| {
         let Some(sink) = s.sink.as_mut() else {
             return;
@@ -305,6 +335,7 @@ pub(super) fn flush_session(at_exit: bool) {
                 t.as_millis()
             ));
         }
+        sink.take_traces(&mut traces);
     });
     if done.is_err() {
         let pending = PENDING.load(Ordering::Relaxed);
@@ -316,6 +347,11 @@ pub(super) fn flush_session(at_exit: bool) {
         );
     }
     debug_after(debug);
+    trace_after(traces);
+    if !at_exit {
+        // Another server (HOST) may have other Trace settings.
+        TRACE_LEVEL.store(UNKNOWN, Ordering::Relaxed);
+    }
 }
 
 #[cfg(test)]

@@ -369,3 +369,110 @@ fn read_resp(r: &mut impl BufRead) -> io::Result<Resp> {
         _ => return Err(bad()),
     })
 }
+
+// ---- #21: a scripted RESP server, for protocol faults a real Redis ------
+// ---- cannot produce (extra replies, replies of the wrong kind, ...) -----
+
+/// One command a [`ScriptedRedis`] got.
+pub struct Call<'a> {
+    /// Which connection (0 for the first one accepted).
+    pub conn: usize,
+    /// For an RPUSH: how many RPUSHes came before it (all connections).
+    pub rpush: usize,
+    pub args: &'a [Vec<u8>],
+}
+
+/// What Redis answers to the commands mod_redis sends: `+PONG` to PING,
+/// `:1` to RPUSH, `+OK` to AUTH and SELECT.
+pub fn redis_answer(args: &[Vec<u8>]) -> Vec<u8> {
+    match args.first().map(|a| a.to_ascii_uppercase()).as_deref() {
+        Some(b"PING") => b"+PONG\r\n".to_vec(),
+        Some(b"RPUSH") => b":1\r\n".to_vec(),
+        Some(b"AUTH" | b"SELECT") => b"+OK\r\n".to_vec(),
+        _ => b"-ERR unknown command\r\n".to_vec(),
+    }
+}
+
+/// A RESP server on a loopback port, in a thread of the test: each
+/// command gets what `answer` says; the RPUSH payloads are recorded, in
+/// the order they came.  Its threads live until the test process ends.
+pub struct ScriptedRedis {
+    port: u16,
+    payloads: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+type Answer = dyn Fn(&Call) -> Vec<u8> + Send + Sync;
+
+impl ScriptedRedis {
+    pub fn start(answer: impl Fn(&Call) -> Vec<u8> + Send + Sync + 'static) -> ScriptedRedis {
+        use std::sync::{Arc, Mutex};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("local_addr").port();
+        let payloads = Arc::new(Mutex::new(Vec::new()));
+        let answer: Arc<Answer> = Arc::new(answer);
+        let rpushes = Arc::new(Mutex::new(0usize));
+        let p = payloads.clone();
+        std::thread::spawn(move || {
+            for (conn, s) in listener.incoming().flatten().enumerate() {
+                let (answer, payloads, rpushes) = (answer.clone(), p.clone(), rpushes.clone());
+                std::thread::spawn(move || {
+                    let Ok(mut w) = s.try_clone() else { return };
+                    let mut r = BufReader::new(s);
+                    while let Some(args) = read_command(&mut r) {
+                        let mut rpush = 0;
+                        if args
+                            .first()
+                            .is_some_and(|a| a.eq_ignore_ascii_case(b"RPUSH"))
+                        {
+                            let mut n = rpushes.lock().unwrap();
+                            rpush = *n;
+                            *n += 1;
+                            if let Some(p) = args.get(2) {
+                                payloads
+                                    .lock()
+                                    .unwrap()
+                                    .push(String::from_utf8_lossy(p).into_owned());
+                            }
+                        }
+                        let reply = answer(&Call {
+                            conn,
+                            rpush,
+                            args: &args,
+                        });
+                        if w.write_all(&reply).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        ScriptedRedis { port, payloads }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The RPUSH payloads received so far, in order.
+    pub fn payloads(&self) -> Vec<String> {
+        self.payloads.lock().unwrap().clone()
+    }
+}
+
+/// One RESP command (an array of bulk strings), `None` at the end.
+fn read_command(r: &mut impl BufRead) -> Option<Vec<Vec<u8>>> {
+    let mut line = String::new();
+    r.read_line(&mut line).ok()?;
+    let n: usize = line.trim_end().strip_prefix('*')?.parse().ok()?;
+    let mut args = Vec::new();
+    for _ in 0..n {
+        line.clear();
+        r.read_line(&mut line).ok()?;
+        let len: usize = line.trim_end().strip_prefix('$')?.parse().ok()?;
+        let mut b = vec![0; len + 2];
+        io::Read::read_exact(r, &mut b).ok()?;
+        b.truncate(len);
+        args.push(b);
+    }
+    Some(args)
+}

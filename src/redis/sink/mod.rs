@@ -881,7 +881,7 @@ mod tests {
 
     // ---- #21: replies out of step, errors on connect, hostile Sentinels --
 
-    use std::io::{BufRead, BufReader, Read};
+    use std::io::{BufRead, BufReader};
     use std::sync::{Arc, Mutex};
 
     /// One RESP command (an array of bulk strings) from `r`.

@@ -177,6 +177,11 @@ pub(super) const TEXT_MAX: usize = 200;
 /// The line at the start of `buf` (without its CRLF) and where the next
 /// one starts, if it is complete.
 fn line(buf: &[u8]) -> Option<(&[u8], usize)> {
+    // A long line arrives in many reads, and is looked at after each:
+    // `contains` (memchr) first keeps that cheap.
+    if !buf.contains(&b'\n') {
+        return None;
+    }
     let nl = buf.iter().position(|&b| b == b'\n')?;
     let text = &buf[..nl];
     Some((text.strip_suffix(b"\r").unwrap_or(text), nl + 1))
