@@ -2525,7 +2525,7 @@ fn redis_at_maxclients_loses_no_event() {
 fn scripted_conf(s: &harness::redis::ScriptedRedis) -> String {
     redis_conf(
         &format!("127.0.0.1:{}", s.port()),
-        &format!("RedisTimeouts 300 300\n{RAW}\nRedisLogOnCommand MKD,QUIT raw"),
+        &format!("RedisTimeouts 3000 3000\n{RAW}\nRedisLogOnCommand MKD,QUIT raw"),
     )
 }
 
@@ -2771,5 +2771,6 @@ fn long_outage_redislog_says_it_a_few_times() {
         log.contains("session ending: 10000 event(s) could not be delivered"),
         "{log}"
     );
-    assert_eq!(log.matches("error connecting").count(), 1, "{log}");
+    // One line when the outage started (later ones are summaries).
+    assert_eq!(log.matches("]: error connecting").count(), 1, "{log}");
 }

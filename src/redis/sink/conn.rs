@@ -283,6 +283,17 @@ pub(super) struct Conn {
 pub(super) const OUT_OF_STEP: &str =
     "Redis sent more replies than commands (out of step): reconnecting";
 
+/// Whether anything came after the last reply ([`Conn::quiet`]).
+pub(super) enum Quiet {
+    /// Nothing: the replies read agree with the commands sent.
+    Yes,
+    /// The connection is closed (or broken): the replies read still
+    /// count, but nothing more can be sent on it.
+    Closed(String),
+    /// More bytes than replies to what was sent.
+    OutOfStep,
+}
+
 impl Conn {
     /// The deadline of one operation starting now.
     fn arm(&mut self) {
@@ -344,12 +355,12 @@ impl Conn {
     }
 
     /// All replies to what was sent have been read: nothing more may be
-    /// there.  `Err` if something is (the peer is out of step: every later
-    /// reply would be taken for the one before), or the connection is gone.
-    /// Never waits.
-    pub(super) fn quiet(&mut self) -> Result<(), String> {
+    /// there.  [`Quiet::OutOfStep`] if something is (the peer sends more
+    /// replies than it got commands: every later reply would be taken for
+    /// the one before).  Never waits.
+    pub(super) fn quiet(&mut self) -> Quiet {
         if self.rpos < self.rend {
-            return Err(OUT_OF_STEP.into());
+            return Quiet::OutOfStep;
         }
         (self.rpos, self.rend) = (0, 0);
         if self.rbuf.is_empty() {
@@ -366,10 +377,10 @@ impl Conn {
         };
         set(&mut self.transport, false);
         match r {
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
-            Ok(0) => Err("connection closed by Redis".into()),
-            Ok(_) => Err(OUT_OF_STEP.into()),
-            Err(e) => Err(io_text(&e)),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Quiet::Yes,
+            Ok(0) => Quiet::Closed("connection closed by Redis".into()),
+            Ok(_) => Quiet::OutOfStep,
+            Err(e) => Quiet::Closed(io_text(&e)),
         }
     }
 

@@ -28,7 +28,7 @@ mod tls;
 use super::server::{self, SentinelCfg, ServerCfg};
 use backlog::Backlog;
 pub use backlog::Event;
-use conn::{Conn, Resolver, open};
+use conn::{Conn, OUT_OF_STEP, Quiet, Resolver, open};
 use resp::{ErrorReply, Reply, drops_event, printable};
 use sentinel::discover_master;
 use std::time::{Duration, Instant};
@@ -246,6 +246,27 @@ impl Sink {
         if self.backlog.is_empty() {
             return;
         }
+        if self.backlog.inflight() == 0
+            && let Some(conn) = self.conn.as_mut()
+            && !conn.needs_ping
+            && !conn.ping_inflight
+        {
+            // Nothing was sent since the replies were last read: nothing
+            // may have come since either.
+            match conn.quiet() {
+                Quiet::Yes => {}
+                // Redis closed it (idle timeout, restart): a new one.
+                Quiet::Closed(e) => {
+                    self.trace
+                        .at(9, || format!("connection lost ({e}): reconnecting"));
+                    self.conn = None;
+                }
+                Quiet::OutOfStep => {
+                    self.lost(OUT_OF_STEP.into(), log);
+                    return;
+                }
+            }
+        }
         if self.conn.is_none() {
             if self.given_up {
                 return;
@@ -280,8 +301,9 @@ impl Sink {
             let n = self.backlog.len().min(CHUNK);
             self.send_buf.clear();
             let Some(conn) = self.conn.as_mut() else {
-                self.backlog.unanswered();
-                return;
+                // Closed by Redis after its last replies (which counted):
+                // the rest goes on a new connection.
+                return self.flush(force, log);
             };
             if conn.needs_ping {
                 // First on a new connection: an error sent as it opens
@@ -365,15 +387,6 @@ impl Sink {
             return false;
         };
         if n == 0 {
-            // Nothing was sent since the replies were last read: nothing
-            // may have come since either.
-            if !conn.needs_ping
-                && !conn.ping_inflight
-                && let Err(e) = conn.quiet()
-            {
-                self.lost(e, log);
-                return false;
-            }
             return true;
         }
         if conn.ping_inflight {
@@ -440,11 +453,19 @@ impl Sink {
                 }
             }
         }
-        if refused.is_none()
-            && let Err(e) = conn.quiet()
-        {
-            self.lost(e, log);
-            return false;
+        // As many replies as events: nothing more may be there.
+        let mut closed = None;
+        if refused.is_none() {
+            match conn.quiet() {
+                Quiet::Yes => {}
+                // Closed after its last reply (Redis stopped, failover):
+                // the replies count; the next events need a new one.
+                Quiet::Closed(e) => closed = Some(e),
+                Quiet::OutOfStep => {
+                    self.lost(OUT_OF_STEP.into(), log);
+                    return false;
+                }
+            }
         }
         // The replies agree with the events: take them off the backlog.
         let answered = self.outcomes.len();
@@ -476,6 +497,11 @@ impl Sink {
         if let Some(e) = refused {
             self.lost(format!("Redis refused the log messages: {}", e.text), log);
             return false;
+        }
+        if let Some(e) = closed {
+            self.trace
+                .at(9, || format!("connection lost ({e}): reconnecting"));
+            self.conn = None;
         }
         // Only an answer ends an outage: a connection that was merely
         // accepted (e.g. by a silent server) must not reset the back-off.
