@@ -2774,3 +2774,229 @@ fn long_outage_redislog_says_it_a_few_times() {
     // One line when the outage started (later ones are summaries).
     assert_eq!(log.matches("]: error connecting").count(), 1, "{log}");
 }
+
+/// Issue #21 item 7: the `redis` trace channel.  With `Trace redis:20`,
+/// the C module (and the core's Redis API under it) traces what it sends
+/// and what Redis answered; ours traces the same moments at the same
+/// levels (shapes compared, not bytes), and never a password.
+#[test]
+fn redis_trace_channel_matches_c_module() {
+    // (modules, with a password): the C module and ours side by side; then
+    // ours with AUTH (Debian's C module sends no AUTH for `host:port pw`).
+    let mut traces = Vec::new();
+    for (modules, auth) in [
+        (Modules::DebianC, false),
+        (Modules::Ours, false),
+        (Modules::Ours, true),
+    ] {
+        let redis = RedisServer::start();
+        let mut server_spec = format!("127.0.0.1:{}", redis.port());
+        if auth {
+            redis
+                .client()
+                .cmd(&["CONFIG", "SET", "requirepass", "hunter2"]);
+            server_spec += " hunter2";
+        }
+        let conf = redis_conf(
+            &server_spec,
+            &format!(
+                "TraceLog @DIR@/trace.log\nTrace redis:20\n{RAW}\nRedisLogOnCommand MKD,PWD,QUIT raw"
+            ),
+        );
+        let server = start(modules.clone(), &conf);
+        let mut ftp = server.login("alice", "secret");
+        ftp.expect("MKD x", 257);
+        ftp.expect("PWD", 257);
+        ftp.quit();
+        let mut c = redis.client();
+        if auth {
+            c.cmd(&["AUTH", "hunter2"]);
+        }
+        c.wait_for_list("raw", 3);
+        let mut text = String::new();
+        assert!(
+            wait_until(harness::DEFAULT_TIMEOUT, || {
+                text =
+                    String::from_utf8_lossy(&server.try_read_file("trace.log").unwrap_or_default())
+                        .into_owned();
+                text.matches("appended log message to 'raw'").count() >= 3
+            }),
+            "{modules:?}: {text}"
+        );
+        assert!(
+            !text.contains("hunter2"),
+            "{modules:?} traced the password:\n{text}"
+        );
+        // `<redis:N>: message`, with numbers in the message as 0 and the
+        // JSON payloads left out.
+        let shapes: std::collections::BTreeSet<String> = text
+            .lines()
+            .filter_map(|l| l.find("<redis:").map(|a| &l[a..]))
+            .map(|l| {
+                let (level, msg) = l.split_once(">: ").unwrap_or((l, ""));
+                let msg = match msg.find("payload for ") {
+                    Some(p) => {
+                        msg[..p + 12].to_string() + msg[p + 12..].split(':').next().unwrap_or("")
+                    }
+                    None => msg.to_string(),
+                };
+                let msg: String = msg
+                    .chars()
+                    .map(|c| if c.is_ascii_digit() { '0' } else { c })
+                    .collect();
+                format!("{level}>: {msg}")
+            })
+            .collect();
+        eprintln!(
+            "==== {modules:?} (AUTH: {auth}): {} trace lines\n{text}",
+            text.lines().count()
+        );
+        traces.push(shapes);
+    }
+    let mut want = vec![
+        "<redis:8>: generated JSON payload for MKD",
+        "<redis:8>: generated JSON payload for PWD",
+        "<redis:8>: generated JSON payload for QUIT",
+        "<redis:7>: sending command: PING",
+        "<redis:7>: PING reply: PONG",
+        "<redis:7>: sending command: RPUSH",
+        "<redis:7>: RPUSH reply: 0",
+        "<redis:17>: appended log message to 'raw'",
+    ];
+    for (t, who) in traces.iter().zip(["C", "ours"]) {
+        for w in &want {
+            assert!(t.contains(*w), "{who} has no {w:?}: {t:#?}");
+        }
+    }
+    want.retain(|w| !w.contains("PING"));
+    want.extend([
+        "<redis:7>: sending command: AUTH",
+        "<redis:7>: AUTH reply: OK",
+    ]);
+    for w in &want {
+        assert!(
+            traces[2].contains(*w),
+            "ours with AUTH has no {w:?}: {:#?}",
+            traces[2]
+        );
+    }
+}
+
+/// Makes a version-1 certificate `NAME.crt` (and `NAME.key`) for CN `cn`,
+/// signed by [`make_certs`]'s CA: `openssl x509 -req` without extensions.
+fn make_v1_cert(dir: &std::path::Path, name: &str, cn: &str) {
+    let run = |args: &[&str]| {
+        let st = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl");
+        assert!(st.success(), "openssl {args:?}");
+    };
+    let (key, csr, crt) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.crt"),
+    );
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        &key,
+        "-out",
+        &csr,
+        "-subj",
+        &format!("/CN={cn}"),
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        &csr,
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        &crt,
+        "-days",
+        "2",
+    ]);
+    let text = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in", &crt])
+        .current_dir(dir)
+        .output()
+        .expect("openssl");
+    assert!(String::from_utf8_lossy(&text.stdout).contains("Version: 1 (0x0)"));
+    for f in [key, crt] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+}
+
+/// Issue #21 item 7: an X.509 version 1 client certificate (what
+/// `openssl x509 -req` makes without extensions; redis-cli uses it) was
+/// refused by ours with "invalid peer certificate: UnsupportedCertVersion"
+/// (rustls parsed our own certificate with webpki).  The server verifies
+/// it, not we: events arrive.
+#[test]
+fn tls_client_certificate_of_version_1_works() {
+    let certs = tempfile::tempdir().unwrap();
+    make_certs(certs.path());
+    make_v1_cert(certs.path(), "client", "ftplog");
+    let d = certs.path().display();
+    let (redis, tls_port) = tls_redis(&d.to_string(), "yes");
+    let server = start(
+        Modules::Ours,
+        &redis_conf(
+            &format!(
+                "127.0.0.1:{tls_port} ssl:true ssl-ca:{d}/ca.crt ssl-cert:{d}/client.crt \
+                 ssl-key:{d}/client.key"
+            ),
+            &format!("{RAW}\nRedisLogOnCommand PWD,QUIT raw"),
+        ),
+    );
+    let mut ftp = server.login("alice", "secret");
+    ftp.expect("PWD", 257);
+    ftp.quit();
+    let items = redis.client().wait_for_list("raw", 2);
+    assert_eq!(raw_commands(&items), ["PWD", "QUIT"]);
+    let log = server.try_read_file("redis.log").unwrap_or_default();
+    assert!(log.is_empty(), "{}", String::from_utf8_lossy(&log));
+}
+
+/// Issue #21 item 7: a version-1 server certificate cannot be verified
+/// (webpki knows version 3 only): RedisLog says exactly that, instead of
+/// blaming the peer vaguely.
+#[test]
+fn tls_server_certificate_of_version_1_is_named() {
+    let certs = tempfile::tempdir().unwrap();
+    make_certs(certs.path());
+    make_v1_cert(certs.path(), "r", "127.0.0.1");
+    let d = certs.path().display();
+    let (redis, tls_port) = tls_redis(&d.to_string(), "no");
+    let server = start(
+        Modules::Ours,
+        &redis_conf(
+            &format!("127.0.0.1:{tls_port} ssl:true ssl-ca:{d}/ca.crt"),
+            &format!("{RAW}\nRedisLogOnCommand PWD raw"),
+        ),
+    );
+    let mut ftp = server.login("alice", "secret");
+    ftp.expect("PWD", 257);
+    ftp.quit();
+    let log = wait_redis_log(&server, "could not be delivered");
+    assert!(
+        log.contains(
+            "Redis's certificate is X.509 version 1; only version 3 certificates can be \
+             verified: reissue it with v3 extensions"
+        ),
+        "{log}"
+    );
+    assert!(redis.client().keys("*").is_empty());
+}
