@@ -1212,4 +1212,52 @@ mod tests {
         assert_eq!(sink.pending(), 0, "{log2:#?}");
         assert_eq!(*got.lock().unwrap(), ["a", "b", "c"], "{log:#?} {log2:#?}");
     }
+
+    /// An extra reply that comes late, while nothing is in flight: found
+    /// before the next events are sent (they go on a new connection).
+    #[test]
+    fn a_late_extra_reply_is_found_before_sending() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let g = got.clone();
+        std::thread::spawn(move || {
+            for (i, s) in l.incoming().flatten().enumerate() {
+                let g = g.clone();
+                std::thread::spawn(move || {
+                    let mut w = s.try_clone().unwrap();
+                    let mut r = BufReader::new(s);
+                    while let Some(cmd) = read_command(&mut r) {
+                        if cmd[0] == b"RPUSH" {
+                            g.lock()
+                                .unwrap()
+                                .push(String::from_utf8_lossy(&cmd[2]).into_owned());
+                        }
+                        let _ = w.write_all(&redis_like(&cmd));
+                        if i == 0 && cmd[0] == b"RPUSH" {
+                            // 100 ms later, unasked.
+                            let mut w = w.try_clone().unwrap();
+                            std::thread::spawn(move || {
+                                std::thread::sleep(Duration::from_millis(100));
+                                let _ = w.write_all(b":99\r\n");
+                            });
+                        }
+                    }
+                });
+            }
+        });
+        let mut sink = Sink::new(settings(port, 100));
+        let mut log = Vec::new();
+        sink.submit([ev("a")], &mut |m| log.push(m));
+        // Its reply read at once (as at HOST): nothing in flight.
+        sink.flush(true, &mut |m| log.push(m));
+        assert_eq!(sink.pending(), 0, "{log:#?}");
+        std::thread::sleep(Duration::from_millis(300));
+        sink.submit([ev("b")], &mut |m| log.push(m));
+        assert!(log.iter().any(|m| m.contains("out of step")), "{log:#?}");
+        assert_eq!(sink.pending(), 1);
+        sink.finish(Duration::from_secs(2), &mut |m| log.push(m));
+        assert_eq!(sink.pending(), 0, "{log:#?}");
+        assert_eq!(*got.lock().unwrap(), ["a", "b"], "{log:#?}");
+    }
 }
