@@ -3000,3 +3000,65 @@ fn tls_server_certificate_of_version_1_is_named() {
     );
     assert!(redis.client().keys("*").is_empty());
 }
+
+/// Issue #21 item 2, with a real Redis: an error about the server
+/// (`-READONLY`: RedisServer names a replica) keeps the events; they are
+/// delivered once it can store them (here: promoted).
+#[test]
+fn readonly_replica_keeps_events_until_it_can_store_them() {
+    let master = RedisServer::start();
+    let replica = RedisServer::builder()
+        .config(&format!("replicaof 127.0.0.1 {}", master.port()))
+        .start();
+    let server = start(
+        Modules::Ours,
+        &redis_conf(
+            &format!("127.0.0.1:{}", replica.port()),
+            &format!("RedisTimeouts 300 300\n{RAW}\nRedisLogOnCommand MKD,QUIT raw"),
+        ),
+    );
+    let mut ftp = server.login("alice", "secret");
+    ftp.expect("MKD a", 257);
+    ftp.expect("MKD b", 257);
+    let log = wait_redis_log(&server, "READONLY");
+    assert!(!log.contains("error appending log message to"), "{log}");
+    replica.client().cmd(&["REPLICAOF", "NO", "ONE"]);
+    ftp.quit();
+    let items = replica.client().wait_for_list("raw", 3);
+    assert_eq!(raw_commands(&items), ["MKD a", "MKD b", "QUIT"]);
+}
+
+/// Issue #21 item 2, with a real Redis: an error about the event itself
+/// (`-NOPERM`: the ACL user may not write that key) drops that event alone,
+/// with a RedisLog line; the others are delivered.
+#[test]
+fn noperm_key_drops_that_event_only() {
+    let redis = RedisServer::start();
+    redis
+        .client()
+        .cmd(&["ACL", "SETUSER", "ftplog", "on", ">s3cr3t", "~ok*", "+@all"]);
+    let server = start(
+        Modules::Ours,
+        &redis_conf(
+            &format!("127.0.0.1:{} ftplog s3cr3t", redis.port()),
+            &format!(
+                "{RAW}\nLogFormat ok \"%m\"\nRedisLogOnCommand MKD raw\nRedisLogOnCommand MKD,QUIT ok"
+            ),
+        ),
+    );
+    let mut ftp = server.login("alice", "secret");
+    ftp.expect("MKD a", 257);
+    ftp.expect("MKD b", 257);
+    ftp.quit();
+    let ok = parse(&redis.client().wait_for_list("ok", 3));
+    assert_eq!(commands(&ok), ["MKD", "MKD", "QUIT"]);
+    let log = wait_redis_log(&server, "NOPERM");
+    assert_eq!(
+        log.matches("error appending log message to 'raw': NOPERM")
+            .count(),
+        2,
+        "{log}"
+    );
+    assert!(!log.contains("s3cr3t"));
+    assert!(redis.client().keys("raw").is_empty());
+}
