@@ -3,11 +3,12 @@
 //! the backlog), and the RedisLog file.
 
 use super::directives::{
-    ENGINE, LOG_FILE_DIRECTIVE, OPT_NO_RECONNECT, OPTIONS, SENTINEL, SERVER, TIMEOUTS,
+    ENGINE, LOG_FILE_DIRECTIVE, OPT_NO_RECONNECT, OPTIONS, SENTINEL, SERVER, SPOOL, TIMEOUTS,
     configure_core, configure_core_sentinels,
 };
 use super::server::{self, ServerCfg};
 use super::sink::{self, Settings, Sink};
+use super::spool::{self, Spool};
 use super::{LOG, VERSION};
 use crate::host::conf::Scope;
 use crate::host::state::SessionState;
@@ -21,6 +22,9 @@ use std::time::Duration;
 struct Session {
     settings: Option<Settings>,
     sink: Option<Sink>,
+    /// RedisLogSpool, opened when the session started; handed to the sink
+    /// when it is made.
+    spool: Option<Spool>,
     warned_no_server: bool,
 }
 
@@ -138,12 +142,70 @@ fn session_settings() -> (Session, Option<std::fs::File>) {
         no_reconnect,
         backlog_max: sink::BACKLOG_MAX,
     });
+    let spool = settings
+        .as_ref()
+        .and_then(|st| open_spool(st, &mut log_file));
     let session = Session {
         settings,
         sink: None,
+        spool,
         warned_no_server: false,
     };
     (session, log_file)
+}
+
+/// RedisLogSpool's directory, opened as root before any chroot (the
+/// session keeps using it through descriptors), with this session's own
+/// file in it.
+fn open_spool(settings: &Settings, log_file: &mut Option<std::fs::File>) -> Option<Spool> {
+    let cfg = SPOOL.get(Scope::Server)?;
+    let destination = spool::destination_of(&destination(settings));
+    let (now, _) = sys::now();
+    let mut tag = [0u8; 4];
+    let _ = sys::random_bytes(&mut tag);
+    let opened = privs::as_root(|| {
+        Spool::open(
+            &cfg,
+            destination,
+            now,
+            std::process::id(),
+            u32::from_le_bytes(tag),
+        )
+    });
+    match opened {
+        Ok(s) => Some(s),
+        Err(e) => {
+            log_line(
+                log_file,
+                &format!("RedisLogSpool: {e}: not spooling in this session"),
+            );
+            None
+        }
+    }
+}
+
+/// Where this session's events go, as the spool names it: the address
+/// (or the Sentinels and their master) and the db index, never a
+/// credential.
+fn destination(settings: &Settings) -> String {
+    let mut d = server::describe(&settings.server);
+    if let Some(s) = &settings.sentinel {
+        let mut sentinels: Vec<String> = s
+            .sentinels
+            .iter()
+            .map(|a| match a {
+                server::Addr::Tcp { host, port } => format!("{host}:{port}"),
+                server::Addr::Unix(p) => p.clone(),
+            })
+            .collect();
+        sentinels.sort();
+        d = format!(
+            "sentinel {} master {}",
+            sentinels.join(","),
+            s.master.as_deref().unwrap_or("")
+        );
+    }
+    format!("{d} db {}", settings.server.db.unwrap_or(0))
 }
 
 /// A `<VirtualHost>` without a RedisServer of its own uses the one of the
@@ -250,11 +312,6 @@ pub fn utc_time(secs: u64) -> String {
     )
 }
 
-/// Deliver the session's backlog: once (before `HOST` switches servers), or
-/// at session end with up to [`sink::EXIT_GRACE`] for Redis to come back.
-/// Never waits for the state: if it is busy (the session ends inside a
-/// borrow, which the rule should make impossible) the undelivered events
-/// are counted as lost.
 /// Whether this session logs to Redis (RedisEngine on).
 pub(super) fn engine_on() -> bool {
     SESSION.with(|s| s.is_some()) == Ok(true)
@@ -277,7 +334,13 @@ pub(super) fn submit(
         }
         if s.sink.is_none() {
             match &s.settings {
-                Some(settings) => s.sink = Some(Sink::new(settings.clone())),
+                Some(settings) => {
+                    let mut sink = Sink::new(settings.clone());
+                    if let Some(sp) = s.spool.take() {
+                        sink.set_spool(sp);
+                    }
+                    s.sink = Some(sink);
+                }
                 None => {
                     if !s.warned_no_server {
                         s.warned_no_server = true;
@@ -304,6 +367,13 @@ pub(super) fn submit(
     trace_after(traces);
 }
 
+/// Deliver the session's backlog: once (before `HOST` switches servers), or
+/// at session end with up to [`sink::EXIT_GRACE`] for Redis to come back
+/// (with RedisLogSpool: what Redis does not take goes to the spool at once,
+/// and the grace time drains spooled events while Redis answers).  Never
+/// waits for the state: if it is busy (the session ends inside a borrow,
+/// which the rule should make impossible) the undelivered events are
+/// counted as lost.
 pub(super) fn flush_session(at_exit: bool) {
     let when = if at_exit {
         "session ending"
@@ -312,17 +382,24 @@ pub(super) fn flush_session(at_exit: bool) {
     };
     let mut debug = Vec::new();
     let mut traces = Vec::new();
+    let mut spool = None;
     let done = SESSION.with_some(|s| {
         let Some(sink) = s.sink.as_mut() else {
+            // No event in this session: its spool file is empty.
+            spool = s.spool.take();
+            if let Some(sp) = spool.as_mut() {
+                sp.finish_writing();
+            }
             return;
         };
         let mut log = |m: String| write_log_line(m, &mut debug);
         let retried = if at_exit {
             sink.finish(sink::EXIT_GRACE, &mut log)
         } else {
-            sink.flush(true, &mut log);
+            sink.hand_over(&mut log);
             None
         };
+        spool = sink.take_spool();
         let pending = sink.pending();
         PENDING.store(pending, Ordering::Relaxed);
         if pending > 0 {
@@ -348,6 +425,12 @@ pub(super) fn flush_session(at_exit: bool) {
     }
     debug_after(debug);
     trace_after(traces);
+    if let Some(mut sp) = spool {
+        // Emptied files go.  After a login with RootRevoke (proftpd's
+        // default) this fails quietly: the next session to start removes
+        // them.
+        privs::as_root(|| sp.remove_done());
+    }
     if !at_exit {
         // Another server (HOST) may have other Trace settings.
         TRACE_LEVEL.store(UNKNOWN, Ordering::Relaxed);

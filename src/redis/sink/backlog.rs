@@ -12,6 +12,9 @@ pub struct Event {
     command: Vec<u8>,
     key: Range<usize>,
     payload: Range<usize>,
+    /// An event read from a spool file: where its record ends there (what
+    /// the spool takes as the acknowledgement, [`crate::redis::spool`]).
+    origin: Option<u64>,
 }
 
 impl Event {
@@ -29,7 +32,22 @@ impl Event {
             command: buf,
             key,
             payload,
+            origin: None,
         }
+    }
+
+    /// An event read from a spool file, whose record ends at `end` there.
+    pub fn spooled(buf: Vec<u8>, key: &[u8], payload: &[u8], end: u64) -> Event {
+        Event {
+            origin: Some(end),
+            ..Event::in_buffer(buf, key, payload)
+        }
+    }
+
+    /// Where the event's record ends in its spool file, for one read from
+    /// a spool.
+    pub fn origin(&self) -> Option<u64> {
+        self.origin
     }
 
     pub fn key(&self) -> &[u8] {
@@ -96,6 +114,39 @@ impl Backlog {
         self.events.push_back(ev);
     }
 
+    /// Whether the next [`Backlog::push`] would drop an event.
+    pub fn is_full(&self) -> bool {
+        self.events.len() >= self.max
+    }
+
+    /// Take the events not in flight off the queue (oldest first).
+    pub fn take_idle(&mut self) -> Vec<Event> {
+        self.events.drain(self.inflight..).collect()
+    }
+
+    /// Take the oldest event not in flight off the queue.
+    pub fn take_oldest_idle(&mut self) -> Option<Event> {
+        self.events.remove(self.inflight)
+    }
+
+    /// Forget the events read from spool files (not in flight: their
+    /// records stay in their files, to be read again).
+    pub fn forget_spooled(&mut self) {
+        let inflight = self.inflight;
+        let mut i = 0;
+        self.events.retain(|e| {
+            i += 1;
+            i <= inflight || e.origin.is_none()
+        });
+    }
+
+    /// Keep the buffer of an event that left the queue, for a new one.
+    pub fn spare(&mut self, ev: Event) {
+        if self.spare.len() < SPARE_MAX {
+            self.spare.push(ev.into_buffer());
+        }
+    }
+
     /// How many events were dropped since the last call.
     pub fn take_dropped(&mut self) -> u64 {
         std::mem::take(&mut self.dropped)
@@ -117,9 +168,7 @@ impl Backlog {
         self.inflight = self.inflight.saturating_sub(1);
         let ev = self.events.pop_front()?;
         let r = f(&ev);
-        if self.spare.len() < SPARE_MAX {
-            self.spare.push(ev.into_buffer());
-        }
+        self.spare(ev);
         Some(r)
     }
 
@@ -168,6 +217,29 @@ mod tests {
             again.command(),
             b"*3\r\n$5\r\nRPUSH\r\n$1\r\nx\r\n$0\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn idle_and_spooled_events() {
+        let mut b = Backlog::new(4);
+        b.push(Event::new(b"k", b"0"));
+        b.push(Event::spooled(Vec::new(), b"k", b"s1", 40));
+        b.push(Event::new(b"k", b"2"));
+        let _ = b.send_front(1).count();
+        assert!(!b.is_full());
+        b.push(Event::spooled(Vec::new(), b"k", b"s3", 80));
+        assert!(b.is_full());
+        b.forget_spooled();
+        assert_eq!(b.payloads(), ["0", "2"]);
+        assert_eq!(
+            b.take_oldest_idle().map(|e| e.payload().to_vec()),
+            Some(b"2".to_vec())
+        );
+        b.push(Event::new(b"k", b"4"));
+        let idle: Vec<_> = b.take_idle().iter().map(|e| e.payload().to_vec()).collect();
+        assert_eq!(idle, [b"4".to_vec()]);
+        assert_eq!(b.payloads(), ["0"], "in flight stays");
+        assert_eq!(b.answered(|e| e.origin()), Some(None));
     }
 
     #[test]

@@ -23,6 +23,7 @@ mod backlog;
 mod conn;
 mod resp;
 mod sentinel;
+mod spooling;
 mod tls;
 
 use super::server::{self, SentinelCfg, ServerCfg};
@@ -154,6 +155,8 @@ pub struct Sink {
     outage: Option<Outage>,
     drops: Drops,
     trace: Trace,
+    /// RedisLogSpool, when configured.
+    spool: Option<spooling::Spooling>,
 }
 
 impl Sink {
@@ -171,6 +174,7 @@ impl Sink {
             outage: None,
             drops: Drops::default(),
             trace: Trace::default(),
+            spool: None,
             settings,
         }
     }
@@ -194,8 +198,17 @@ impl Sink {
     /// Queue `events`, dropping the oldest ones beyond the bound, then try
     /// to deliver.  `log` receives RedisLog messages.
     pub fn submit(&mut self, events: impl IntoIterator<Item = Event>, log: &mut dyn FnMut(String)) {
-        for ev in events {
-            self.backlog.push(ev);
+        if self.spooling() {
+            // Redis is unreachable: straight to the spool file.
+            let events = events.into_iter().collect();
+            self.write_spool(events, log);
+        } else {
+            for ev in events {
+                if self.spool.is_some() && self.backlog.is_full() {
+                    self.spool_oldest(log);
+                }
+                self.backlog.push(ev);
+            }
         }
         self.flush(false, log);
     }
@@ -243,7 +256,7 @@ impl Sink {
     /// Deliver the backlog.  `force` ignores the back-off (session end).
     pub fn flush(&mut self, force: bool, log: &mut dyn FnMut(String)) {
         self.report_drops(log);
-        if self.backlog.is_empty() {
+        if self.backlog.is_empty() && !self.drain_pending() {
             return;
         }
         if self.backlog.inflight() == 0
@@ -294,6 +307,7 @@ impl Sink {
         if !self.collect(log) {
             return;
         }
+        self.add_drained();
         // Send the rest in one pipeline; its replies are read at the next
         // flush (or now, at the end of the session), so a command does not
         // wait for Redis's round trip.
@@ -349,6 +363,11 @@ impl Sink {
     pub fn finish(&mut self, grace: Duration, log: &mut dyn FnMut(String)) -> Option<Duration> {
         let start = Instant::now();
         self.flush(true, log);
+        if self.spool.is_some() {
+            // What Redis did not take goes to the spool (no waiting), then
+            // spooled events are sent while Redis answers and time is left.
+            self.finish_spool(grace, log);
+        }
         let mut pause = Duration::from_millis(100);
         let mut retried = false;
         while !self.backlog.is_empty() && !self.given_up && start.elapsed() + pause <= grace {
@@ -473,10 +492,13 @@ impl Sink {
         for outcome in self.outcomes.drain(..) {
             match outcome {
                 Outcome::Stored => {
-                    let key = self
+                    let (key, origin) = self
                         .backlog
-                        .answered(|ev| trace_keys.then(|| printable(ev.key())))
-                        .flatten();
+                        .answered(|ev| (trace_keys.then(|| printable(ev.key())), ev.origin()))
+                        .unwrap_or_default();
+                    if let (Some(end), Some(sp)) = (origin, self.spool.as_mut()) {
+                        sp.spool.acked(end);
+                    }
                     if let Some(key) = key {
                         self.trace
                             .at(17, || format!("appended log message to '{key}'"));
@@ -485,7 +507,13 @@ impl Sink {
                 Outcome::Refused(e) => {
                     // This event can never be stored (e.g. WRONGTYPE): drop
                     // it rather than block the ones behind it.
-                    if let Some(key) = self.backlog.answered(|ev| printable(ev.key())) {
+                    if let Some((key, origin)) = self
+                        .backlog
+                        .answered(|ev| (printable(ev.key()), ev.origin()))
+                    {
+                        if let (Some(end), Some(sp)) = (origin, self.spool.as_mut()) {
+                            sp.spool.acked(end);
+                        }
                         log(format!(
                             "error appending log message to '{key}': {}",
                             e.text
@@ -530,10 +558,48 @@ impl Sink {
         true
     }
 
-    /// The connection is unusable: drop it; queued events are kept.
+    /// One connection attempt whose success is a PING answered (not merely
+    /// a connection accepted): it ends an outage.  No RedisLog line when it
+    /// fails (the outage is reported as it goes on).
+    pub(super) fn probe(&mut self, log: &mut dyn FnMut(String)) {
+        let Ok(mut conn) = self.connect() else {
+            return;
+        };
+        conn.limit = Some(Instant::now() + self.settings.io_timeout.max(Duration::from_millis(1)));
+        let answered = conn.send(resp::PING).is_ok()
+            && matches!(conn.reply(), Ok(Reply::Status(_)))
+            && matches!(conn.quiet(), Quiet::Yes);
+        conn.limit = None;
+        if !answered {
+            return;
+        }
+        conn.needs_ping = false;
+        self.conn = Some(conn);
+        self.ever_connected = true;
+        self.retry_at = None;
+        self.backoff = BACKOFF_MIN;
+        if let Some(o) = self.outage.take() {
+            log(format!(
+                "reconnected to Redis at {} after {} ms ({} failed attempt(s))",
+                server::describe(&self.settings.server),
+                o.since.elapsed().as_millis(),
+                o.failures
+            ));
+        }
+    }
+
+    /// `HOST`: deliver what can be now; what cannot goes to the spool.
+    pub fn hand_over(&mut self, log: &mut dyn FnMut(String)) {
+        self.flush(true, log);
+        self.finish_spool(Duration::ZERO, log);
+    }
+
+    /// The connection is unusable: drop it; queued events are kept (those
+    /// read from spool files stay in their files).
     fn lost(&mut self, msg: String, log: &mut dyn FnMut(String)) {
         self.conn = None;
         self.backlog.unanswered();
+        self.forget_drained();
         self.failed(msg, log);
     }
 
@@ -545,6 +611,7 @@ impl Sink {
         if self.settings.no_reconnect && self.ever_connected {
             self.given_up = true;
             log(format!("{msg}; RedisOptions NoReconnect: not reconnecting"));
+            self.spool_backlog(log);
             return;
         }
         let now = Instant::now();
@@ -578,6 +645,7 @@ impl Sink {
         }
         self.retry_at = Some(now + self.backoff);
         self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+        self.spool_backlog(log);
     }
 
     /// A new connection: to the master the Sentinels name, or to

@@ -33,6 +33,15 @@ pub const SOURCES_MAX: usize = 256;
 const READ_CHUNK: usize = 256 << 10;
 /// Spool file names end so.
 pub const SUFFIX: &str = ".spool";
+/// A session's file while it is being made.
+const NEW: &str = ".new";
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
 
 /// `RedisLogSpool path [max-size]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -125,6 +134,8 @@ struct Drain {
 
 pub struct Spool {
     dir: Dir,
+    /// This session's file's name (kept after it is closed, for messages).
+    own_name: String,
     /// Whose files this spool drains (`None`: every destination's).
     destination: Option<u64>,
     own: Option<Own>,
@@ -180,6 +191,7 @@ impl Spool {
     ) -> Result<Spool, String> {
         let mut spool = Spool::open_dir(cfg, Some(destination))?;
         let name = format!("{destination:016x}-{now}-{pid}-{tag:08x}{SUFFIX}");
+        spool.own_name = name.clone();
         match spool.create_own(&name, now) {
             Ok(own) => {
                 spool.room = spool.room.saturating_sub(HEADER_LEN);
@@ -210,6 +222,19 @@ impl Spool {
         let mut total = 0u64;
         let mut candidates = Vec::new();
         for name in dir.names().map_err(|e| format!("'{}': {e}", cfg.path))? {
+            if name.ends_with(NEW) {
+                // A session died while it made its file (before any event
+                // was in it): gone after a minute.
+                if let Ok(st) = dir.stat(&name)
+                    && st.regular
+                    && st.mtime < now_secs() - 60
+                    && let Ok(f) = dir.open_rw(&name)
+                    && f.try_lock().is_ok()
+                {
+                    let _ = dir.unlink(&name);
+                }
+                continue;
+            }
             if !name.ends_with(SUFFIX) {
                 continue;
             }
@@ -245,6 +270,7 @@ impl Spool {
             .collect();
         Ok(Spool {
             dir,
+            own_name: String::new(),
             destination,
             own: None,
             broken: None,
@@ -257,13 +283,21 @@ impl Spool {
         })
     }
 
+    /// This session's file: made under a name no other session takes for
+    /// a spool file (`NAME.new`), locked, given its header, and only then
+    /// named: a session starting at the same moment must not find it
+    /// unlocked and empty, and remove it.
     fn create_own(&self, name: &str, now: u64) -> std::io::Result<Own> {
-        let file = self.dir.create(name, 0o600)?;
+        let new = format!("{name}{NEW}");
+        let file = self.dir.create(&new, 0o600)?;
         // A new file nobody else has opened yet: this cannot wait.
-        file.lock()?;
         let header = Header::new(self.destination.unwrap_or(0), now).encode();
-        if let Err(e) = file.write_all_at(&header, 0) {
-            let _ = self.dir.unlink(name);
+        let made = file
+            .lock()
+            .and_then(|()| file.write_all_at(&header, 0))
+            .and_then(|()| self.dir.rename(&new, name));
+        if let Err(e) = made {
+            let _ = self.dir.unlink(&new);
             return Err(e);
         }
         Ok(Own {
@@ -276,6 +310,17 @@ impl Spool {
     /// This session's spool file, if it can be written.
     pub fn file_name(&self) -> Option<&str> {
         self.own.as_ref().map(|o| o.name.as_str())
+    }
+
+    /// The name of this session's spool file (also once it is closed).
+    pub fn own_name(&self) -> &str {
+        &self.own_name
+    }
+
+    /// Whether [`Spool::append`] can write (the session's file is open and
+    /// has not failed).
+    pub fn writable(&self) -> bool {
+        self.own.is_some()
     }
 
     /// Write `events` (key, payload) to this session's file, in order, in
@@ -366,7 +411,11 @@ impl Spool {
                 return false;
             };
             // Another drainer, or its live writer, has it: leave it to them.
-            if src.file.try_lock().is_err() || !self.dir.holds(&src.name, &src.file) {
+            // (A file is emptied before its drainer lets it go, and only an
+            // empty one is removed: a file that is gone by now is empty.
+            // Its name cannot be looked up here: the session may have
+            // left root's privileges that the directory asks for.)
+            if src.file.try_lock().is_err() {
                 continue;
             }
             let mut head = [0u8; HEADER_LEN as usize];
@@ -375,10 +424,17 @@ impl Spool {
                 _ => None,
             };
             let Some(header) = header else {
-                // Emptied by an earlier drainer, or a header never written
-                // in full: nothing in it to send.
-                let _ = src.file.set_len(0);
-                self.done.push(src.name);
+                let len = src.file.metadata().map(|m| m.len()).unwrap_or(0);
+                if len < HEADER_LEN {
+                    // Emptied by an earlier drainer, or a header never
+                    // written in full: nothing in it to send.
+                    let _ = src.file.set_len(0);
+                    self.done.push(src.name);
+                } else {
+                    // Not a spool file of this version: left alone, for
+                    // the operator (`redis-spool list` shows it).
+                    self.stats.damaged += len;
+                }
                 continue;
             };
             if self.destination.is_some_and(|d| d != header.destination) {
