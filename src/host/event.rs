@@ -11,7 +11,8 @@
 //! was made for.
 
 use super::ffi;
-use super::module::ModuleRecord;
+use super::logevent::{Log, LogEvent, LogType};
+use super::record::ModuleRecord;
 use std::ffi::{CStr, c_void};
 use std::marker::PhantomData;
 use std::ptr;
@@ -358,4 +359,24 @@ pub(crate) fn on_restart(module: &'static ModuleRecord) {
             super::conf::reset_registry();
         },
     );
+}
+
+// ---- the log events ------------------------------------------------------
+
+impl LogType {
+    /// The event the core raises for this type.
+    pub fn event(self) -> Event<Log> {
+        Event::new(self.event_name())
+    }
+}
+
+impl<F: Fn(&LogEvent<'_>)> Deliver<Log> for F {
+    unsafe fn deliver(&self, data: *const c_void) {
+        // SAFETY: the core raises core.log.* events with a pointer to a
+        // live pr_log_event_t on its stack, valid until the handlers return:
+        // the LogEvent is only lent to the handler for the call.
+        if let Some(ev) = unsafe { LogEvent::from_raw(data) } {
+            self(&ev)
+        }
+    }
 }

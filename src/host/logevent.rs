@@ -7,7 +7,6 @@
 //! A handler of these events must not itself log or trace (that would raise
 //! another log event from inside the handler: a loop).
 
-use super::event::{Deliver, Event};
 use super::ffi;
 use std::ffi::CStr;
 use std::ffi::c_void;
@@ -56,11 +55,6 @@ impl LogType {
         LogType::ALL.into_iter().find(|t| t.code() == code)
     }
 
-    /// The event the core raises for this type.
-    pub fn event(self) -> Event<Log> {
-        Event::new(self.event_name())
-    }
-
     /// The name of the event the core raises for this type (the
     /// `PR_LOG_NAME_*` constants of log.h).
     pub fn event_name(self) -> &'static CStr {
@@ -92,7 +86,8 @@ pub struct LogEvent<'a> {
     pub message: &'a [u8],
 }
 
-/// The payload kind of the `core.log.*` events ([`LogType::event`]):
+/// The payload kind of the `core.log.*` events (`LogType::event`, in
+/// event.rs):
 /// their handlers take a `&LogEvent`.
 pub enum Log {}
 
@@ -103,7 +98,7 @@ impl<'a> LogEvent<'a> {
     /// # Safety
     /// `data` is what the core raised a `core.log.*` event with: NULL or a
     /// live `pr_log_event_t` whose message stays valid for `'a`.
-    unsafe fn from_raw(data: *const c_void) -> Option<LogEvent<'a>> {
+    pub(super) unsafe fn from_raw(data: *const c_void) -> Option<LogEvent<'a>> {
         let p = data as *const ffi::pr_log_event_t;
         if p.is_null() {
             return None;
@@ -123,17 +118,6 @@ impl<'a> LogEvent<'a> {
                 log_level: raw.log_level,
                 message,
             })
-        }
-    }
-}
-
-impl<F: Fn(&LogEvent<'_>)> Deliver<Log> for F {
-    unsafe fn deliver(&self, data: *const c_void) {
-        // SAFETY: the core raises core.log.* events with a pointer to a
-        // live pr_log_event_t on its stack, valid until the handlers return:
-        // the LogEvent is only lent to the handler for the call.
-        if let Some(ev) = unsafe { LogEvent::from_raw(data) } {
-            self(&ev)
         }
     }
 }

@@ -28,6 +28,7 @@ pub mod log;
 pub mod logevent;
 pub mod module;
 pub mod privs;
+pub mod record;
 pub mod session;
 pub mod state;
 pub mod sys;

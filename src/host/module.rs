@@ -7,6 +7,7 @@
 
 use super::event::EventFn;
 use super::ffi;
+pub use super::record::ModuleRecord;
 use std::cell::UnsafeCell;
 use std::ffi::{CStr, c_char, c_int};
 use std::ptr;
@@ -28,14 +29,6 @@ pub const fn cstr(s: &'static str) -> &'static CStr {
     }
 }
 
-/// An exported `module` record (`unique_id_module`, ...).
-#[repr(transparent)]
-pub struct ModuleRecord(UnsafeCell<ffi::module>);
-
-// SAFETY: proftpd is single-threaded; the record is only touched by proftpd
-// (on its one thread) and by us passing its address back to proftpd.
-unsafe impl Sync for ModuleRecord {}
-
 /// What a module declares about itself (made by [`module!`]).
 pub(crate) struct ModuleSpec {
     /// Short name: `unique_id` makes proftpd call it `mod_unique_id.c`.
@@ -48,6 +41,8 @@ pub(crate) struct ModuleSpec {
     pub sess_init: Option<InitFn>,
 }
 
+// The record's constructor is here, with what it is made of; the type
+// itself is in record.rs (below the typed views that take it).
 impl ModuleRecord {
     pub(crate) const fn new(spec: ModuleSpec) -> Self {
         ModuleRecord(UnsafeCell::new(ffi::module {
@@ -64,17 +59,6 @@ impl ModuleRecord {
             handle: ptr::null_mut(),
             priority: 0,
         }))
-    }
-
-    pub(crate) fn as_ptr(&self) -> *mut ffi::module {
-        self.0.get()
-    }
-
-    /// The module name as proftpd knows it, e.g. `mod_unique_id.c`.
-    pub fn file_name(&self) -> String {
-        // SAFETY: `name` is the 'static C string we put there.
-        let name = unsafe { CStr::from_ptr((*self.as_ptr()).name) };
-        format!("mod_{}.c", name.to_string_lossy())
     }
 }
 

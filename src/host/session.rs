@@ -6,7 +6,7 @@
 //! here are copied into `session.pool`, which lives as long as the session.
 
 use super::ffi;
-use super::module::ModuleRecord;
+use super::record::ModuleRecord;
 use super::text;
 use std::ffi::CString;
 use std::ptr;

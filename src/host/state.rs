@@ -30,6 +30,15 @@
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// Whether this is a session process (`session.pool` exists): the test
+/// hook fires only there.  (Read here, not through `session`, which is a
+/// layer above this one.)
+#[cfg(debug_assertions)]
+fn in_session_process() -> bool {
+    // SAFETY: proftpd's one thread; a plain read of a global pointer.
+    unsafe { !super::ffi::session.pool.is_null() }
+}
+
 /// The state was already borrowed: this access re-entered it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Busy;
@@ -167,7 +176,7 @@ pub(crate) mod debug {
         });
         if let Some(h) = hook
             && h.point == point
-            && super::super::session::in_session()
+            && super::in_session_process()
             && CALLS.fetch_add(1, Ordering::Relaxed) + 1 == h.nth
         {
             // SAFETY: raise() runs proftpd's handler, which only sets a

@@ -26,6 +26,8 @@ mod sentinel;
 mod spooling;
 mod tls;
 
+pub use tls::TlsFiles;
+
 use super::server::{self, SentinelCfg, ServerCfg};
 use backlog::Backlog;
 pub use backlog::Event;
@@ -62,17 +64,6 @@ pub struct Settings {
     pub io_timeout: Duration,
     pub no_reconnect: bool,
     pub backlog_max: usize,
-}
-
-/// PEM material for TLS connections.
-#[derive(Clone, Debug, Default)]
-pub struct TlsFiles {
-    pub ca: Option<Vec<u8>>,
-    pub cert: Option<Vec<u8>>,
-    pub key: Option<Vec<u8>>,
-    /// The system's CA certificates (DER), for a TLS connection without
-    /// `ssl-ca:`; read when the session starts, before any chroot.
-    pub system_roots: Vec<Vec<u8>>,
 }
 
 /// Lines for the `redis` trace channel (`Trace redis:N`), made only when

@@ -1,16 +1,27 @@
 //! TLS (rustls with the ring provider: no libssl in the process, whose
 //! mere loading cost every session of the host).
 
-use super::TlsFiles;
-use super::conn::TimedSock;
+use std::io::{Read, Write};
 
-/// The TLS handshake over `sock`, before its deadline (checked before every
-/// read and write, so a peer trickling bytes cannot stretch it).
-pub(super) fn handshake(
+/// PEM material for TLS connections.
+#[derive(Clone, Debug, Default)]
+pub struct TlsFiles {
+    pub ca: Option<Vec<u8>>,
+    pub cert: Option<Vec<u8>>,
+    pub key: Option<Vec<u8>>,
+    /// The system's CA certificates (DER), for a TLS connection without
+    /// `ssl-ca:`; read when the session starts, before any chroot.
+    pub system_roots: Vec<Vec<u8>>,
+}
+
+/// The TLS handshake over `sock`, a socket with a deadline (the
+/// connection's `TimedSock`, which checks it before every read and write,
+/// so a peer trickling bytes cannot stretch the handshake).
+pub(super) fn handshake<S: Read + Write>(
     host: &str,
     files: &TlsFiles,
-    sock: TimedSock,
-) -> Result<rustls::StreamOwned<rustls::ClientConnection, TimedSock>, String> {
+    sock: S,
+) -> Result<rustls::StreamOwned<rustls::ClientConnection, S>, String> {
     let config = config(files)?;
     let name = rustls::pki_types::ServerName::try_from(host.to_string())
         .map_err(|e| format!("TLS server name '{host}': {e}"))?;
