@@ -17,15 +17,8 @@
 mod harness;
 
 use harness::util::{process_alive, send_signal};
-use harness::{Ftp, Modules, Proftpd, RedisServer, wait_until};
+use harness::{Ftp, Modules, OUR_MODULE_FILES, Proftpd, RedisServer, wait_until};
 use std::time::{Duration, Instant};
-
-const ALL: [&str; 4] = [
-    "mod_unique_id.c",
-    "mod_log_forensic.c",
-    "mod_redis.c",
-    "mod_xferlog.c",
-];
 
 /// How long a signalled session may take to exit (the Redis exit grace is
 /// not involved: Redis is up); `SIGNAL_EXIT_SECS` raises it (e.g. for a
@@ -61,7 +54,7 @@ XferLog @DIR@/xferlog.ext wu-ext
 
 fn start(redis: &RedisServer, hook: Option<&str>, extra: &str) -> Proftpd {
     let mut b = Proftpd::builder(Modules::Ours)
-        .load_modules(&ALL)
+        .load_modules(&OUR_MODULE_FILES)
         .config(&conf(redis, extra));
     if let Some(h) = hook {
         b = b.env("PROFTPD_RS_TEST_SIGNAL", h);

@@ -53,9 +53,9 @@ pub mod util;
 pub use ftp::{DataMode, Ftp, Reply, Transfer};
 #[allow(unused_imports)]
 pub use proftpd::{
-    ALICE, BOB, DEBIAN_MODULE_DIR, ModuleDir, Modules, OUR_MODULES, Proftpd, ProftpdBuilder,
-    SECRET_HASH, TestUser, cdylib_path, check_config, core_dso_load_lines, core_survives_host,
-    proftpd_bin, proftpd_series,
+    ALICE, BOB, DEBIAN_MODULE_DIR, ModuleDir, Modules, OUR_MODULE_FILES, OUR_MODULES, Proftpd,
+    ProftpdBuilder, SECRET_HASH, TestUser, cdylib_path, check_config, core_dso_load_lines,
+    core_survives_host, proftpd_bin, proftpd_series,
 };
 #[allow(unused_imports)]
 pub use redis::{RedisBuilder, RedisClient, RedisServer, Resp};

@@ -21,6 +21,15 @@ pub static OUR_MODULES: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
         .collect()
 });
 
+/// The same as `LoadModule` names them: `mod_NAME.c` for each module of
+/// `modules.txt`, in its order.
+pub static OUR_MODULE_FILES: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    OUR_MODULES
+        .iter()
+        .map(|m| &*Box::leak(format!("{m}.c").into_boxed_str()))
+        .collect()
+});
+
 /// Where Debian keeps proftpd's C modules.
 pub const DEBIAN_MODULE_DIR: &str = "/usr/lib/proftpd";
 
