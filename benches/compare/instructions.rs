@@ -517,7 +517,7 @@ fn session_rows(rows: &mut Vec<Row>) {
 /// The Redis per-command rows.  Each repetition (slot) runs on masters of
 /// its own, which differ in the length of one configuration string
 /// ([`layout_pad`]), so that the core's memory is laid out differently:
-/// the same configuration counts up to ~1k instructions per command more or
+/// the same configuration counts up to ~2k instructions per command more or
 /// less depending on where the core's strings lie (its event names, which
 /// `pr_event_listening()` alone compares some 840 times per command with
 /// glibc's strncmp(), whose path depends on the addresses), and under
