@@ -5,21 +5,50 @@
 
 mod harness;
 
-use harness::{ALICE, BOB, Modules, Proftpd};
+use harness::util::run_ok;
+use harness::{ALICE, BOB, Modules, Proftpd, ProftpdBuilder};
 use proftpd_rs::xferlog::format::{
     AccessMode, Completion, Direction, Format, Record, TransferType, parse_line,
 };
 use std::io::Read;
 use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 const ORIG: &str = "xfer-orig.log";
 const EXT: &str = "xfer-ext.log";
 
+/// A server with our modules and mod_xferlog loaded.
+fn builder() -> ProftpdBuilder {
+    Proftpd::builder(Modules::Ours).load_module("mod_xferlog.c")
+}
+
 fn server(extra: &str) -> Proftpd {
-    Proftpd::builder(Modules::Ours)
-        .load_module("mod_xferlog.c")
-        .config(extra)
-        .start()
+    builder().config(extra).start()
+}
+
+/// A server with an `<Anonymous @DIR@/anon>` section in which the login
+/// `anonymous` is served as alice, with `inside` in it and `outside` before
+/// it; `files` (path under the anon root, content) are made first.
+fn anon_server(outside: &str, inside: &str, files: &[(&str, &[u8])]) -> Proftpd {
+    let b = builder();
+    let root = b.dir().join("anon");
+    std::fs::create_dir_all(&root).unwrap();
+    for (name, data) in files {
+        let path = root.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, data).unwrap();
+    }
+    b.config(&format!(
+        "{outside}<Anonymous @DIR@/anon>\n  User alice\n  Group alice\n  \
+         UserAlias anonymous alice\n{inside}</Anonymous>\n"
+    ))
+    .start()
+}
+
+/// Gives `path` to alice (uid/gid 2001).
+fn chown_alice(path: &Path) {
+    std::os::unix::fs::chown(path, Some(2001), Some(2001)).unwrap();
 }
 
 fn both_logs() -> String {
@@ -183,9 +212,7 @@ impl LingerZero for TcpStream {
 fn broken_download_is_incomplete() {
     let s = server(&both_logs());
     let home = s.home("alice");
-    let big = vec![b'x'; 32 * 1024 * 1024];
-    std::fs::write(home.join("big"), &big).unwrap();
-    std::os::unix::fs::chown(home.join("big"), Some(2001), Some(2001)).unwrap();
+    let big = alice_file(&s, "big", 32 * 1024 * 1024);
     let mut ftp = s.login(ALICE.0, ALICE.1);
     ftp.type_i();
     let code = broken_retr(&mut ftp, "big");
@@ -229,27 +256,15 @@ fn file_name_with_spaces_and_failed_commands() {
 
 #[test]
 fn anonymous_sessions() {
-    let b = Proftpd::builder(Modules::Ours).load_module("mod_xferlog.c");
-    let root = b.dir().join("anon");
-    std::fs::create_dir_all(root.join("pub")).unwrap();
-    std::fs::create_dir_all(root.join("incoming")).unwrap();
-    std::os::unix::fs::chown(root.join("incoming"), Some(2001), Some(2001)).unwrap();
-    std::fs::write(root.join("pub/hello.txt"), b"hello anon").unwrap();
-    let s = b
-        .config(
-            r#"
-XferLog @DIR@/server.log
-<Anonymous @DIR@/anon>
-  User alice
-  Group alice
-  UserAlias anonymous alice
-  XferLog @DIR@/anon.log anon
-  XferLog @DIR@/anon-orig.log
-  XferLog @DIR@/anon-ext.log wu-ext
-</Anonymous>
-"#,
-        )
-        .start();
+    let s = anon_server(
+        "XferLog @DIR@/server.log\n",
+        "XferLog @DIR@/anon.log anon\nXferLog @DIR@/anon-orig.log\n\
+         XferLog @DIR@/anon-ext.log wu-ext\n",
+        &[("pub/hello.txt", b"hello anon")],
+    );
+    let incoming = s.dir().join("anon/incoming");
+    std::fs::create_dir(&incoming).unwrap();
+    chown_alice(&incoming);
     let mut ftp = s.login("anonymous", "me@example.org");
     assert_eq!(ftp.retr("/pub/hello.txt"), b"hello anon");
     ftp.stor("/incoming/up.txt", b"upload");
@@ -361,8 +376,7 @@ fn same_transfer(ours: &str, theirs_without_status: &str) {
 #[test]
 fn side_by_side_with_transferlog() {
     let s = server(&both_logs());
-    let home = s.home("alice");
-    std::fs::write(home.join("big"), vec![b'y'; 32 * 1024 * 1024]).unwrap();
+    alice_file(&s, "big", 32 * 1024 * 1024);
     let mut ftp = s.login(ALICE.0, ALICE.1);
     ftp.type_i();
     ftp.stor("one", b"first file");
@@ -401,23 +415,11 @@ fn compare_with_transferlog(s: &Proftpd, name: &str, n: usize) -> Vec<String> {
 
 #[test]
 fn side_by_side_anonymous_real_paths() {
-    let b = Proftpd::builder(Modules::Ours).load_module("mod_xferlog.c");
-    let root = b.dir().join("anon");
-    std::fs::create_dir_all(root.join("pub")).unwrap();
-    std::fs::write(root.join("pub/f.txt"), b"anonymous").unwrap();
-    let s = b
-        .config(&format!(
-            r#"
-<Anonymous @DIR@/anon>
-  User alice
-  Group alice
-  UserAlias anonymous alice
-  XferLogPaths real
-  XferLog @DIR@/{ORIG}
-</Anonymous>
-"#
-        ))
-        .start();
+    let s = anon_server(
+        "",
+        &format!("XferLogPaths real\nXferLog @DIR@/{ORIG}\n"),
+        &[("pub/f.txt", b"anonymous")],
+    );
     let mut ftp = s.login("anonymous", "guest@example.org");
     ftp.retr("/pub/f.txt");
     ftp.type_i();
@@ -473,7 +475,7 @@ fn bad_configuration() {
 fn syslog_output() {
     use std::os::unix::fs::PermissionsExt;
     use std::os::unix::net::UnixDatagram;
-    let b = Proftpd::builder(Modules::Ours).load_module("mod_xferlog.c");
+    let b = builder();
     let sock_path = b.dir().join("syslog.sock");
     let sock = UnixDatagram::bind(&sock_path).unwrap();
     std::fs::set_permissions(&sock_path, std::fs::Permissions::from_mode(0o666)).unwrap();
@@ -536,71 +538,18 @@ fn syslog_output() {
 
 #[test]
 fn protection_level_under_tls() {
-    use std::process::Command;
-    let b = Proftpd::builder(Modules::Ours).load_modules(&["mod_tls.c", "mod_xferlog.c"]);
-    let dir = b.dir().to_path_buf();
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let out = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args(["-subj", "/CN=localhost", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s = b
-        .config(&format!(
-            r#"
-TLSEngine on
-TLSRSACertificateFile @DIR@/cert.pem
-TLSRSACertificateKeyFile @DIR@/key.pem
-TLSProtocol TLSv1.2 TLSv1.3
-TLSOptions NoSessionReuseRequired
-TLSVerifyClient off
-TLSLog @DIR@/tls.log
-{}"#,
-            both_logs()
-        ))
-        .start();
-    let home = s.home("alice");
-    std::fs::write(home.join("plain"), b"clear text").unwrap();
+    let s = tls_server(false);
+    std::fs::write(s.home("alice").join("plain"), b"clear text").unwrap();
     // In the clear first.
     let mut ftp = s.login(ALICE.0, ALICE.1);
     ftp.retr("plain");
     ftp.quit();
     // Then under TLS: upload and download with PROT P.
-    let src = dir.join("upload.src");
+    let src = s.dir().join("upload.src");
     std::fs::write(&src, b"secret bytes").unwrap();
-    let url = format!("ftp://127.0.0.1:{}/", s.port());
-    let out = Command::new("curl")
-        .args(["-sS", "--ssl-reqd", "-k", "-u", "alice:secret", "-T"])
-        .arg(&src)
-        .arg(format!("{url}tls.bin"))
-        .output()
-        .expect("curl");
-    assert!(
-        out.status.success(),
-        "curl upload: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = Command::new("curl")
-        .args(["-sS", "--ssl-reqd", "-k", "-u", "alice:secret"])
-        .arg(format!("{url}tls.bin"))
-        .output()
-        .expect("curl");
-    assert!(
-        out.status.success(),
-        "curl download: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.stdout, b"secret bytes");
+    let url = format!("ftp://127.0.0.1:{}/tls.bin", s.port());
+    curl_ftps(&["-T", src.to_str().unwrap(), &url]);
+    assert_eq!(curl_ftps(&[&url]), b"secret bytes");
     let e = records(&s, EXT, 3);
     assert_eq!(ext(&e[0]).protection, 'C');
     assert_eq!(e[1].direction, Direction::Incoming);
@@ -608,6 +557,16 @@ TLSLog @DIR@/tls.log
     assert_eq!(e[2].direction, Direction::Outgoing);
     assert_eq!(ext(&e[2]).protection, 'P');
     assert_eq!(e[2].bytes, 12);
+}
+
+/// curl as alice over FTPS (`--ssl-reqd`: AUTH TLS, PROT P, binary
+/// transfers; the certificate unchecked) with `args`; its stdout.
+fn curl_ftps(args: &[&str]) -> Vec<u8> {
+    run_ok(
+        Command::new("curl")
+            .args(["-sS", "--ssl-reqd", "-k", "-u", "alice:secret"])
+            .args(args),
+    )
 }
 
 #[test]
@@ -642,8 +601,7 @@ fn host_command_switches_to_the_vhost_logs() {
 #[test]
 #[cfg_attr(not(debug_assertions), ignore = "uses a test hook of debug builds")]
 fn panic_in_log_handler_is_caught() {
-    let s = Proftpd::builder(Modules::Ours)
-        .load_module("mod_xferlog.c")
+    let s = builder()
         .env("PROFTPD_RS_TEST_PANIC", "mod_xferlog:log_complete")
         .config(&both_logs())
         .start();
@@ -707,7 +665,7 @@ fn abor_during_upload_is_incomplete() {
 #[test]
 fn log_file_mode_and_unsafe_locations() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    let b = Proftpd::builder(Modules::Ours).load_module("mod_xferlog.c");
+    let b = builder();
     let ww = b.dir().join("ww");
     std::fs::create_dir(&ww).unwrap();
     std::fs::set_permissions(&ww, std::fs::Permissions::from_mode(0o777)).unwrap();
@@ -753,26 +711,14 @@ fn hidden_stores_log_the_final_name() {
 /// logged; the login name is (as ProFTPD's TransferLog does).
 #[test]
 fn anonymous_with_real_password_never_logs_it() {
-    let b = Proftpd::builder(Modules::Ours).load_module("mod_xferlog.c");
-    let root = b.dir().join("anon");
-    std::fs::create_dir_all(&root).unwrap();
-    std::fs::write(root.join("f"), b"f").unwrap();
-    let s = b
-        .config(&format!(
-            r#"
-<Anonymous @DIR@/anon>
-  User alice
-  Group alice
-  UserAlias anonymous alice
-  AnonRequirePassword on
-  XferLogPaths real
-  XferLog @DIR@/{ORIG}
-  XferLog @DIR@/{EXT} wu-ext
-  XferLog @DIR@/anon.log anon
-</Anonymous>
-"#
-        ))
-        .start();
+    let s = anon_server(
+        "",
+        &format!(
+            "AnonRequirePassword on\nXferLogPaths real\nXferLog @DIR@/{ORIG}\n\
+             XferLog @DIR@/{EXT} wu-ext\nXferLog @DIR@/anon.log anon\n"
+        ),
+        &[("f", b"f")],
+    );
     let mut ftp = s.login("anonymous", ALICE.1);
     ftp.retr("f");
     ftp.quit();
@@ -871,24 +817,19 @@ cmd("QUIT", "221")
 sys.stdout.write(data.decode())
 "#;
 
+/// A server with mod_tls (a fresh self-signed certificate; FTPS with
+/// `AUTH`, or implicit FTPS) and both our logs.
 fn tls_server(implicit: bool) -> Proftpd {
-    use std::process::Command;
     let b = Proftpd::builder(Modules::Ours).load_modules(&["mod_tls.c", "mod_xferlog.c"]);
-    let dir = b.dir().to_path_buf();
-    let out = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args(["-subj", "/CN=localhost", "-keyout"])
-        .arg(dir.join("key.pem"))
-        .arg("-out")
-        .arg(dir.join("cert.pem"))
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args(["-subj", "/CN=localhost", "-keyout"])
+            .arg(b.dir().join("key.pem"))
+            .arg("-out")
+            .arg(b.dir().join("cert.pem")),
     );
     let implicit = if implicit { " UseImplicitSSL" } else { "" };
     b.config(&format!(
@@ -907,16 +848,9 @@ TLSLog @DIR@/tls.log
 }
 
 fn py_ftps(s: &Proftpd, mode: &str, name: &str) -> String {
-    let out = std::process::Command::new("python3")
-        .args(["-c", PY_FTPS, &s.port().to_string(), mode, name])
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "python FTPS client ({mode}): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    let out =
+        run_ok(Command::new("python3").args(["-c", PY_FTPS, &s.port().to_string(), mode, name]));
+    String::from_utf8(out).unwrap()
 }
 
 #[test]
@@ -971,17 +905,40 @@ fn compare_ext_with_transferlog(s: &Proftpd, n: usize) -> Vec<Record> {
     records(s, EXT, n)
 }
 
-/// The transfers of one SSH or FTPS session: an upload of `up_len` bytes
-/// as `up.bin`, then a download of `down.bin` (`down_len` bytes), logged
-/// with `service` and protection `P`, equal to TransferLog's lines; `args`:
-/// the filename-arg of each (`~` for the home directory).
-fn check_protected_pair(s: &Proftpd, service: &str, up_len: u64, down_len: u64, args: [&str; 2]) {
+/// A file of `len` bytes, owned by alice, in her home.
+fn alice_file(s: &Proftpd, name: &str, len: usize) -> Vec<u8> {
+    let data: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+    let p = s.home("alice").join(name);
+    std::fs::write(&p, &data).unwrap();
+    chown_alice(&p);
+    data
+}
+
+/// The transfers of one SSH or FTPS session: `transfer(src, dst)` uploads
+/// `src` (`up_len` bytes of the client's side; `local`: a path there) as
+/// `up.bin`, then downloads `down.bin` (`down_len` bytes, made here) to
+/// `dst`. The download arrives whole; both are logged with `service` and
+/// protection `P`, equal to TransferLog's lines; `args`: the filename-arg
+/// of each (`~` for the home directory).
+fn protected_pair(
+    s: &Proftpd,
+    local: impl Fn(&str) -> PathBuf,
+    service: &str,
+    (up_len, down_len): (usize, usize),
+    args: [&str; 2],
+    transfer: impl FnOnce(&Path, &Path),
+) {
+    let down = alice_file(s, "down.bin", down_len);
+    let (src, dst) = (local("up.src"), local("down.dst"));
+    std::fs::write(&src, vec![b'u'; up_len]).unwrap();
+    transfer(&src, &dst);
+    assert_eq!(std::fs::read(&dst).unwrap(), down);
     let home = s.home("alice").display().to_string();
     compare_with_transferlog(s, ORIG, 2);
     let e = compare_ext_with_transferlog(s, 2);
     let want = [
-        (Direction::Incoming, "up.bin", up_len, args[0]),
-        (Direction::Outgoing, "down.bin", down_len, args[1]),
+        (Direction::Incoming, "up.bin", up_len as u64, args[0]),
+        (Direction::Outgoing, "down.bin", down_len as u64, args[1]),
     ];
     for (r, (dir, name, len, arg)) in e.iter().zip(want) {
         assert_eq!(r.service.as_deref(), Some(service), "{r:?}");
@@ -998,91 +955,43 @@ fn check_protected_pair(s: &Proftpd, service: &str, up_len: u64, down_len: u64, 
     }
 }
 
-/// A file of `len` bytes, owned by alice, in her home.
-fn alice_file(s: &Proftpd, name: &str, len: usize) -> Vec<u8> {
-    let data: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
-    let p = s.home("alice").join(name);
-    std::fs::write(&p, &data).unwrap();
-    std::os::unix::fs::chown(&p, Some(2001), Some(2001)).unwrap();
-    data
-}
-
 #[test]
 fn sftp_side_by_side_with_transferlog() {
     let (s, keys) = ssh_server();
-    let down = alice_file(&s, "down.bin", 100_000);
-    let (src, dst) = (keys.local("up.src"), keys.local("down.dst"));
-    std::fs::write(&src, vec![b'u'; 54_321]).unwrap();
-    keys.sftp(
-        s.port(),
-        "alice",
-        &format!(
-            "put {} up.bin\nget down.bin {}\n",
-            src.display(),
-            dst.display()
-        ),
-    );
-    assert_eq!(std::fs::read(&dst).unwrap(), down);
+    let local = |n: &str| keys.local(n);
     // OpenSSH's sftp sends absolute paths.
-    check_protected_pair(&s, "sftp", 54_321, 100_000, ["~/up.bin", "~/down.bin"]);
+    let args = ["~/up.bin", "~/down.bin"];
+    protected_pair(&s, local, "sftp", (54_321, 100_000), args, |src, dst| {
+        let (src, dst) = (src.display(), dst.display());
+        let batch = format!("put {src} up.bin\nget down.bin {dst}\n");
+        keys.sftp(s.port(), "alice", &batch);
+    });
 }
 
 #[test]
 fn scp_side_by_side_with_transferlog() {
     let (s, keys) = ssh_server();
-    let down = alice_file(&s, "down.bin", 70_000);
-    let (src, dst) = (keys.local("up.src"), keys.local("down.dst"));
-    std::fs::write(&src, vec![b'u'; 12_345]).unwrap();
-    keys.scp(
-        s.port(),
-        src.to_str().unwrap(),
-        &harness::SshKeys::remote("alice", "up.bin"),
-    );
-    keys.scp(
-        s.port(),
-        &harness::SshKeys::remote("alice", "down.bin"),
-        dst.to_str().unwrap(),
-    );
-    assert_eq!(std::fs::read(&dst).unwrap(), down);
+    let local = |n: &str| keys.local(n);
+    let remote = |p: &str| harness::SshKeys::remote("alice", p);
     // The remote operands as given to scp.
-    check_protected_pair(&s, "scp", 12_345, 70_000, ["up.bin", "down.bin"]);
+    let args = ["up.bin", "down.bin"];
+    protected_pair(&s, local, "scp", (12_345, 70_000), args, |src, dst| {
+        keys.scp(s.port(), src.to_str().unwrap(), &remote("up.bin"));
+        keys.scp(s.port(), &remote("down.bin"), dst.to_str().unwrap());
+    });
 }
 
 #[test]
 fn ftps_side_by_side_with_transferlog() {
-    use std::process::Command;
     let s = tls_server(false);
-    let down = alice_file(&s, "down.bin", 80_000);
     let client = tempfile::tempdir().unwrap();
-    let (src, dst) = (client.path().join("up.src"), client.path().join("down.dst"));
-    std::fs::write(&src, vec![b'u'; 23_456]).unwrap();
+    let local = |n: &str| client.path().join(n);
     let url = format!("ftp://127.0.0.1:{}/", s.port());
-    // curl --ssl-reqd: AUTH TLS, PROT P, binary transfers.
-    for args in [
-        vec![
-            "-T".to_string(),
-            src.display().to_string(),
-            format!("{url}up.bin"),
-        ],
-        vec![
-            "-o".to_string(),
-            dst.display().to_string(),
-            format!("{url}down.bin"),
-        ],
-    ] {
-        let out = Command::new("curl")
-            .args(["-sS", "--ssl-reqd", "-k", "-u", "alice:secret"])
-            .args(&args)
-            .output()
-            .expect("curl");
-        assert!(
-            out.status.success(),
-            "curl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    assert_eq!(std::fs::read(&dst).unwrap(), down);
-    check_protected_pair(&s, "ftps", 23_456, 80_000, ["up.bin", "down.bin"]);
+    let args = ["up.bin", "down.bin"];
+    protected_pair(&s, local, "ftps", (23_456, 80_000), args, |src, dst| {
+        curl_ftps(&["-T", src.to_str().unwrap(), &format!("{url}up.bin")]);
+        curl_ftps(&["-o", dst.to_str().unwrap(), &format!("{url}down.bin")]);
+    });
 }
 
 /// A download broken by the client (killed mid-transfer, the server
@@ -1092,15 +1001,7 @@ fn ftps_side_by_side_with_transferlog() {
 /// 0, we the seconds since the file was opened.
 #[test]
 fn sftp_aborted_download_is_incomplete() {
-    let b = Proftpd::builder(Modules::Ours).load_modules(&["mod_sftp.c", "mod_xferlog.c"]);
-    let keys = harness::SshKeys::generate(b.dir(), &["alice"]);
-    let s = b
-        .config(&format!(
-            "{}{}TransferRate RETR 200\n",
-            keys.sftp_config(),
-            both_logs()
-        ))
-        .start();
+    let (s, keys) = ssh_server_with("TransferRate RETR 200\n");
     let len = 5_000_000;
     alice_file(&s, "big.bin", len);
     let dst = keys.local("big.dst");
@@ -1178,7 +1079,7 @@ fn ssh_paths(client: SshClient, chrooted: bool, view: &str) {
     let home = s.home("alice").display().to_string();
     let sub = s.home("alice").join("sub");
     std::fs::create_dir(&sub).unwrap();
-    std::os::unix::fs::chown(&sub, Some(2001), Some(2001)).unwrap();
+    chown_alice(&sub);
     let down = alice_file(&s, "sub/down.bin", 40_000);
     std::os::unix::fs::symlink("down.bin", sub.join("link.bin")).unwrap();
     let src = keys.local("up.src");
@@ -1187,8 +1088,8 @@ fn ssh_paths(client: SshClient, chrooted: bool, view: &str) {
     let remote = |p: &str| harness::SshKeys::remote("alice", p);
     // The session's view of the home directory.
     let seen = if chrooted { "" } else { home.as_str() };
-    // (direction, path in the home, bytes, filename-arg)
-    let want: Vec<(Direction, &str, u64, String)> = match client {
+    // (direction, path in the home, bytes)
+    let want: Vec<(Direction, &str, u64)> = match client {
         SshClient::Sftp => {
             keys.sftp(
                 s.port(),
@@ -1201,25 +1102,10 @@ fn ssh_paths(client: SshClient, chrooted: bool, view: &str) {
                 ),
             );
             vec![
-                (
-                    Direction::Outgoing,
-                    "sub/down.bin",
-                    40_000,
-                    format!("{seen}/sub/down.bin"),
-                ),
+                (Direction::Outgoing, "sub/down.bin", 40_000),
                 // mod_sftp logs the path the client opened.
-                (
-                    Direction::Outgoing,
-                    "sub/link.bin",
-                    40_000,
-                    format!("{seen}/sub/link.bin"),
-                ),
-                (
-                    Direction::Incoming,
-                    "sub/up.bin",
-                    5_000,
-                    format!("{seen}/sub/up.bin"),
-                ),
+                (Direction::Outgoing, "sub/link.bin", 40_000),
+                (Direction::Incoming, "sub/up.bin", 5_000),
             ]
         }
         SshClient::Scp => {
@@ -1231,33 +1117,19 @@ fn ssh_paths(client: SshClient, chrooted: bool, view: &str) {
             let abs = format!("{seen}/sub/abs.bin");
             keys.scp(s.port(), src.to_str().unwrap(), &remote(&abs));
             vec![
-                (
-                    Direction::Outgoing,
-                    "sub/down.bin",
-                    40_000,
-                    "sub/down.bin".into(),
-                ),
-                (
-                    Direction::Incoming,
-                    "sub/up.bin",
-                    5_000,
-                    "sub/up.bin".into(),
-                ),
-                (
-                    Direction::Incoming,
-                    "sub/up.src",
-                    5_000,
-                    "sub/up.src".into(),
-                ),
+                (Direction::Outgoing, "sub/down.bin", 40_000),
+                (Direction::Incoming, "sub/up.bin", 5_000),
+                (Direction::Incoming, "sub/up.src", 5_000),
                 // Relative to the login directory, as the usual operand.
-                (
-                    Direction::Incoming,
-                    "sub/abs.bin",
-                    5_000,
-                    "sub/abs.bin".into(),
-                ),
+                (Direction::Incoming, "sub/abs.bin", 5_000),
             ]
         }
+    };
+    // filename-arg: SFTP's absolute path in the session's view; scp's
+    // operand relative to the login directory.
+    let arg = |path: &str| match client {
+        SshClient::Sftp => format!("{seen}/{path}"),
+        SshClient::Scp => path.to_string(),
     };
     assert_eq!(std::fs::read(&d1).unwrap(), down);
     if client == SshClient::Sftp {
@@ -1272,7 +1144,7 @@ fn ssh_paths(client: SshClient, chrooted: bool, view: &str) {
         SshClient::Sftp => "sftp",
         SshClient::Scp => "scp",
     };
-    for (i, (dir, path, bytes, arg)) in want.iter().enumerate() {
+    for (i, (dir, path, bytes)) in want.iter().enumerate() {
         let t = &theirs[i];
         assert_eq!(t.filename, format!("{home}/{path}"), "{t:?}");
         assert_eq!((t.direction, t.bytes), (*dir, *bytes), "{t:?}");
@@ -1289,41 +1161,32 @@ fn ssh_paths(client: SshClient, chrooted: bool, view: &str) {
         let x = ext(&exts[i]);
         let cwd = if chroot_view { "/" } else { home.as_str() };
         assert_eq!(x.cwd, cwd, "{:?}", exts[i]);
-        assert_eq!(&x.filename_arg, arg, "{:?}", exts[i]);
+        assert_eq!(x.filename_arg, arg(path), "{:?}", exts[i]);
         assert_eq!(x.restart_point, 0);
         assert_eq!(x.file_size, *bytes);
         assert_eq!(x.protection, 'P');
     }
 }
 
-#[test]
-fn sftp_paths_side_by_side() {
-    ssh_paths(SshClient::Sftp, false, "chroot");
+/// One test per case of [`ssh_paths`]: `name: client, chrooted, view;`.
+macro_rules! ssh_paths_tests {
+    ($($name:ident: $client:ident, $chrooted:expr, $view:expr;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                ssh_paths(SshClient::$client, $chrooted, $view);
+            }
+        )*
+    };
 }
 
-#[test]
-fn scp_paths_side_by_side() {
-    ssh_paths(SshClient::Scp, false, "chroot");
-}
-
-#[test]
-fn chrooted_sftp_paths_chroot() {
-    ssh_paths(SshClient::Sftp, true, "chroot");
-}
-
-#[test]
-fn chrooted_sftp_paths_real() {
-    ssh_paths(SshClient::Sftp, true, "real");
-}
-
-#[test]
-fn chrooted_scp_paths_chroot() {
-    ssh_paths(SshClient::Scp, true, "chroot");
-}
-
-#[test]
-fn chrooted_scp_paths_real() {
-    ssh_paths(SshClient::Scp, true, "real");
+ssh_paths_tests! {
+    sftp_paths_side_by_side: Sftp, false, "chroot";
+    scp_paths_side_by_side: Scp, false, "chroot";
+    chrooted_sftp_paths_chroot: Sftp, true, "chroot";
+    chrooted_sftp_paths_real: Sftp, true, "real";
+    chrooted_scp_paths_chroot: Scp, true, "chroot";
+    chrooted_scp_paths_real: Scp, true, "real";
 }
 
 /// OpenSSH's `reget` and `reput` resume where the local (remote) copy

@@ -8,12 +8,20 @@
 //! Every proftpd master runs under callgrind
 //! (`--zero-before=pr_ipbind_close_listeners`: the counts start in the
 //! forked session); the session's dump (`cg.<pid>`) is read when it has
-//! exited.  Parameters: `BENCH_IR_REPEAT` (sessions per configuration, 3),
+//! exited.  Parameters: `BENCH_IR_REPEAT` (sessions per configuration, 3;
+//! in the Redis per-command scenario each on a master of its own, with a
+//! memory layout of its own: see `redis_rows`),
 //! `BENCH_IR_CMDS` (commands of the Redis per-command session, 100),
 //! `BENCH_IR_FORENSIC_CMDS` (commands of a forensic session, 500),
 //! `BENCH_IR_JOBS` (sessions measured at the same time, the number of
 //! CPUs), `BENCH_IR_DIR` (keep the callgrind files there, named by
 //! configuration, for `callgrind_annotate`).
+//!
+//! The Redis per-command scenario also runs with the floor module
+//! (`benches/floor/mod_floor.c`: one empty LOG_CMD handler for every
+//! command, built with `prxs -c` in the scratch directory): what the core
+//! spends on any LOG_CMD handler, so that each module's share above it can
+//! be compared.  Without prxs those rows are left out, with a note.
 
 use crate::Params;
 use crate::forensic::{self, ForensicMode};
@@ -25,7 +33,8 @@ use crate::stats::{Row, Samples, Stat, Target, Unit, render_details, render_tabl
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -132,6 +141,46 @@ fn totals(text: &str) -> Option<f64> {
                 .or_else(|| l.strip_prefix("summary:"))
         })
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+/// The floor module's source (one empty LOG_CMD handler for `*`).
+const FLOOR_SOURCE: &str = include_str!("../floor/mod_floor.c");
+
+/// Builds the floor module with `prxs -c` in `<scratch>/floor` and returns
+/// the directory that holds `mod_floor.so` (for `ModulePath`; proftpd
+/// refuses a world-writable one), or why it could not.
+fn build_floor(scratch: &Path) -> Result<PathBuf, String> {
+    let dir = scratch.join("floor");
+    fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
+    fs::write(dir.join("mod_floor.c"), FLOOR_SOURCE).map_err(|e| e.to_string())?;
+    let out = Command::new("prxs")
+        .args(["-c", "mod_floor.c"])
+        .current_dir(&dir)
+        .output()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => "prxs not found (Debian: proftpd-dev)".to_owned(),
+            _ => format!("prxs: {e}"),
+        })?;
+    // libtool leaves the module in .libs/.
+    let libs = dir.join(".libs");
+    if !out.status.success() || !libs.join("mod_floor.so").is_file() {
+        return Err(format!(
+            "prxs -c mod_floor.c failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    fs::set_permissions(&libs, fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
+    Ok(libs)
+}
+
+/// The `ServerAdmin` of the `replica`-th of `n` layouts: its length (spread
+/// over a page) moves what the core allocates after it; the session uses
+/// it in no command of the scenario.
+fn layout_pad(replica: usize, n: usize) -> String {
+    format!("a{}@example.org", "x".repeat(replica * 4096 / n / 16 * 16))
 }
 
 /// One session to measure: (sample key, repetition, server, what to do).
@@ -295,16 +344,47 @@ pub fn run(p: &Params) {
         }
     }
     let mut redis_srv = Vec::new();
+    // The floor module's directory, or why there is none.
+    let floor = if p.wants("redis") {
+        build_floor(&cg.dir)
+    } else {
+        Err(String::new())
+    };
+    if let Err(why) = &floor
+        && p.wants("redis")
+    {
+        eprintln!("[bench] no floor rows: {why}");
+    }
     if p.wants("redis") {
-        for cfg in ["base", "redis"] {
-            for side in [Side::C, Side::Ours] {
-                let mut b = server(side);
-                if cfg == "redis" {
-                    b = b
-                        .load_module("mod_redis.c")
-                        .config(&redis_conf(&live, IR_RULE));
+        let cfgs: &[&str] = if floor.is_ok() {
+            &["base", "floor", "redis"]
+        } else {
+            &["base", "redis"]
+        };
+        // One master per session (repetition), each with a memory layout of
+        // its own: the per-command figures move with it (see redis_rows).
+        for replica in 0..ip.repeat {
+            let pad = layout_pad(replica, ip.repeat);
+            for &cfg in cfgs {
+                for side in [Side::C, Side::Ours] {
+                    let mut b = server(side).set("ServerAdmin", &pad);
+                    match (cfg, &floor) {
+                        ("redis", _) => {
+                            b = b
+                                .load_module("mod_redis.c")
+                                .config(&redis_conf(&live, IR_RULE));
+                        }
+                        // mod_dso loads from the ModulePath of the moment.
+                        ("floor", Ok(dir)) => {
+                            b = b.config(&format!(
+                                "ModulePath {}\nLoadModule mod_floor.c\n",
+                                dir.display()
+                            ));
+                        }
+                        _ => {}
+                    }
+                    redis_srv.push((cfg, side, replica, cg.start(b)));
                 }
-                redis_srv.push((cfg, side, cg.start(b)));
             }
         }
     }
@@ -329,7 +409,7 @@ pub fn run(p: &Params) {
                 body: Body::Login,
             });
         }
-        for (cfg, side, srv) in &redis_srv {
+        for (cfg, side, _, srv) in redis_srv.iter().filter(|r| r.2 == rep) {
             for n in [0, ip.cmds] {
                 jobs.push(Job {
                     key: rk(cfg, *side, n),
@@ -360,7 +440,7 @@ pub fn run(p: &Params) {
         session_rows(&mut rows);
     }
     if !redis_srv.is_empty() {
-        redis_rows(&ip, &mut s, &mut rows);
+        redis_rows(&ip, floor.is_ok(), &mut s, &mut rows);
     }
     if !forensic_srv.is_empty() {
         forensic_rows(&ip, &mut rows);
@@ -385,11 +465,23 @@ pub fn run(p: &Params) {
          exit (valgrind callgrind, --zero-before=pr_ipbind_close_listeners), median over the \
          sessions; (range) = lowest and highest ratio over resampled sessions. Redis per \
          command: both sides `{}`; per logged command = ((mod_redis − no mod_redis) with {} \
-         NOOP/PWD − the same with none) / {}.",
+         NOOP/PWD − the same with none) / {}, medians over {} memory layouts (a master per \
+         session, with a ServerAdmin of another length).",
         IR_RULE.trim_start_matches("RedisLogOnCommand "),
         ip.cmds,
-        ip.cmds
+        ip.cmds,
+        ip.repeat
     );
+    match &floor {
+        Ok(_) => println!(
+            "Floor = the same per command with mod_floor (benches/floor/mod_floor.c, built with \
+             prxs: one empty LOG_CMD handler for every command) instead of mod_redis: what the \
+             core spends on any LOG_CMD handler; above the floor = per logged command − floor \
+             (same side, same layout)."
+        ),
+        Err(why) if p.wants("redis") => println!("No floor rows: {why}."),
+        Err(_) => {}
+    }
     drop(forensic_srv);
     drop(redis_srv);
     drop(session_srv);
@@ -422,23 +514,44 @@ fn session_rows(rows: &mut Vec<Row>) {
     }
 }
 
-fn redis_rows(ip: &IrParams, s: &mut Samples, rows: &mut Vec<Row>) {
+/// The Redis per-command rows.  Each repetition (slot) runs on masters of
+/// its own, which differ in the length of one configuration string
+/// ([`layout_pad`]), so that the core's memory is laid out differently:
+/// the same configuration counts up to ~2k instructions per command more or
+/// less depending on where the core's strings lie (its event names, which
+/// `pr_event_listening()` alone compares some 840 times per command with
+/// glibc's strncmp(), whose path depends on the addresses), and under
+/// valgrind every master of one configuration gets the same layout (ASLR
+/// does not move it).  So the per-command figures are medians over layouts;
+/// the floor's A/A row (its two sides differ only in the module directory
+/// of their no-module configuration) shows what is left.
+fn redis_rows(ip: &IrParams, floor: bool, s: &mut Samples, rows: &mut Vec<Row>) {
     let n = ip.cmds;
-    // Per slot: what mod_redis adds per logged command.
+    // Per slot: what a configuration adds per command over no module
+    // (sessions with n commands minus sessions with none).
     for side in [Side::C, Side::Ours] {
         let get = |cfg, k| s.get(&rk(cfg, side, k)).to_vec();
-        let (r_n, b_n, r_0, b_0) = (
-            get("redis", n),
-            get("base", n),
-            get("redis", 0),
-            get("base", 0),
-        );
-        for i in 0..r_n.len() {
-            let v = ((r_n[i] - b_n[i]) - (r_0[i] - b_0[i])) / n as f64;
-            s.push(&format!("ir/redis/per-command/{}", side.tag()), v);
+        let per_command = |cfg| {
+            let (r_n, b_n, r_0, b_0) = (get(cfg, n), get("base", n), get(cfg, 0), get("base", 0));
+            (0..r_n.len())
+                .map(|i| ((r_n[i] - b_n[i]) - (r_0[i] - b_0[i])) / n as f64)
+                .collect::<Vec<_>>()
+        };
+        let redis = per_command("redis");
+        let floor = if floor {
+            per_command("floor")
+        } else {
+            Vec::new()
+        };
+        for (i, v) in redis.iter().enumerate() {
+            s.push(&format!("ir/redis/per-command/{}", side.tag()), *v);
+            if let Some(f) = floor.get(i) {
+                s.push(&format!("ir/redis/floor/{}", side.tag()), *f);
+                s.push(&format!("ir/redis/above-floor/{}", side.tag()), v - f);
+            }
         }
     }
-    let per = |side: Side| Stat::median(format!("ir/redis/per-command/{}", side.tag()));
+    let per = |what: &str, side: Side| Stat::median(format!("ir/redis/{what}/{}", side.tag()));
     rows.push(Row {
         figure: format!(
             "session instructions, login + {n} NOOP/PWD + QUIT, no mod_redis (A/A check)"
@@ -460,8 +573,8 @@ fn redis_rows(ip: &IrParams, s: &mut Samples, rows: &mut Vec<Row>) {
     });
     rows.push(Row {
         figure: "  Redis-logging instructions per logged command (minus no mod_redis)".into(),
-        c: Some(per(Side::C)),
-        ours: per(Side::Ours),
+        c: Some(per("per-command", Side::C)),
+        ours: per("per-command", Side::Ours),
         unit: Unit::Ir,
         target: Target::Ratio(0.5),
     });
@@ -476,6 +589,26 @@ fn redis_rows(ip: &IrParams, s: &mut Samples, rows: &mut Vec<Row>) {
         unit: Unit::Ir,
         target: Target::Info,
     });
+    if floor {
+        rows.push(Row {
+            figure: "  floor: an empty LOG_CMD handler for every command (mod_floor), per \
+                     command (minus no module; A/A check)"
+                .into(),
+            c: Some(per("floor", Side::C)),
+            ours: per("floor", Side::Ours),
+            unit: Unit::Ir,
+            target: Target::Info,
+        });
+        rows.push(Row {
+            figure: "  Redis-logging instructions per logged command above the floor (minus \
+                     mod_floor)"
+                .into(),
+            c: Some(per("above-floor", Side::C)),
+            ours: per("above-floor", Side::Ours),
+            unit: Unit::Ir,
+            target: Target::Info,
+        });
+    }
 }
 
 fn forensic_rows(ip: &IrParams, rows: &mut Vec<Row>) {

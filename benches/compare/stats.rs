@@ -232,7 +232,7 @@ pub fn render_table(rows: &[Row], s: &Samples, ratio_label: &str) -> String {
     out
 }
 
-/// Per-configuration detail: median, quartiles, min, number of samples.
+/// Per-configuration detail: median, quartiles, min, max, number of samples.
 pub fn render_details(s: &Samples, scale: &BTreeMap<String, (f64, Unit)>) -> String {
     let mut out = String::new();
     for (key, v) in &s.0 {
@@ -241,11 +241,12 @@ pub fn render_details(s: &Samples, scale: &BTreeMap<String, (f64, Unit)>) -> Str
         sorted.sort_by(f64::total_cmp);
         let _ = writeln!(
             out,
-            "  {key:<42} median {:>11}  p25 {:>11}  p75 {:>11}  min {:>11}  n {}",
+            "  {key:<42} median {:>11}  p25 {:>11}  p75 {:>11}  min {:>11}  max {:>11}  n {}",
             unit.fmt(quantile(&sorted, 0.5)),
             unit.fmt(quantile(&sorted, 0.25)),
             unit.fmt(quantile(&sorted, 0.75)),
             unit.fmt(sorted[0]),
+            unit.fmt(sorted[sorted.len() - 1]),
             sorted.len()
         );
     }

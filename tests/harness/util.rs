@@ -6,10 +6,25 @@ use std::io::{self, Read};
 use std::net::TcpListener;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ExitStatus};
+use std::process::{Child, Command, ExitStatus};
 use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Runs `cmd` (a client or a tool, e.g. `curl`, `openssl`), which must succeed: the
+/// panic message names the command and carries its stderr. Returns its stdout.
+pub fn run_ok(cmd: &mut Command) -> Vec<u8> {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?}: cannot run: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
 
 /// Default timeout for "wait until something happened" helpers.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
