@@ -1,12 +1,14 @@
 //! Reliability gauntlet: all four modules at once in a real proftpd, under
 //! load and under faults (Redis killed, Redis silent, a full file system, a
-//! configuration reload), with hostile input, and under valgrind.
+//! configuration reload), with hostile input, and under valgrind; and
+//! RedisLogSpool through outages, repeated Redis crashes and a drainer
+//! killed mid-drain (the `spool_` tests).
 //!
 //! These tests are ignored by default because they take a while; `./test.sh`
 //! (and so CI) runs them after the rest with `cargo test --test gauntlet --
 //! --ignored --test-threads 1`. Sizes can be raised with environment
 //! variables: `GAUNTLET_SESSIONS` (default 200) and `GAUNTLET_CONCURRENCY`
-//! (default 20) for the load test.
+//! (default 20) for the load test (and the spool tests' sessions).
 //!
 //! Each test prints one `gauntlet:` line with its figures.
 
@@ -210,6 +212,22 @@ fn run_load(
     concurrency: usize,
     between: &(dyn Fn(usize) + Sync),
 ) -> Vec<SessionRun> {
+    run_many(
+        sessions,
+        concurrency,
+        &|i| run_session(port, i, i.is_multiple_of(10)),
+        between,
+    )
+}
+
+/// Runs `session(i)` for `i` in `0..sessions`, `concurrency` at a time;
+/// `between(done)` as in [`run_load`].
+fn run_many(
+    sessions: usize,
+    concurrency: usize,
+    session: &(dyn Fn(usize) -> SessionRun + Sync),
+    between: &(dyn Fn(usize) + Sync),
+) -> Vec<SessionRun> {
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let runs: Mutex<Vec<Option<SessionRun>>> = Mutex::new((0..sessions).map(|_| None).collect());
@@ -221,7 +239,7 @@ fn run_load(
                     if i >= sessions {
                         break;
                     }
-                    let run = run_session(port, i, i.is_multiple_of(10));
+                    let run = session(i);
                     runs.lock().unwrap()[i] = Some(run);
                     between(done.fetch_add(1, Ordering::SeqCst) + 1);
                 }
@@ -1222,5 +1240,690 @@ fn memcheck_all_modules() {
         "gauntlet: memcheck: {} proftpd processes under valgrind, {} error records in all \
          (proftpd's own), 0 in our library",
         m.processes, m.errors
+    );
+}
+
+// ---- RedisLogSpool -----------------------------------------------------------
+
+/// A spool directory as RedisLogSpool wants it: root's, mode 0700.
+fn spool_dir(parent: &Path) -> PathBuf {
+    let d = parent.join("spool");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::set_permissions(&d, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    d
+}
+
+/// The gauntlet's configuration with `RedisLogSpool spool`, room for 100
+/// sessions at once, and an io timeout (10 s) no reply of a healthy Redis
+/// reaches on a loaded machine: a connection is only ever lost because
+/// Redis went away, so every duplicate has a Redis restart to explain it.
+fn spool_conf(redis: &RedisServer, spool: &Path) -> String {
+    all_modules_conf(
+        &format!("127.0.0.1:{}", redis.port()),
+        "@DIR@/forensic.log",
+        "s:",
+    )
+    .replace("RedisTimeouts 300 300", "RedisTimeouts 1000 10000")
+        + &format!("RedisLogSpool {}\nMaxInstances 100\n", spool.display())
+}
+
+/// Session `i` of the spool tests: login, `MKD d<i>_<j>` for `j` in
+/// `0..47`, `QUIT` ([`COMMANDS`] commands; with the session's start and end
+/// events, every event in the session's list is distinct).
+fn mkd_session(port: u16, i: usize) -> SessionRun {
+    let t = Instant::now();
+    let mut s = Script::connect(port);
+    s.cmd("USER alice", 331);
+    s.cmd("PASS secret", 230);
+    for j in 0..COMMANDS - 3 {
+        s.cmd(&format!("MKD d{i}_{j}"), 257);
+    }
+    let (mut sent, banner, slowest) = s.quit();
+    sent.insert(0, "CONNECT".into());
+    sent.push("DISCONNECT".into());
+    SessionRun {
+        sent,
+        transfers: 0,
+        elapsed: t.elapsed(),
+        banner,
+        slowest,
+    }
+}
+
+/// Events produced, delivered (in Redis), duplicated (extra copies) and
+/// lost (not in Redis), and events in Redis nobody produced.
+#[derive(Default, Debug)]
+struct Tally {
+    produced: usize,
+    delivered: usize,
+    duplicated: usize,
+    lost: usize,
+    unknown: usize,
+}
+
+impl Tally {
+    /// Adds what `sent` produced and `got` holds (a list of distinct
+    /// events, in Redis perhaps more than once).
+    fn add(&mut self, sent: &[String], got: &[String]) {
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for g in got {
+            *seen.entry(g.as_str()).or_default() += 1;
+        }
+        self.produced += sent.len();
+        self.delivered += got.len();
+        for s in sent {
+            match seen.remove(s.as_str()) {
+                Some(n) => self.duplicated += n - 1,
+                None => self.lost += 1,
+            }
+        }
+        self.unknown += seen.values().sum::<usize>();
+    }
+
+    fn line(&self) -> String {
+        format!(
+            "{} events produced, {} delivered, {} duplicated, {} lost",
+            self.produced, self.delivered, self.duplicated, self.lost
+        )
+    }
+}
+
+/// Tallies the scripted sessions' lists: `runs` are (session index, what
+/// it sent); events of other sessions in Redis are `unknown`.
+fn tally_sessions(redis: &RedisServer, runs: &[(usize, &SessionRun)]) -> Tally {
+    let lists = session_lists(redis, "s:");
+    let mut t = Tally::default();
+    let mut known = 0;
+    for (i, run) in runs {
+        let got = lists.get(i).map(|(_, r)| r.as_slice()).unwrap_or_default();
+        known += got.len();
+        t.add(&run.sent, got);
+    }
+    t.unknown += lists.values().map(|(_, r)| r.len()).sum::<usize>() - known;
+    t
+}
+
+/// The spool files that still hold events (header only, or emptied after
+/// a drain: done).
+fn waiting_spool_files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.metadata().map(|m| m.len() > 32).unwrap_or(false))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// The sum of the `N spooled event(s) delivered to Redis` lines in RedisLog.
+fn drained_in_redis_log(log: &str) -> u64 {
+    log.lines()
+        .filter_map(|l| {
+            let (head, _) = l.split_once(" spooled event(s) delivered to Redis")?;
+            head.rsplit(' ').next()?.parse::<u64>().ok()
+        })
+        .sum()
+}
+
+/// Redis is stopped while 200 sessions x 50 commands run and end, 20 at a
+/// time; each session's events go to its own spool file. Redis is started
+/// again and one more session (the same script) delivers every event of
+/// every session behind its own, and the files are done.
+#[test]
+#[ignore]
+fn spool_redis_stopped_while_sessions_run_then_one_session_delivers_all() {
+    let sessions = env_usize("GAUNTLET_SESSIONS", 200);
+    let concurrency = env_usize("GAUNTLET_CONCURRENCY", 20);
+    let mut redis = RedisServer::start();
+    let base = tempfile::tempdir().unwrap();
+    let spool = spool_dir(base.path());
+    let mut server = start_all(&spool_conf(&redis, &spool));
+    let port = server.port();
+    redis.stop();
+    let t = Instant::now();
+    let runs = run_many(sessions, concurrency, &|i| mkd_session(port, i), &|_| {});
+    let load_time = t.elapsed();
+    assert!(server.wait_for_no_sessions(Duration::from_secs(30)));
+    let files = waiting_spool_files(&spool);
+    assert_eq!(files.len(), sessions, "one file per session: {files:?}");
+    redis.restart();
+    let t = Instant::now();
+    let last = mkd_session(port, sessions);
+    assert!(server.wait_for_no_sessions(Duration::from_secs(30)));
+    let drain_time = t.elapsed();
+    let want = (sessions + 1) * EVENTS;
+    let have = wait_events(&redis, "s:", want);
+    let mut all: Vec<(usize, &SessionRun)> = runs.iter().enumerate().collect();
+    all.push((sessions, &last));
+    let tally = tally_sessions(&redis, &all);
+    let log = read(&server.path("redis.log"));
+    assert_eq!(
+        (tally.lost, tally.unknown),
+        (0, 0),
+        "{}; RedisLog:\n{log}",
+        tally.line()
+    );
+    // Nothing was ever in flight when Redis went away (it was stopped
+    // before the sessions started): no event may be there twice.
+    assert_eq!(tally.duplicated, 0, "{}", tally.line());
+    assert_eq!(have, want);
+    assert!(
+        waiting_spool_files(&spool).is_empty(),
+        "{:?}",
+        waiting_spool_files(&spool)
+    );
+    let spooled = (sessions * EVENTS) as u64;
+    assert!(
+        log.contains(&format!(
+            "{spooled} spooled event(s) delivered to Redis ({sessions} spool file(s) done)"
+        )),
+        "{log}"
+    );
+    assert!(!log.contains("could not be delivered"), "{log}");
+    server.stop();
+    assert_no_crash(&server);
+    println!(
+        "gauntlet: spool, Redis stopped: {sessions} sessions ({concurrency} at a time) x \
+         {COMMANDS} commands ran and ended in {:.1} s with Redis down ({} spool files); one \
+         more session with Redis back delivered them behind its own in {:.1} s: {}, 0 unknown",
+        load_time.as_secs_f64(),
+        files.len(),
+        drain_time.as_secs_f64(),
+        tally.line()
+    );
+}
+
+/// The destination (the first 16 hex digits of a spool file's name) of
+/// the sessions that ran: each makes its own file when it starts (emptied
+/// at its end if it spooled nothing, and removed when the next starts).
+fn spool_destination(spool: &Path) -> String {
+    let name = std::fs::read_dir(spool)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.ends_with(".spool"))
+        .expect("a session's spool file");
+    name[..16].to_string()
+}
+
+/// A realistic event (about 330 bytes, as a transfer's LogFormat makes it),
+/// told apart by its `raw_command`, `RETR f<f>_<n>`.
+fn big_event(f: usize, n: usize) -> String {
+    format!(
+        r#"{{"UNIQUE_ID":"Z3Xq8QAAAAEAAAb{f:02}{n:07}","remote_ip":"192.0.2.{}","local_ip":"198.51.100.7","user":"alice","raw_command":"RETR f{f}_{n}","response_code":"226","file":"/srv/ftp/alice/data/f{f}_{n}.bin","bytes_sent":{},"transfer_secs":0.{:03},"timestamp":"2026-12-07 17:00:{:02},{:03}"}}"#,
+        n % 250 + 1,
+        4096 + n % 65536,
+        n % 1000,
+        n % 60,
+        n % 1000
+    )
+}
+
+/// Writes a spool file for `destination` with `events` records of
+/// [`big_event`] under key `big:<f>` (the way a session that spooled them
+/// would have: header, then framed records), and a torn record after them
+/// when `torn` (a writer killed in the middle of its write). Returns the
+/// size of the torn part.
+fn write_big_spool(spool: &Path, destination: &str, f: usize, events: usize, torn: bool) -> u64 {
+    use proftpd_rs::redis::spool::format::{Header, encode_record};
+    let dest = u64::from_str_radix(destination, 16).unwrap();
+    let name = format!(
+        "{destination}-{}-{}-{f:08x}.spool",
+        1_700_000_000 + f,
+        900_000 + f
+    );
+    let mut buf = Header::new(dest, 1_700_000_000).encode().to_vec();
+    let key = format!("big:{f}");
+    for n in 0..events {
+        encode_record(&mut buf, key.as_bytes(), big_event(f, n).as_bytes());
+    }
+    let mut cut = 0;
+    if torn {
+        let mut last = Vec::new();
+        encode_record(&mut last, key.as_bytes(), big_event(f, events).as_bytes());
+        cut = (last.len() / 2) as u64;
+        buf.extend_from_slice(&last[..last.len() / 2]);
+    }
+    let path = spool.join(name);
+    std::fs::write(&path, &buf).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    cut
+}
+
+/// What the big files' keys hold, by `raw_command`.
+fn big_lists(redis: &RedisServer, files: usize) -> Vec<Vec<String>> {
+    let mut c = redis.client();
+    (0..files)
+        .map(|f| {
+            c.lrange(&format!("big:{f}"))
+                .iter()
+                .map(|item| {
+                    let v: Value = serde_json::from_str(item).unwrap();
+                    v["raw_command"].as_str().unwrap_or_default().to_string()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// How many records of big file `f` (of `events`) its header says Redis
+/// acknowledged (all of them when it was emptied or removed: drained).
+fn acked_records(spool: &Path, f: usize, events: usize) -> usize {
+    use proftpd_rs::redis::spool::format::{HEADER_LEN, Header, scan};
+    let suffix = format!("-{f:08x}.spool");
+    let Some(path) = std::fs::read_dir(spool)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(&suffix))
+    else {
+        return events;
+    };
+    let bytes = std::fs::read(&path).unwrap();
+    let Some(h) = Header::decode(&bytes) else {
+        return events;
+    };
+    let mut n = 0;
+    scan(&bytes[HEADER_LEN as usize..], HEADER_LEN, |_, _, end| {
+        if end <= h.acked {
+            n += 1;
+        }
+    });
+    n
+}
+
+fn big_sent(f: usize, events: usize) -> Vec<String> {
+    (0..events).map(|n| format!("RETR f{f}_{n}")).collect()
+}
+
+/// Sessions (`session(n)`, `n` from 0) one after another until no spool
+/// file holds events; returns how many it took (at most `max`).
+fn drain_with_sessions(
+    server: &mut Proftpd,
+    spool: &Path,
+    max: usize,
+    mut session: impl FnMut(usize),
+) -> usize {
+    for n in 1..=max {
+        session(n - 1);
+        assert!(server.wait_for_no_sessions(Duration::from_secs(30)));
+        if waiting_spool_files(spool).is_empty() {
+            return n;
+        }
+    }
+    panic!(
+        "{max} sessions did not drain the spool: {:?}",
+        waiting_spool_files(spool)
+    );
+}
+
+/// A session draining a large spool (2 x 40 000 events, the second file
+/// ending in a torn record) is SIGKILLed in the middle of its drain (its
+/// QUIT answered: the drain at its end): the next sessions drain the rest.
+/// Every whole record arrives, the torn one is reported in RedisLog and
+/// never sent, and the duplicates are at most the batch in flight when
+/// the drainer died (512 events): its file's header said how far Redis
+/// had acknowledged.
+#[test]
+#[ignore]
+fn spool_drainer_sigkilled_mid_drain() {
+    const FILES: usize = 2;
+    const EVENTS_PER_FILE: usize = 40_000;
+    let redis = RedisServer::start();
+    let base = tempfile::tempdir().unwrap();
+    let spool = spool_dir(base.path());
+    let mut server = start_all(&spool_conf(&redis, &spool));
+    server.login("alice", "secret").quit();
+    assert!(server.wait_for_no_sessions(Duration::from_secs(10)));
+    let destination = spool_destination(&spool);
+    let mut torn = 0;
+    for f in 0..FILES {
+        torn += write_big_spool(&spool, &destination, f, EVENTS_PER_FILE, f == FILES - 1);
+    }
+    let total = FILES * EVENTS_PER_FILE;
+    // The drainer: its login sends a batch per command, its end drains
+    // for up to 3 s; killed once a good part is in Redis.
+    let mut ftp = server.login("alice", "secret");
+    let pids = server.session_pids();
+    assert_eq!(pids.len(), 1);
+    ftp.expect("NOOP", 200);
+    ftp.quit();
+    let mut c = redis.client();
+    let delivered = |c: &mut harness::RedisClient| -> usize {
+        (0..FILES)
+            .map(|f| c.llen(&format!("big:{f}")) as usize)
+            .sum()
+    };
+    // Killed once 10 000 are in Redis, at a moment Redis is seen in the
+    // middle of a batch (fewer than a batch's events more than last
+    // looked): a batch is in flight (or, failing that, at half).
+    let t = Instant::now();
+    let mut before_kill = 0;
+    while t.elapsed() < Duration::from_secs(30) {
+        let now = delivered(&mut c);
+        let partial = now > before_kill && now - before_kill < 400;
+        before_kill = now;
+        if now >= 10_000 && partial || now >= total / 2 {
+            break;
+        }
+    }
+    harness::util::send_signal(pids[0], libc::SIGKILL);
+    assert!(server.wait_for_no_sessions(Duration::from_secs(10)));
+    let at_kill = delivered(&mut c);
+    assert!(
+        before_kill >= 10_000 && at_kill < total,
+        "the kill did not land mid-drain: {before_kill} then {at_kill} of {total} in Redis"
+    );
+    // How far each file's header says Redis acknowledged: what Redis has
+    // beyond that is the batch that was in flight, sent again next.
+    let acked: Vec<usize> = (0..FILES)
+        .map(|f| acked_records(&spool, f, EVENTS_PER_FILE))
+        .collect();
+    let in_flight = at_kill - acked.iter().sum::<usize>();
+    assert!(in_flight <= 512, "{in_flight} events in flight: {acked:?}");
+    let port = server.port();
+    let sessions = drain_with_sessions(&mut server, &spool, 20, |_| {
+        let mut ftp = Ftp::connect(port);
+        ftp.login("alice", "secret");
+        ftp.quit();
+    });
+    let lists = big_lists(&redis, FILES);
+    let mut tally = Tally::default();
+    for (f, got) in lists.iter().enumerate() {
+        tally.add(&big_sent(f, EVENTS_PER_FILE), got);
+    }
+    assert_eq!((tally.lost, tally.unknown), (0, 0), "{}", tally.line());
+    assert_eq!(tally.duplicated, in_flight, "{}", tally.line());
+    let log = read(&server.path("redis.log"));
+    assert!(
+        log.contains(&format!("0 damaged and {torn} torn byte(s) skipped")),
+        "torn record of {torn} bytes not reported:\n{log}"
+    );
+    server.stop();
+    assert_no_crash(&server);
+    println!(
+        "gauntlet: spool, drainer SIGKILLed: {total} spooled events in {FILES} files (and a torn \
+         record of {torn} bytes); the drainer killed at {at_kill} in Redis, its headers said \
+         {} acknowledged ({in_flight} in flight); {sessions} more session(s) drained the rest: \
+         {}; the torn record reported, not sent",
+        at_kill - in_flight,
+        tally.line()
+    );
+}
+
+/// The RPUSHes in a Redis's append-only files, in order: (run, key, value)
+/// for each value pushed, `run` counting the Redis processes that wrote
+/// them. Redis writes a SELECT before the first write of each process (and
+/// after an AOF rewrite, which the test turns off), so a SELECT starts a
+/// run. A torn command at the end (a kill in the middle of a write, cut
+/// when Redis loads the file) ends the parse.
+fn aof_pushes(redis_dir: &Path) -> Vec<(usize, String, String)> {
+    let dir = redis_dir.join("appendonlydir");
+    let manifest = read(&dir.join("appendonly.aof.manifest"));
+    let mut out = Vec::new();
+    let mut run = 0;
+    for line in manifest.lines() {
+        let w: Vec<&str> = line.split(' ').collect();
+        if w.len() < 6 || w[0] != "file" || w[5] != "i" {
+            continue;
+        }
+        let bytes = std::fs::read(dir.join(w[1])).unwrap();
+        let mut at = 0;
+        let line_at = |at: &mut usize| -> Option<String> {
+            let end = bytes[*at..].windows(2).position(|x| x == b"\r\n")? + *at;
+            let l = String::from_utf8_lossy(&bytes[*at..end]).into_owned();
+            *at = end + 2;
+            Some(l)
+        };
+        'commands: while at < bytes.len() {
+            let Some(n) = line_at(&mut at).and_then(|l| l.strip_prefix('*')?.parse().ok()) else {
+                break;
+            };
+            let mut args: Vec<String> = Vec::with_capacity(n);
+            for _ in 0..n {
+                let Some(len) =
+                    line_at(&mut at).and_then(|l| l.strip_prefix('$')?.parse::<usize>().ok())
+                else {
+                    break 'commands;
+                };
+                if at + len + 2 > bytes.len() {
+                    break 'commands;
+                }
+                args.push(String::from_utf8_lossy(&bytes[at..at + len]).into_owned());
+                at += len + 2;
+            }
+            match args[0].to_ascii_uppercase().as_str() {
+                "SELECT" => run += 1,
+                "RPUSH" => {
+                    for v in &args[2..] {
+                        out.push((run, args[1].clone(), v.clone()));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// How the copies of events in Redis came about.
+#[derive(Default, Debug)]
+struct Resends {
+    /// Runs of consecutive copies in a key (one per resent batch).
+    runs: usize,
+    copies: usize,
+    longest: usize,
+}
+
+/// Checks that every extra copy in `pushes` is explained by at-least-once
+/// delivery: a batch sent again after the connection it was in flight on
+/// was lost. Such copies (per key, one sender at a time: a session's own
+/// events, or the one drainer holding a spool file's lock) come after a
+/// Redis restart (a later run than the copy before), in runs that repeat
+/// a contiguous stretch of what that key had received, in order, and no
+/// longer than a batch (512). Two sessions sending one file, or a file
+/// sent again in full, break these.
+fn check_resends(pushes: &[(usize, String, String)]) -> Result<Resends, String> {
+    struct Key<'a> {
+        /// Distinct values, in the order they first came.
+        order: Vec<&'a str>,
+        /// Value -> (index in order, run of its last copy).
+        at: HashMap<&'a str, (usize, usize)>,
+        /// The run of copies going on: the index it expects next, its length.
+        copying: Option<(usize, usize)>,
+    }
+    let mut keys: HashMap<&str, Key> = HashMap::new();
+    let mut r = Resends::default();
+    for (run, key, value) in pushes {
+        let k = keys.entry(key.as_str()).or_insert_with(|| Key {
+            order: Vec::new(),
+            at: HashMap::new(),
+            copying: None,
+        });
+        match k.at.get(value.as_str()).copied() {
+            None => {
+                k.at.insert(value, (k.order.len(), *run));
+                k.order.push(value);
+                k.copying = None;
+            }
+            Some((i, last_run)) => {
+                if last_run >= *run {
+                    return Err(format!(
+                        "{key}: {value} twice from one Redis process (run {run}): not a resend"
+                    ));
+                }
+                let len = match k.copying {
+                    Some((next, len)) if next == i => len + 1,
+                    _ => {
+                        r.runs += 1;
+                        1
+                    }
+                };
+                if len > 512 {
+                    return Err(format!(
+                        "{key}: more than a batch (512) sent again in a row"
+                    ));
+                }
+                k.copying = Some((i + 1, len));
+                k.at.insert(value, (i, *run));
+                r.copies += 1;
+                r.longest = r.longest.max(len);
+            }
+        }
+    }
+    Ok(r)
+}
+
+/// Redis is killed (SIGKILL) and restarted, five times, while 200 sessions
+/// x 50 commands run (20 at a time) and four big spool files (4 x 15 000
+/// events, left by an earlier outage) are drained: sessions spool while it
+/// is down, sessions that end then leave their files, later sessions drain
+/// them behind their own events, several at once (one per file: the lock).
+/// Redis keeps what it acknowledged (`appendonly yes`, `appendfsync
+/// always`: a write is on disk before its reply), so after the last
+/// restart every event must be there. Redis is killed each time 12 000
+/// more RPUSHes have reached it (`INFO commandstats`), so kills land in the
+/// middle of drains; it stays down 1.5 s.
+///
+/// Duplicates are checked against Redis's append-only file, which holds
+/// every RPUSH it ran, in order, with a SELECT at the start of each Redis
+/// process ([`check_resends`]): each extra copy follows a restart, repeats
+/// a contiguous stretch of its key, and a stretch is at most a batch.
+#[test]
+#[ignore]
+fn spool_redis_killed_repeatedly_while_sessions_spool_and_drain() {
+    const FILES: usize = 4;
+    const EVENTS_PER_FILE: usize = 15_000;
+    const KILLS: usize = 5;
+    const EVERY: u64 = 12_000;
+    let sessions = env_usize("GAUNTLET_SESSIONS", 200);
+    let mut redis = RedisServer::builder()
+        .config("appendonly yes")
+        .config("appendfsync always")
+        .config("auto-aof-rewrite-percentage 0")
+        .start();
+    let base = tempfile::tempdir().unwrap();
+    let spool = spool_dir(base.path());
+    let mut server = start_all(&spool_conf(&redis, &spool));
+    let port = server.port();
+    let first = mkd_session(port, sessions + 100);
+    assert!(server.wait_for_no_sessions(Duration::from_secs(10)));
+    let destination = spool_destination(&spool);
+    for f in 0..FILES {
+        write_big_spool(&spool, &destination, f, EVENTS_PER_FILE, false);
+    }
+    let rpushes = |c: &mut harness::RedisClient| -> u64 {
+        let info = c
+            .cmd(&["INFO", "commandstats"])
+            .as_string()
+            .unwrap_or_default();
+        info.lines()
+            .find_map(|l| {
+                l.strip_prefix("cmdstat_rpush:calls=")?
+                    .split(',')
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0)
+    };
+    let load_over = std::sync::atomic::AtomicBool::new(false);
+    let t = Instant::now();
+    let (runs, kills) = std::thread::scope(|scope| {
+        let watcher = scope.spawn(|| {
+            let mut kills = Vec::new();
+            while kills.len() < KILLS && !load_over.load(Ordering::SeqCst) {
+                let mut c = redis.client();
+                if !wait_until(Duration::from_secs(60), || {
+                    load_over.load(Ordering::SeqCst) || rpushes(&mut c) >= EVERY
+                }) || load_over.load(Ordering::SeqCst)
+                {
+                    break;
+                }
+                redis.crash();
+                kills.push(t.elapsed());
+                std::thread::sleep(Duration::from_millis(1500));
+                redis.restart();
+            }
+            kills
+        });
+        let runs = run_many(sessions, 20, &|i| mkd_session(port, i), &|_| {});
+        load_over.store(true, Ordering::SeqCst);
+        (runs, watcher.join().unwrap())
+    });
+    let load_time = t.elapsed();
+    assert!(server.wait_for_no_sessions(Duration::from_secs(30)));
+    assert!(
+        kills.len() >= 3,
+        "only {} kills during the load",
+        kills.len()
+    );
+    // Whatever is left in the spool: sessions with Redis up.
+    let mut finals = Vec::new();
+    drain_with_sessions(&mut server, &spool, 20, |n| {
+        finals.push(mkd_session(port, sessions + n));
+    });
+    let mut all: Vec<(usize, &SessionRun)> = runs.iter().enumerate().collect();
+    all.extend(finals.iter().enumerate().map(|(n, r)| (sessions + n, r)));
+    all.push((sessions + 100, &first));
+    let mut tally = tally_sessions(&redis, &all);
+    for (f, got) in big_lists(&redis, FILES).iter().enumerate() {
+        tally.add(&big_sent(f, EVENTS_PER_FILE), got);
+    }
+    let log = read(&server.path("redis.log"));
+    assert_eq!(
+        (tally.lost, tally.unknown),
+        (0, 0),
+        "{}; RedisLog:\n{log}",
+        tally.line()
+    );
+    let pushes = aof_pushes(redis.dir());
+    assert_eq!(
+        pushes.len(),
+        tally.delivered,
+        "the append-only file and the lists differ"
+    );
+    let processes = pushes.last().map_or(0, |p| p.0);
+    assert_eq!(
+        processes,
+        kills.len() + 1,
+        "SELECTs in the append-only file (one per Redis process expected)"
+    );
+    let resends = check_resends(&pushes).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(resends.copies, tally.duplicated);
+    // "session ending: N event(s) kept in the spool file NAME", once per
+    // session that spooled.
+    let spooled: Vec<u64> = log
+        .lines()
+        .filter_map(|l| {
+            let (_, rest) = l.split_once("session ending: ")?;
+            rest.split_once(" event(s) kept in the spool file")?
+                .0
+                .parse()
+                .ok()
+        })
+        .collect();
+    let drained = drained_in_redis_log(&log);
+    server.stop();
+    assert_no_crash(&server);
+    println!(
+        "gauntlet: spool, Redis killed {} times (at {}) during {sessions} sessions x {COMMANDS} \
+         commands and the drain of {FILES} x {EVENTS_PER_FILE} spooled events, in {:.1} s: \
+         {} events spooled by {} sessions, {drained} spooled events delivered by drains, {} \
+         final session(s); {}: {} resend(s) after a restart, the longest {} events",
+        kills.len(),
+        kills
+            .iter()
+            .map(|k| format!("{:.1} s", k.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        load_time.as_secs_f64(),
+        spooled.iter().sum::<u64>(),
+        spooled.len(),
+        finals.len(),
+        tally.line(),
+        resends.runs,
+        resends.longest
     );
 }
