@@ -20,6 +20,12 @@
 #                               there (list "proftpd"), mod_ban caches its bans there;
 #                               unset: no Redis
 #   REDIS_PASSWORD (or REDIS_PASSWORD_FILE), REDIS_DB
+#   REDIS_SPOOL                 a directory (mount a volume there) where events
+#                               Redis cannot take wait until it can
+#                               (RedisLogSpool); made root's, mode 0700;
+#                               with REDIS_SERVER only; unset: no spool
+#   REDIS_SPOOL_MAX_SIZE        its bound: bytes, or a number with K, M or G
+#                               (default 256M)
 #   PROFTPD_STOP_WAIT           seconds to wait, after proftpd's master has
 #                               stopped, for its sessions to write their last
 #                               records (default 8, under docker stop's 10)
@@ -149,6 +155,35 @@ if [ -n "${REDIS_SERVER:-}" ]; then
     die "REDIS_DB: a database number (0, 1, ...)"
 fi
 
+if [ -n "${REDIS_SPOOL:-}" ]; then
+  # An absolute path of plain names, not in the system's own directories
+  # (the entrypoint makes it root's and mode 0700).
+  case $REDIS_SPOOL in
+  /*/*[!/]*) spool_ok=1 ;;
+  *) spool_ok=0 ;;
+  esac
+  case $REDIS_SPOOL in
+  *[!A-Za-z0-9._/-]* | *//* | */./* | */../* | */. | */.. | */) spool_ok=0 ;;
+  /bin/* | /boot/* | /dev/* | /etc/* | /lib/* | /lib32/* | /lib64/* | /libx32/* | /proc/* | /sbin/* | /sys/* | /usr/*) spool_ok=0 ;;
+  esac
+  [ ${#REDIS_SPOOL} -le 200 ] || spool_ok=0
+  [ "$spool_ok" = 1 ] ||
+    die "REDIS_SPOOL: an absolute path of a directory, at least two levels deep, e.g. /var/spool/proftpd-redis (letters, digits, '.', '_', '-' and '/'; not under /bin, /boot, /dev, /etc, /lib*, /proc, /sbin, /sys, /usr)"
+  [ -n "${REDIS_SERVER:-}" ] ||
+    die "REDIS_SPOOL: set REDIS_SERVER too (the spool keeps events for that Redis)"
+fi
+if [ -n "${REDIS_SPOOL_MAX_SIZE:-}" ]; then
+  case $REDIS_SPOOL_MAX_SIZE in
+  [1-9] | [1-9][0-9]* | [1-9][KkMmGg] | [1-9]*[0-9][KkMmGg]) spool_ok=1 ;;
+  *) spool_ok=0 ;;
+  esac
+  case ${REDIS_SPOOL_MAX_SIZE%[KkMmGg]} in *[!0-9]*) spool_ok=0 ;; esac
+  [ ${#REDIS_SPOOL_MAX_SIZE} -le 10 ] || spool_ok=0
+  [ "$spool_ok" = 1 ] ||
+    die "REDIS_SPOOL_MAX_SIZE: bytes, or a number with K, M or G (e.g. 256M)"
+  [ -n "${REDIS_SPOOL:-}" ] || die "REDIS_SPOOL_MAX_SIZE: set REDIS_SPOOL too"
+fi
+
 [ -z "${PROFTPD_STOP_WAIT:-}" ] || is_number "$PROFTPD_STOP_WAIT" 0 3600 ||
   die "PROFTPD_STOP_WAIT: seconds, a number from 0 to 3600"
 stop_wait=${PROFTPD_STOP_WAIT:-8}
@@ -157,6 +192,13 @@ run=/run/proftpd-rs
 umask 077
 mkdir -p "$run" /run/proftpd /var/log/proftpd /srv/ftp
 chmod 0755 "$run" /run/proftpd /var/log/proftpd
+if [ -n "${REDIS_SPOOL:-}" ]; then
+  # RedisLogSpool wants a directory of root's that nobody else may write;
+  # proftpd's sessions open it as root before they leave root's privileges.
+  if ! { mkdir -p "$REDIS_SPOOL" && chown root:root "$REDIS_SPOOL" && chmod 0700 "$REDIS_SPOOL"; }; then
+    die "REDIS_SPOOL: cannot make $REDIS_SPOOL a directory of root's, mode 0700"
+  fi
+fi
 
 # --- users ----------------------------------------------------------------------
 
@@ -239,6 +281,7 @@ fi
     echo "<IfModule mod_redis.c>"
     echo "  RedisEngine on"
     echo "  $line"
+    [ -z "${REDIS_SPOOL:-}" ] || echo "  RedisLogSpool $REDIS_SPOOL ${REDIS_SPOOL_MAX_SIZE:-}"
     echo "</IfModule>"
     echo "<IfModule mod_ban.c>"
     echo "  BanCache redis"

@@ -50,8 +50,11 @@ fn suite() -> String {
     std::env::var("PROFTPD_RS_DOCKER_SUITE").unwrap_or_else(|_| "bookworm".into())
 }
 
+/// The proftpd image: `proftpd-rs:SUITE`, or the one
+/// `PROFTPD_RS_DOCKER_IMAGE` names (an image built from a work tree under
+/// another tag, so as not to replace the shared one).
 fn image() -> String {
-    format!("proftpd-rs:{}", suite())
+    std::env::var("PROFTPD_RS_DOCKER_IMAGE").unwrap_or_else(|_| format!("proftpd-rs:{}", suite()))
 }
 
 fn redis_image() -> String {
@@ -144,6 +147,8 @@ struct FtpdOptions<'a> {
     redis: Option<String>,
     env_user: bool,
     volumes: Vec<String>,
+    /// Other settings (`-e KEY=VALUE`).
+    env: Vec<(&'static str, String)>,
 }
 
 impl Default for FtpdOptions<'_> {
@@ -154,6 +159,7 @@ impl Default for FtpdOptions<'_> {
             redis: None,
             env_user: true,
             volumes: Vec::new(),
+            env: Vec::new(),
         }
     }
 }
@@ -181,6 +187,9 @@ impl Ftpd {
         }
         for v in &o.volumes {
             b = b.volume(v);
+        }
+        for (k, v) in &o.env {
+            b = b.env(k, v);
         }
         let c = b.start();
         c.wait_for_log("standalone mode STARTUP", LONG);
@@ -856,6 +865,236 @@ fn redis_cut_off_from_the_network() {
     );
 }
 
+/// Where the spool test mounts each host's spool volume (REDIS_SPOOL).
+const SPOOL: &str = "/var/spool/proftpd-redis";
+
+/// The spool files in `ftpd`'s REDIS_SPOOL that hold events (more than
+/// the 32-byte header), and the directory's owner and mode.
+fn spool_state(ftpd: &Ftpd) -> (Vec<String>, String) {
+    let out = ftpd.c.exec(&[
+        "sh",
+        "-c",
+        &format!(
+            "stat -c '%U %a' {SPOOL}; for f in {SPOOL}/*.spool; do \
+             [ -f \"$f\" ] && [ \"$(stat -c %s \"$f\")\" -gt 32 ] && echo \"$f\"; done; true"
+        ),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut lines = text.lines();
+    let owner = lines.next().unwrap_or_default().to_owned();
+    (lines.map(str::to_owned).collect(), owner)
+}
+
+/// The Redis container stopped for a minute while sessions run against
+/// two proftpd containers, each with its own spool volume (REDIS_SPOOL, an
+/// anonymous volume): a long session on each host spools through the
+/// outage, sessions that start and end during it leave their events in
+/// spool files; after Redis is back, one more session per host delivers
+/// them. Every event of both hosts is then in Redis (counted per session:
+/// produced, delivered, duplicated, lost), and the spools are drained.
+#[test]
+fn redis_stopped_a_minute_two_hosts_with_spools() {
+    if !enabled("redis_stopped_a_minute_two_hosts_with_spools") {
+        return;
+    }
+    const OUTAGE: Duration = Duration::from_secs(60);
+    const ROUNDS: usize = 6;
+    const PER_ROUND: usize = 2;
+    const MKDS: usize = 5;
+    let net = Network::new();
+    let redis = Redis::start(&net);
+    let hosts: Vec<(String, Ftpd)> = [21u8, 22]
+        .iter()
+        .map(|h| {
+            let ip = net.addr(*h);
+            let f = Ftpd::start(FtpdOptions {
+                net: Some(&net),
+                ip: Some(ip.clone()),
+                redis: Some(redis.ip.clone()),
+                volumes: vec![SPOOL.to_owned()],
+                env: vec![("REDIS_SPOOL", SPOOL.to_owned())],
+                ..FtpdOptions::default()
+            });
+            (ip, f)
+        })
+        .collect();
+    for (_, f) in &hosts {
+        assert_eq!(spool_state(f).1, "root 700", "{}", f.c.name);
+    }
+    // What each session sent: (host, session) -> its events' labels.
+    let sent = std::sync::Mutex::new(BTreeMap::<(usize, String), Vec<String>>::new());
+    let record = |host: usize, name: &str, mkds: &[String]| {
+        let mut labels: Vec<String> = ["CONNECT", "USER", "PASS"].map(String::from).to_vec();
+        labels.extend(mkds.iter().map(|m| format!("MKD {m}")));
+        labels.extend(["QUIT", "EXIT"].map(String::from));
+        sent.lock().unwrap().insert((host, name.to_owned()), labels);
+    };
+    let session = |host: usize, name: &str, n: usize| {
+        let mut ftp = hosts[host].1.login();
+        let mkds: Vec<String> = (0..n).map(|j| format!("h{host}-{name}-m{j}")).collect();
+        for m in &mkds {
+            timed_mkd(&mut ftp, m);
+        }
+        ftp.quit();
+        record(host, name, &mkds);
+    };
+    // One session per host with Redis there.
+    for h in 0..hosts.len() {
+        session(h, "before", 1);
+    }
+    redis.wait_events(LONG, |ev| {
+        ev.iter().filter(|e| s(e, "command") == "QUIT").count() == hosts.len()
+    });
+    let redis_back = AtomicBool::new(false);
+    let mut worst = Duration::ZERO;
+    thread::scope(|sc| {
+        // A long session per host: an MKD every 5 s through the outage, two
+        // more once Redis is back.
+        let long: Vec<_> = (0..hosts.len())
+            .map(|h| {
+                let (hosts, redis_back, record) = (&hosts, &redis_back, &record);
+                sc.spawn(move || {
+                    let mut ftp = hosts[h].1.login();
+                    let mut mkds = Vec::new();
+                    let mut worst = Duration::ZERO;
+                    let mut after = 0;
+                    while after < 2 {
+                        let m = format!("h{h}-long-m{}", mkds.len());
+                        worst = worst.max(timed_mkd(&mut ftp, &m));
+                        mkds.push(m);
+                        if redis_back.load(Ordering::SeqCst) {
+                            after += 1;
+                        } else {
+                            thread::sleep(Duration::from_secs(5));
+                        }
+                    }
+                    ftp.quit();
+                    record(h, "long", &mkds);
+                    worst
+                })
+            })
+            .collect();
+        thread::sleep(Duration::from_secs(1));
+        redis.c.stop(10);
+        let stopped = Instant::now();
+        // Rounds of short sessions, every 10 s, that start and end while
+        // Redis is away.
+        for r in 0..ROUNDS {
+            thread::scope(|round| {
+                for h in 0..hosts.len() {
+                    for i in 0..PER_ROUND {
+                        let session = &session;
+                        round.spawn(move || session(h, &format!("r{r}s{i}"), MKDS));
+                    }
+                }
+            });
+            let next = OUTAGE * (r as u32 + 1) / ROUNDS as u32;
+            thread::sleep(next.saturating_sub(stopped.elapsed()));
+        }
+        for (_, f) in &hosts {
+            let (waiting, _) = spool_state(f);
+            assert!(
+                waiting.len() >= ROUNDS * PER_ROUND,
+                "{}: {} spool files hold events: {waiting:?}",
+                f.c.name,
+                waiting.len()
+            );
+        }
+        redis.c.start_again();
+        redis.wait_ready();
+        redis_back.store(true, Ordering::SeqCst);
+        eprintln!("Redis stopped for {:?}", stopped.elapsed());
+        for l in long {
+            worst = worst.max(l.join().unwrap());
+        }
+    });
+    // One more session per host: it delivers what its host's spool holds.
+    for h in 0..hosts.len() {
+        session(h, "after", 1);
+    }
+    let sent = sent.into_inner().unwrap();
+    let want: usize = sent.values().map(Vec::len).sum();
+    let events = redis.wait_events(Duration::from_secs(60), |ev| {
+        let mkds: BTreeSet<&str> = ev
+            .iter()
+            .filter(|e| s(e, "command") == "MKD")
+            .map(|e| s(e, "command_params"))
+            .collect();
+        sent.values()
+            .flatten()
+            .filter_map(|l| l.strip_prefix("MKD "))
+            .all(|m| mkds.contains(m))
+            && ev.len() >= want
+    });
+    // Tally by session: its events' labels against what it sent.
+    let mut found: BTreeMap<(usize, String), Vec<String>> = BTreeMap::new();
+    for (id, evs) in &by_session(&events) {
+        let mkd = evs
+            .iter()
+            .find(|e| s(e, "command") == "MKD")
+            .map(|e| s(e, "command_params"))
+            .unwrap_or_else(|| panic!("session {id} without an MKD: {evs:?}"));
+        let mut parts = mkd.split('-');
+        let host: usize = parts.next().unwrap()[1..].parse().unwrap();
+        let name = parts.next().unwrap().to_owned();
+        let ips: BTreeSet<&str> = evs.iter().map(|e| s(e, "local_ip")).collect();
+        assert_eq!(
+            ips,
+            BTreeSet::from([hosts[host].0.as_str()]),
+            "session {id} ({mkd}) on another host"
+        );
+        let labels = commands(evs)
+            .into_iter()
+            .zip(evs.iter())
+            .map(|(c, e)| match c.as_str() {
+                "MKD" => format!("MKD {}", s(e, "command_params")),
+                _ => c,
+            })
+            .collect();
+        assert!(
+            found.insert((host, name), labels).is_none(),
+            "two sessions named by {mkd}"
+        );
+    }
+    let (mut delivered, mut duplicated, mut lost) = (0, 0, 0);
+    for (key, want) in &sent {
+        let got = found.remove(key).unwrap_or_default();
+        delivered += got.len();
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for l in &got {
+            *counts.entry(l.as_str()).or_default() += 1;
+        }
+        for w in want {
+            match counts.remove(w.as_str()) {
+                Some(n) => duplicated += n - 1,
+                None => lost += 1,
+            }
+        }
+        assert!(counts.is_empty(), "session {key:?}: unexpected {counts:?}");
+    }
+    assert!(found.is_empty(), "sessions nobody ran: {found:?}");
+    assert_eq!(
+        (lost, delivered - duplicated),
+        (0, want),
+        "{want} produced, {delivered} delivered, {duplicated} duplicated, {lost} lost"
+    );
+    // The spools are drained (the emptied files go when a session starts).
+    for (_, f) in &hosts {
+        assert!(
+            wait_until(LONG, || spool_state(f).0.is_empty()),
+            "{}: {:?}",
+            f.c.name,
+            spool_state(f).0
+        );
+    }
+    eprintln!(
+        "Redis stopped for a minute, 2 hosts with spools: {} sessions, {want} events produced, \
+         {delivered} delivered, {duplicated} duplicated, {lost} lost; slowest MKD of the long \
+         sessions {worst:?}",
+        sent.len()
+    );
+}
+
 /// docker stop during an upload: the container exits within its stop timeout
 /// (not killed), no torn xferlog line or forensic block, no process left.
 #[test]
@@ -1119,6 +1358,34 @@ fn entrypoint_refuses_bad_values_naming_the_variable() {
             ],
             "REDIS_PASSWORD",
             &["redis-pw", "RedisEngine off"],
+        ),
+        (
+            &[
+                ("REDIS_SERVER", "redis"),
+                ("REDIS_SPOOL", "/var/spool/x\nRedisEngine off"),
+            ],
+            "REDIS_SPOOL",
+            &["RedisEngine off"],
+        ),
+        (
+            &[("REDIS_SERVER", "redis"), ("REDIS_SPOOL", "/etc/proftpd")],
+            "REDIS_SPOOL",
+            &["/etc/proftpd"],
+        ),
+        (
+            &[("REDIS_SERVER", "redis"), ("REDIS_SPOOL", "/ftpspool")],
+            "REDIS_SPOOL",
+            &["/ftpspool"],
+        ),
+        (&[("REDIS_SPOOL", "/var/spool/x")], "REDIS_SPOOL", &[]),
+        (
+            &[
+                ("REDIS_SERVER", "redis"),
+                ("REDIS_SPOOL", "/var/spool/x"),
+                ("REDIS_SPOOL_MAX_SIZE", "12X"),
+            ],
+            "REDIS_SPOOL_MAX_SIZE",
+            &["12X"],
         ),
     ];
     let image = image();
