@@ -2,6 +2,11 @@
 # Our modules vs Debian's C modules, in one run: see docs/benchmarks.md.
 #
 #   scripts/bench.sh [GROUP...]     GROUP: session redis forensic xferlog (default: all)
+#   scripts/bench.sh --instructions [GROUP...]   instruction counts (callgrind)
+#   scripts/bench.sh --drain        RedisLogSpool: a spool of 1M events drained
+#                                   into Redis by sessions and by redis-spool
+#                                   (BENCH_DRAIN_EVENTS, BENCH_DRAIN_FILES,
+#                                   BENCH_DRAIN_LIVE_ROUNDS)
 #
 # A thin wrapper around `cargo bench --bench compare` (release build; run as
 # root: the benchmark starts real proftpd servers). Parameters are environment

@@ -17,7 +17,9 @@
 //! CPUs), `BENCH_IR_DIR` (keep the callgrind files there, named by
 //! configuration, for `callgrind_annotate`).
 //!
-//! The Redis per-command scenario also runs with the floor module
+//! The Redis per-command scenario also runs, ours only, with
+//! `RedisLogSpool` (Redis healthy: the spool's cost when nothing is
+//! spooled), and with the floor module
 //! (`benches/floor/mod_floor.c`: one empty LOG_CMD handler for every
 //! command, built with `prxs -c` in the scratch directory): what the core
 //! spends on any LOG_CMD handler, so that each module's share above it can
@@ -386,6 +388,20 @@ pub fn run(p: &Params) {
                     redis_srv.push((cfg, side, replica, cg.start(b)));
                 }
             }
+            // Ours with RedisLogSpool and Redis healthy: what the spool
+            // costs when nothing goes to it (a directory per master).
+            let dir = cg.dir.join(format!("spool{replica}"));
+            fs::create_dir_all(&dir).expect("spool dir");
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).expect("chmod");
+            let b = server(Side::Ours)
+                .set("ServerAdmin", &pad)
+                .load_module("mod_redis.c")
+                .config(&format!(
+                    "{}RedisLogSpool {}\n",
+                    redis_conf(&live, IR_RULE),
+                    dir.display()
+                ));
+            redis_srv.push(("spool", Side::Ours, replica, cg.start(b)));
         }
     }
     let mut forensic_srv = Vec::new();
@@ -472,6 +488,13 @@ pub fn run(p: &Params) {
         ip.cmds,
         ip.repeat
     );
+    if p.wants("redis") {
+        println!(
+            "RedisLogSpool rows: ours with `RedisLogSpool DIR` added (a directory per master), \
+             the same sessions with a healthy Redis (nothing is spooled; the session makes its \
+             own file when it starts and empties it when it ends), against ours without."
+        );
+    }
     match &floor {
         Ok(_) => println!(
             "Floor = the same per command with mod_floor (benches/floor/mod_floor.c, built with \
@@ -543,6 +566,11 @@ fn redis_rows(ip: &IrParams, floor: bool, s: &mut Samples, rows: &mut Vec<Row>) 
         } else {
             Vec::new()
         };
+        if side == Side::Ours && s.0.contains_key(&rk("spool", side, n)) {
+            for v in per_command("spool") {
+                s.push("ir/redis/spool-per-command/ours", v);
+            }
+        }
         for (i, v) in redis.iter().enumerate() {
             s.push(&format!("ir/redis/per-command/{}", side.tag()), *v);
             if let Some(f) = floor.get(i) {
@@ -578,6 +606,26 @@ fn redis_rows(ip: &IrParams, floor: bool, s: &mut Samples, rows: &mut Vec<Row>) 
         unit: Unit::Ir,
         target: Target::Ratio(0.5),
     });
+    if s.0.contains_key("ir/redis/spool-per-command/ours") {
+        rows.push(Row {
+            figure: "  ours with RedisLogSpool, Redis healthy: the same per logged command (C \
+                     column: ours without the spool)"
+                .into(),
+            c: Some(per("per-command", Side::Ours)),
+            ours: Stat::median("ir/redis/spool-per-command/ours".into()),
+            unit: Unit::Ir,
+            target: Target::Ratio(1.02),
+        });
+        rows.push(Row {
+            figure: "  ours with RedisLogSpool, Redis healthy: session instructions, login + \
+                     QUIT (C column: ours without the spool)"
+                .into(),
+            c: Some(Stat::median(rk("redis", Side::Ours, 0))),
+            ours: Stat::median(rk("spool", Side::Ours, 0)),
+            unit: Unit::Ir,
+            target: Target::Info,
+        });
+    }
     let whole = |side| Stat::MedianDiff(rk("redis", side, n), rk("base", side, n)).per(n + 3);
     rows.push(Row {
         figure: format!(

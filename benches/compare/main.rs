@@ -3,6 +3,8 @@
 //! ```text
 //! cargo bench --bench compare [-- GROUP...]     # GROUP: session redis forensic xferlog
 //! scripts/bench.sh [GROUP...]                   # the same, with a root check
+//! scripts/bench.sh --instructions [GROUP...]    # instruction counts (instructions.rs)
+//! scripts/bench.sh --drain                      # RedisLogSpool's drain rate (drain.rs)
 //! ```
 //!
 //! Every configuration (C and ours, for every scenario) runs as its own real
@@ -24,6 +26,7 @@
 //!
 //! Under `cargo test --all-targets` (no `--bench` argument) this does nothing.
 
+mod drain;
 mod forensic;
 #[path = "../../tests/harness/mod.rs"]
 mod harness;
@@ -141,6 +144,10 @@ fn main() {
     let p = Params::from_env(&args);
     if args.iter().any(|a| a == "--instructions") {
         instructions::run(&p);
+        return;
+    }
+    if args.iter().any(|a| a == "--drain") {
+        drain::run(&p);
         return;
     }
     let started = Instant::now();
