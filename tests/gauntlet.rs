@@ -1460,12 +1460,41 @@ fn big_event(f: usize, n: usize) -> String {
     )
 }
 
+/// A spool file the test wrote.
+struct BigSpool {
+    path: PathBuf,
+    /// Bytes of the torn record at its end.
+    torn: u64,
+    /// Where each record ends.
+    ends: Vec<u64>,
+}
+
+impl BigSpool {
+    /// How many records its header says Redis acknowledged (all of them
+    /// when it was emptied or removed: drained).
+    fn acked(&self) -> usize {
+        use proftpd_rs::redis::spool::format::Header;
+        use std::io::Read;
+        let mut head = [0u8; 32];
+        let read = std::fs::File::open(&self.path).and_then(|mut f| f.read_exact(&mut head));
+        match read.ok().and_then(|()| Header::decode(&head)) {
+            Some(h) => self.ends.partition_point(|e| *e <= h.acked),
+            None => self.ends.len(),
+        }
+    }
+}
+
 /// Writes a spool file for `destination` with `events` records of
 /// [`big_event`] under key `big:<f>` (the way a session that spooled them
 /// would have: header, then framed records), and a torn record after them
-/// when `torn` (a writer killed in the middle of its write). Returns the
-/// size of the torn part.
-fn write_big_spool(spool: &Path, destination: &str, f: usize, events: usize, torn: bool) -> u64 {
+/// when `torn` (a writer killed in the middle of its write).
+fn write_big_spool(
+    spool: &Path,
+    destination: &str,
+    f: usize,
+    events: usize,
+    torn: bool,
+) -> BigSpool {
     use proftpd_rs::redis::spool::format::{Header, encode_record};
     let dest = u64::from_str_radix(destination, 16).unwrap();
     let name = format!(
@@ -1475,8 +1504,10 @@ fn write_big_spool(spool: &Path, destination: &str, f: usize, events: usize, tor
     );
     let mut buf = Header::new(dest, 1_700_000_000).encode().to_vec();
     let key = format!("big:{f}");
+    let mut ends = Vec::with_capacity(events);
     for n in 0..events {
         encode_record(&mut buf, key.as_bytes(), big_event(f, n).as_bytes());
+        ends.push(buf.len() as u64);
     }
     let mut cut = 0;
     if torn {
@@ -1488,7 +1519,19 @@ fn write_big_spool(spool: &Path, destination: &str, f: usize, events: usize, tor
     let path = spool.join(name);
     std::fs::write(&path, &buf).unwrap();
     std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    cut
+    BigSpool {
+        path,
+        torn: cut,
+        ends,
+    }
+}
+
+/// Whether process `pid` is stopped (state `T` in /proc/PID/stat).
+fn stopped(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, r)| r.starts_with('T')))
+        .unwrap_or(false)
 }
 
 /// What the big files' keys hold, by `raw_command`.
@@ -1505,32 +1548,6 @@ fn big_lists(redis: &RedisServer, files: usize) -> Vec<Vec<String>> {
                 .collect()
         })
         .collect()
-}
-
-/// How many records of big file `f` (of `events`) its header says Redis
-/// acknowledged (all of them when it was emptied or removed: drained).
-fn acked_records(spool: &Path, f: usize, events: usize) -> usize {
-    use proftpd_rs::redis::spool::format::{HEADER_LEN, Header, scan};
-    let suffix = format!("-{f:08x}.spool");
-    let Some(path) = std::fs::read_dir(spool)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.to_string_lossy().ends_with(&suffix))
-    else {
-        return events;
-    };
-    let bytes = std::fs::read(&path).unwrap();
-    let Some(h) = Header::decode(&bytes) else {
-        return events;
-    };
-    let mut n = 0;
-    scan(&bytes[HEADER_LEN as usize..], HEADER_LEN, |_, _, end| {
-        if end <= h.acked {
-            n += 1;
-        }
-    });
-    n
 }
 
 fn big_sent(f: usize, events: usize) -> Vec<String> {
@@ -1560,11 +1577,13 @@ fn drain_with_sessions(
 
 /// A session draining a large spool (2 x 40 000 events, the second file
 /// ending in a torn record) is SIGKILLed in the middle of its drain (its
-/// QUIT answered: the drain at its end): the next sessions drain the rest.
-/// Every whole record arrives, the torn one is reported in RedisLog and
-/// never sent, and the duplicates are at most the batch in flight when
-/// the drainer died (512 events): its file's header said how far Redis
-/// had acknowledged.
+/// QUIT answered: the drain at its end), with a batch in flight (stopped
+/// with SIGSTOP until Redis is seen holding more than the files' headers
+/// say it acknowledged): the next sessions drain the rest. Every whole
+/// record arrives, the torn one is reported in RedisLog and never sent,
+/// and the duplicates are exactly the events in flight when the drainer
+/// died (at most a batch, 512): its file's header said how far Redis had
+/// acknowledged.
 #[test]
 #[ignore]
 fn spool_drainer_sigkilled_mid_drain() {
@@ -1577,10 +1596,10 @@ fn spool_drainer_sigkilled_mid_drain() {
     server.login("alice", "secret").quit();
     assert!(server.wait_for_no_sessions(Duration::from_secs(10)));
     let destination = spool_destination(&spool);
-    let mut torn = 0;
-    for f in 0..FILES {
-        torn += write_big_spool(&spool, &destination, f, EVENTS_PER_FILE, f == FILES - 1);
-    }
+    let files: Vec<BigSpool> = (0..FILES)
+        .map(|f| write_big_spool(&spool, &destination, f, EVENTS_PER_FILE, f == FILES - 1))
+        .collect();
+    let torn: u64 = files.iter().map(|b| b.torn).sum();
     let total = FILES * EVENTS_PER_FILE;
     // The drainer: its login sends a batch per command, its end drains
     // for up to 3 s; killed once a good part is in Redis.
@@ -1595,33 +1614,49 @@ fn spool_drainer_sigkilled_mid_drain() {
             .map(|f| c.llen(&format!("big:{f}")) as usize)
             .sum()
     };
-    // Killed once 10 000 are in Redis, at a moment Redis is seen in the
-    // middle of a batch (fewer than a batch's events more than last
-    // looked): a batch is in flight (or, failing that, at half).
-    let t = Instant::now();
-    let mut before_kill = 0;
-    while t.elapsed() < Duration::from_secs(30) {
-        let now = delivered(&mut c);
-        let partial = now > before_kill && now - before_kill < 400;
-        before_kill = now;
-        if now >= 10_000 && partial || now >= total / 2 {
+    // Once 10 000 are in Redis, the drainer is stopped (SIGSTOP) and looked
+    // at: when Redis holds more than the files' headers say it
+    // acknowledged, a batch is in flight, and the drainer is SIGKILLed
+    // there; else it goes on (SIGCONT) a moment longer and is looked at
+    // again.
+    let acked_now = || -> usize { files.iter().map(BigSpool::acked).sum() };
+    let pid = pids[0];
+    assert!(
+        wait_until(Duration::from_secs(30), || delivered(&mut c) >= 10_000),
+        "the drain did not start"
+    );
+    let (mut at_kill, mut acked, mut looks) = (0, 0, 0);
+    while looks < 200 {
+        looks += 1;
+        harness::util::send_signal(pid, libc::SIGSTOP);
+        assert!(
+            wait_until(Duration::from_secs(5), || stopped(pid)),
+            "the drainer ended before a batch was seen in flight ({looks} looks)"
+        );
+        // What the drainer sent before it stopped reaches Redis.
+        std::thread::sleep(Duration::from_millis(5));
+        at_kill = delivered(&mut c);
+        acked = acked_now();
+        if at_kill > acked {
             break;
         }
+        harness::util::send_signal(pid, libc::SIGCONT);
+        std::thread::sleep(Duration::from_micros(300 * (looks % 7 + 1)));
     }
-    harness::util::send_signal(pids[0], libc::SIGKILL);
+    harness::util::send_signal(pid, libc::SIGKILL);
     assert!(server.wait_for_no_sessions(Duration::from_secs(10)));
-    let at_kill = delivered(&mut c);
+    assert_eq!(delivered(&mut c), at_kill);
     assert!(
-        before_kill >= 10_000 && at_kill < total,
-        "the kill did not land mid-drain: {before_kill} then {at_kill} of {total} in Redis"
+        at_kill < total,
+        "the kill did not land mid-drain: {at_kill} of {total} in Redis"
     );
-    // How far each file's header says Redis acknowledged: what Redis has
-    // beyond that is the batch that was in flight, sent again next.
-    let acked: Vec<usize> = (0..FILES)
-        .map(|f| acked_records(&spool, f, EVENTS_PER_FILE))
-        .collect();
-    let in_flight = at_kill - acked.iter().sum::<usize>();
-    assert!(in_flight <= 512, "{in_flight} events in flight: {acked:?}");
+    // What Redis has beyond the headers' offsets was in flight; it is
+    // sent again by the next drainer.
+    let in_flight = at_kill - acked;
+    assert!(
+        in_flight > 0 && in_flight <= 512,
+        "{in_flight} events in flight after {looks} looks ({at_kill} in Redis, {acked} acknowledged)"
+    );
     let port = server.port();
     let sessions = drain_with_sessions(&mut server, &spool, 20, |_| {
         let mut ftp = Ftp::connect(port);
@@ -1644,10 +1679,9 @@ fn spool_drainer_sigkilled_mid_drain() {
     assert_no_crash(&server);
     println!(
         "gauntlet: spool, drainer SIGKILLed: {total} spooled events in {FILES} files (and a torn \
-         record of {torn} bytes); the drainer killed at {at_kill} in Redis, its headers said \
-         {} acknowledged ({in_flight} in flight); {sessions} more session(s) drained the rest: \
-         {}; the torn record reported, not sent",
-        at_kill - in_flight,
+         record of {torn} bytes); the drainer SIGKILLed with {at_kill} in Redis, its files' \
+         headers saying {acked} acknowledged ({in_flight} in flight; {looks} SIGSTOP look(s)); \
+         {sessions} more session(s) drained the rest: {}; the torn record reported, not sent",
         tally.line()
     );
 }
@@ -1776,15 +1810,16 @@ fn check_resends(pushes: &[(usize, String, String)]) -> Result<Resends, String> 
 }
 
 /// Redis is killed (SIGKILL) and restarted, five times, while 200 sessions
-/// x 50 commands run (20 at a time) and four big spool files (4 x 15 000
-/// events, left by an earlier outage) are drained: sessions spool while it
-/// is down, sessions that end then leave their files, later sessions drain
-/// them behind their own events, several at once (one per file: the lock).
-/// Redis keeps what it acknowledged (`appendonly yes`, `appendfsync
-/// always`: a write is on disk before its reply), so after the last
-/// restart every event must be there. Redis is killed each time 12 000
-/// more RPUSHes have reached it (`INFO commandstats`), so kills land in the
-/// middle of drains; it stays down 1.5 s.
+/// x 50 commands run (20 at a time; more if the kills are not done by
+/// then) and four big spool files (4 x 15 000 events, left by an earlier
+/// outage) are drained: sessions spool while it is down, sessions that end
+/// then leave their files, later sessions drain them behind their own
+/// events, several at once (one per file: the lock). Redis keeps what it
+/// acknowledged (`appendonly yes`, `appendfsync always`: a write is on
+/// disk before its reply), so after the last restart every event must be
+/// there. Redis is killed each time 12 000 more RPUSHes have reached it
+/// (`INFO commandstats`), or 3 s after it came back if the load is slower,
+/// so kills land in the middle of drains; it stays down 1.5 s.
 ///
 /// Duplicates are checked against Redis's append-only file, which holds
 /// every RPUSH it ran, in order, with a SELECT at the start of each Redis
@@ -1797,6 +1832,8 @@ fn spool_redis_killed_repeatedly_while_sessions_spool_and_drain() {
     const EVENTS_PER_FILE: usize = 15_000;
     const KILLS: usize = 5;
     const EVERY: u64 = 12_000;
+    /// The index of the session before the load (the finals' follow).
+    const FIRST: usize = 1_000_000;
     let sessions = env_usize("GAUNTLET_SESSIONS", 200);
     let mut redis = RedisServer::builder()
         .config("appendonly yes")
@@ -1807,7 +1844,7 @@ fn spool_redis_killed_repeatedly_while_sessions_spool_and_drain() {
     let spool = spool_dir(base.path());
     let mut server = start_all(&spool_conf(&redis, &spool));
     let port = server.port();
-    let first = mkd_session(port, sessions + 100);
+    let first = mkd_session(port, FIRST);
     assert!(server.wait_for_no_sessions(Duration::from_secs(10)));
     let destination = spool_destination(&spool);
     for f in 0..FILES {
@@ -1828,45 +1865,41 @@ fn spool_redis_killed_repeatedly_while_sessions_spool_and_drain() {
             })
             .unwrap_or(0)
     };
-    let load_over = std::sync::atomic::AtomicBool::new(false);
+    let kills_done = std::sync::atomic::AtomicBool::new(false);
     let t = Instant::now();
     let (runs, kills) = std::thread::scope(|scope| {
         let watcher = scope.spawn(|| {
             let mut kills = Vec::new();
-            while kills.len() < KILLS && !load_over.load(Ordering::SeqCst) {
+            while kills.len() < KILLS {
                 let mut c = redis.client();
-                if !wait_until(Duration::from_secs(60), || {
-                    load_over.load(Ordering::SeqCst) || rpushes(&mut c) >= EVERY
-                }) || load_over.load(Ordering::SeqCst)
-                {
-                    break;
-                }
+                wait_until(Duration::from_secs(3), || rpushes(&mut c) >= EVERY);
                 redis.crash();
                 kills.push(t.elapsed());
                 std::thread::sleep(Duration::from_millis(1500));
                 redis.restart();
             }
+            kills_done.store(true, Ordering::SeqCst);
             kills
         });
-        let runs = run_many(sessions, 20, &|i| mkd_session(port, i), &|_| {});
-        load_over.store(true, Ordering::SeqCst);
+        // The load: `sessions`, and more until the kills are done.
+        let mut runs = run_many(sessions, 20, &|i| mkd_session(port, i), &|_| {});
+        while !kills_done.load(Ordering::SeqCst) {
+            let from = runs.len();
+            runs.extend(run_many(20, 20, &|i| mkd_session(port, from + i), &|_| {}));
+        }
         (runs, watcher.join().unwrap())
     });
     let load_time = t.elapsed();
     assert!(server.wait_for_no_sessions(Duration::from_secs(30)));
-    assert!(
-        kills.len() >= 3,
-        "only {} kills during the load",
-        kills.len()
-    );
+    assert_eq!(kills.len(), KILLS);
     // Whatever is left in the spool: sessions with Redis up.
     let mut finals = Vec::new();
     drain_with_sessions(&mut server, &spool, 20, |n| {
-        finals.push(mkd_session(port, sessions + n));
+        finals.push(mkd_session(port, FIRST + 1 + n));
     });
     let mut all: Vec<(usize, &SessionRun)> = runs.iter().enumerate().collect();
-    all.extend(finals.iter().enumerate().map(|(n, r)| (sessions + n, r)));
-    all.push((sessions + 100, &first));
+    all.extend(finals.iter().enumerate().map(|(n, r)| (FIRST + 1 + n, r)));
+    all.push((FIRST, &first));
     let mut tally = tally_sessions(&redis, &all);
     for (f, got) in big_lists(&redis, FILES).iter().enumerate() {
         tally.add(&big_sent(f, EVENTS_PER_FILE), got);
@@ -1908,7 +1941,7 @@ fn spool_redis_killed_repeatedly_while_sessions_spool_and_drain() {
     server.stop();
     assert_no_crash(&server);
     println!(
-        "gauntlet: spool, Redis killed {} times (at {}) during {sessions} sessions x {COMMANDS} \
+        "gauntlet: spool, Redis killed {} times (at {}) during {} sessions x {COMMANDS} \
          commands and the drain of {FILES} x {EVENTS_PER_FILE} spooled events, in {:.1} s: \
          {} events spooled by {} sessions, {drained} spooled events delivered by drains, {} \
          final session(s); {}: {} resend(s) after a restart, the longest {} events",
@@ -1918,6 +1951,7 @@ fn spool_redis_killed_repeatedly_while_sessions_spool_and_drain() {
             .map(|k| format!("{:.1} s", k.as_secs_f64()))
             .collect::<Vec<_>>()
             .join(", "),
+        runs.len(),
         load_time.as_secs_f64(),
         spooled.iter().sum::<u64>(),
         spooled.len(),
