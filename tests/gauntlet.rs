@@ -1343,8 +1343,8 @@ fn tally_sessions(redis: &RedisServer, runs: &[(usize, &SessionRun)]) -> Tally {
     t
 }
 
-/// The spool files that still hold events (header only, or emptied after
-/// a drain: done).
+/// The spool files that still hold events: more than the 32-byte header
+/// (one with its header only, or emptied by its drainer, is done).
 fn waiting_spool_files(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
