@@ -14,7 +14,7 @@
 
 mod harness;
 
-use harness::{Ftp, Modules, Proftpd, RedisServer, wait_until};
+use harness::{Ftp, Modules, OUR_MODULE_FILES, Proftpd, RedisServer, wait_until};
 use proftpd_rs::xferlog::format::Completion;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -22,13 +22,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-
-const MODULES: [&str; 4] = [
-    "mod_unique_id.c",
-    "mod_log_forensic.c",
-    "mod_redis.c",
-    "mod_xferlog.c",
-];
 
 /// Commands per session (login and QUIT included).
 const COMMANDS: usize = 50;
@@ -65,7 +58,7 @@ ExtendedLog @DIR@/ext.log ALL sess
 
 fn start_all(conf: &str) -> Proftpd {
     Proftpd::builder(Modules::Ours)
-        .load_modules(&MODULES)
+        .load_modules(&OUR_MODULE_FILES)
         .config(conf)
         .start()
 }
@@ -915,7 +908,7 @@ XferLog syslog wu-ext
             anon_home.path().display()
         );
     let mut server = Proftpd::builder(Modules::Ours)
-        .load_modules(&MODULES)
+        .load_modules(&OUR_MODULE_FILES)
         .user("carol", GOOD)
         .user("dave", ANON)
         .debug_level(10)
@@ -1187,7 +1180,7 @@ fn memcheck_all_modules() {
     .unwrap();
     let mut redis = RedisServer::start();
     let mut server = Proftpd::builder(Modules::Ours)
-        .load_modules(&MODULES)
+        .load_modules(&OUR_MODULE_FILES)
         .program(&wrapper)
         .config(&all_modules_conf(
             &format!("127.0.0.1:{}", redis.port()),
