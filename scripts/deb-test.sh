@@ -27,7 +27,9 @@
 #
 # One line per SUITE on stdout ("SUITE: ok ..." or "SUITE: FAILED ..."); the
 # details in target/deb-test/SUITE.log.  Exit status 1 when one failed.
-# PROFTPD_RS_MIRROR: the Debian mirror (as for scripts/rootfs.sh).
+# The proftpd-core .deb comes from the Debian mirror this machine's apt uses
+# (scripts/apt-mirror.sh; PROFTPD_RS_MIRROR overrides it, as for
+# scripts/rootfs.sh).
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -334,7 +336,9 @@ fi
 [[ $(id -u) == 0 ]] || die "run as root (scripts/rootfs.sh needs it)"
 suites=("$@")
 ((${#suites[@]})) || suites=(bookworm trixie sid)
-mirror=${PROFTPD_RS_MIRROR:-http://deb.debian.org/debian}
+# shellcheck source=scripts/apt-mirror.sh
+. "$here/apt-mirror.sh"
+mirror="" # proftpd_rs_mirror's, when a proftpd-core .deb is to be fetched
 mkdir -p "$work"
 
 # The Depends range of deb.sh against the versions Debian uses (dpkg's order).
@@ -387,6 +391,8 @@ for s in "${suites[@]}"; do
   a=$(chroot "$dir" dpkg --print-architecture)
   f="$work/$s/proftpd-core_${v#*:}_$a.deb"
   if [[ ! -s $f ]]; then
+    [[ -n $mirror ]] || mirror=$(proftpd_rs_mirror archive) ||
+      die "no Debian mirror to fetch proftpd-core's .deb from"
     if curl -fsS --max-time 120 -o "$f.tmp" \
       "$mirror/pool/main/${src:0:1}/$src/proftpd-core_${v#*:}_$a.deb" 2>>"$log"; then
       mv -- "$f.tmp" "$f"

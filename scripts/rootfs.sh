@@ -22,15 +22,15 @@
 # (PROFTPD_RS_PACKAGES) that SUITE has.  The cache is
 # ${PROFTPD_RS_CACHE:-/var/cache/proftpd-rs}/rootfs/SUITE; a root filesystem
 # older than PROFTPD_RS_ROOTFS_MAX_AGE days (default 7) is brought up to date
-# (apt-get upgrade) before use.  PROFTPD_RS_MIRROR: the Debian mirror
-# (default http://deb.debian.org/debian).
+# (apt-get upgrade) before use.  The packages come from the Debian mirror
+# this machine's apt uses (scripts/apt-mirror.sh: its first Debian entry);
+# PROFTPD_RS_MIRROR overrides it.
 set -euo pipefail
 shopt -s inherit_errexit
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 project=$(cd "$here/.." && pwd)
 cache=${PROFTPD_RS_CACHE:-/var/cache/proftpd-rs}/rootfs
-mirror=${PROFTPD_RS_MIRROR:-http://deb.debian.org/debian}
 max_age=${PROFTPD_RS_ROOTFS_MAX_AGE:-7}
 
 say() { echo "rootfs: $*" >&2; }
@@ -48,6 +48,9 @@ usage() {
 # The package list: scripts/setup.sh's, without running its set-up.
 # shellcheck source=scripts/setup.sh disable=SC1091
 PROFTPD_RS_SETUP=0 . "$here/setup.sh"
+# The mirror apt uses (proftpd_rs_mirror).
+# shellcheck source=scripts/apt-mirror.sh
+. "$here/apt-mirror.sh"
 
 valid_suite() { [[ $1 =~ ^[a-z][a-z0-9-]*$ ]] || die "bad suite name: $1"; }
 
@@ -62,12 +65,13 @@ need_mmdebstrap() {
 
 # make SUITE DIR: a new root filesystem with the packages.
 make_rootfs() {
-  local suite=$1 dir=$2 tmp
+  local suite=$1 dir=$2 tmp mirror
+  mirror=$(proftpd_rs_mirror archive) || die "no Debian mirror to make the $suite root filesystem from"
   need_mmdebstrap
   tmp="$dir.new"
   rm -rf -- "$tmp"
   mkdir -p -- "$(dirname "$dir")"
-  say "making the $suite root filesystem in $dir (mmdebstrap, ${#PROFTPD_RS_PACKAGES[@]} packages; a few minutes)"
+  say "making the $suite root filesystem in $dir from $mirror (mmdebstrap, ${#PROFTPD_RS_PACKAGES[@]} packages; a few minutes)"
   # --variant=apt: essential packages + apt; ours on top.  No
   # recommends (the setup.sh list names all we need); a mirror whose
   # Release file has expired (a frozen or slow mirror, sid) is still used.  Services are not
