@@ -5,7 +5,9 @@
 #
 # Per SUITE it builds the .deb (scripts/deb.sh SUITE: the release library in
 # target/rootfs/SUITE, shared with scripts/matrix.sh) and a copy with the next
-# Debian revision (an upgrade), runs lintian on it (this machine's), and then,
+# Debian revision (an upgrade), runs lintian on both (SUITE's own lintian, in
+# its root filesystem, --pedantic -I: any warning or error fails; the tags
+# reported, overrides included, are in the log), and then,
 # in a throw-away overlay of SUITE's root filesystem (scripts/rootfs.sh run
 # --scratch):
 #
@@ -405,23 +407,29 @@ for s in "${suites[@]}"; do
   secs[$s]=$(($(date +%s) - t0))
 done
 
-# lintian (this machine's) on each package: warnings and errors fail.
-if command -v lintian >/dev/null 2>&1; then
-  for s in "${suites[@]}"; do
-    [[ -n ${deb[$s]:-} ]] || continue
-    rc=0
-    out=$(lintian --fail-on error,warning "${deb[$s]}" 2>&1) || rc=$?
-    out=$(grep -v 'running with root privileges' <<<"$out" || true)
-    echo "lintian ${deb[$s]#"$project"/}: rc $rc${out:+$'\n'$out}" >>"$work/$s.log"
-    if ((rc)); then
-      echo "$s: FAILED: lintian ${deb[$s]#"$project"/}: $out"
-      status=1
-      deb[$s]=""
-    fi
-  done
-else
-  echo "deb-test: lintian not installed: not run" >&2
-fi
+# lintian of each SUITE (in its root filesystem, which has it: setup.sh's
+# list) on that SUITE's packages, every tag shown (--pedantic -I, overrides
+# too: -L +>=pedantic --show-overrides); an error or a warning fails.
+declare -A lintian_tags=()
+for s in "${suites[@]}"; do
+  [[ -n ${deb[$s]:-} ]] || continue
+  rc=0
+  # shellcheck disable=SC2016 # expanded inside
+  out=$("$here/rootfs.sh" run --scratch "$s" -- /bin/sh -c '
+    echo "lintian $(lintian --version | sed "s/^Lintian v//")"
+    lintian --pedantic -I --show-overrides --fail-on error,warning "$@"' lintian \
+    "/src/${deb[$s]#"$project"/}" "/src/${deb_next[$s]#"$project"/}" 2>&1) || rc=$?
+  out=$(grep -v 'running with root privileges' <<<"$out" || true)
+  echo "${deb[$s]#"$project"/}: $out (exit status $rc)" >>"$work/$s.log"
+  # The tags: "X: package[ type]: tag ..." lines (O: overridden).
+  lintian_tags[$s]=$(grep -oE '^[EWIPXO]: [^:]+: [a-z0-9-]+' <<<"$out" | awk '{ print $1 $NF }' |
+    sort -u | tr '\n' ' ' || true)
+  if ((rc)); then
+    echo "$s: FAILED: lintian: ${out//$'\n'/ | }"
+    status=1
+    deb[$s]=""
+  fi
+done
 
 # Each SUITE, with the .debs of the other series present in target/deb-test/.
 for s in "${suites[@]}"; do
@@ -448,6 +456,6 @@ for s in "${suites[@]}"; do
     status=1
   fi
   size=$(du -k "${deb[$s]}" | cut -f1)
-  echo "$s: $line; $(basename "${deb[$s]}") ${size} KiB; build ${secs[$s]}s, test $(($(date +%s) - t0))s"
+  echo "$s: $line; $(basename "${deb[$s]}") ${size} KiB; lintian: ${lintian_tags[$s]:-clean}; build ${secs[$s]}s, test $(($(date +%s) - t0))s"
 done
 exit "$status"
