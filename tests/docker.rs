@@ -5,7 +5,10 @@
 //!
 //! Skipped (passing, with a "skipped" line) unless `PROFTPD_RS_DOCKER=1`:
 //! scripts/docker-test.sh builds the images and runs these once per Debian
-//! release, with `PROFTPD_RS_DOCKER_SUITE=SUITE` (default bookworm).
+//! release, with `PROFTPD_RS_DOCKER_SUITE=SUITE` (default bookworm), and
+//! again with `PROFTPD_RS_DOCKER_SERVER=valkey` (the Valkey image
+//! proftpd-rs-valkey:SUITE in place of proftpd-rs-redis:SUITE) where the
+//! release has Valkey.
 
 mod harness;
 
@@ -51,8 +54,13 @@ fn image() -> String {
     format!("proftpd-rs:{}", suite())
 }
 
+/// The key-value server of the stack: `redis` (default) or `valkey`.
+fn server() -> String {
+    std::env::var("PROFTPD_RS_DOCKER_SERVER").unwrap_or_else(|_| "redis".into())
+}
+
 fn redis_image() -> String {
-    format!("proftpd-rs-redis:{}", suite())
+    format!("proftpd-rs-{}:{}", server(), suite())
 }
 
 // --- Redis in a container ----------------------------------------------------------
@@ -84,9 +92,11 @@ impl Redis {
         );
     }
 
-    /// `redis-cli --raw ARGS` inside the container; None if it fails.
+    /// `redis-cli --raw ARGS` (`valkey-cli`) inside the container; None if
+    /// it fails.
     fn cli(&self, args: &[&str]) -> Option<String> {
-        let mut cmd = vec!["redis-cli", "--raw"];
+        let cli = format!("{}-cli", server());
+        let mut cmd = vec![cli.as_str(), "--raw"];
         cmd.extend_from_slice(args);
         let out = self.c.exec(&cmd);
         out.status
