@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tests of the Debian package (scripts/deb.sh) in each Debian release, as root:
 #
-#   scripts/deb-test.sh [SUITE...]      default: bookworm trixie sid
+#   scripts/deb-test.sh [SUITE...]      default: bullseye bookworm trixie sid
 #
 # Per SUITE it builds the .deb (scripts/deb.sh SUITE: the release library in
 # target/rootfs/SUITE, shared with scripts/matrix.sh) and a copy with the next
@@ -337,7 +337,7 @@ fi
 
 [[ $(id -u) == 0 ]] || die "run as root (scripts/rootfs.sh needs it)"
 suites=("$@")
-((${#suites[@]})) || suites=(bookworm trixie sid)
+((${#suites[@]})) || suites=(bullseye bookworm trixie sid)
 # shellcheck source=scripts/apt-mirror.sh
 . "$here/apt-mirror.sh"
 mirror="" # proftpd_rs_mirror's, when a proftpd-core .deb is to be fetched
@@ -366,6 +366,11 @@ range_check() {
 1.3.9 1.3.10 1.3.9.e+dfsg-1 in
 1.3.9 1.3.10 1.3.8.c+dfsg-4+deb13u5 out
 1.3.9 1.3.10 1.3.10~rc1 out
+1.3.7 1.3.8 1.3.7a+dfsg-12+deb11u2 in
+1.3.7 1.3.8 1.3.7c+dfsg-1ubuntu0.1 in
+1.3.7 1.3.8 1.3.8~rc4-1 out
+1.3.7 1.3.8 1.3.8+dfsg-4+deb12u5 out
+1.3.8 1.3.9 1.3.7a+dfsg-12+deb11u2 out
 EOF
 }
 range_check || die "the Depends range does not order Debian's proftpd versions as expected"

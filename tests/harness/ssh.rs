@@ -194,7 +194,7 @@ fn scp_has_legacy_option() -> bool {
             .unwrap_or_default();
         let usage = String::from_utf8_lossy(&out);
         usage
-            .split(|c: char| c == '[' || c == ']')
+            .split(['[', ']'])
             .any(|w| w.starts_with('-') && !w.starts_with("--") && w.contains('O'))
     })
 }
