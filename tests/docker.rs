@@ -639,16 +639,26 @@ fn two_hosts_one_redis() {
             (ip, f)
         })
         .collect();
+    // Debian 11's proftpd 1.3.7a sets SO_REUSEPORT on passive data sockets
+    // (upstream Issue #1171, fixed in 1.3.7b): two sessions may listen on
+    // the same passive port, and the kernel hands a data connection to
+    // either. There the transfers (not the sessions) take turns.
+    let transfers = std::sync::Mutex::new(());
+    let shared_passive_ports = suite() == "bullseye";
     thread::scope(|sc| {
         for (hi, (_, ftpd)) in hosts.iter().enumerate() {
+            let transfers = &transfers;
             for i in 0..PER_HOST {
                 sc.spawn(move || {
                     let mut ftp = ftpd.login();
                     let d = format!("h{hi}-s{i}");
                     ftp.expect(&format!("MKD {d}"), 257);
                     ftp.expect(&format!("CWD {d}"), 250);
+                    let turn = shared_passive_ports
+                        .then(|| transfers.lock().unwrap_or_else(|e| e.into_inner()));
                     ftp.stor("f.txt", d.as_bytes());
                     assert_eq!(ftp.retr("f.txt"), d.as_bytes());
+                    drop(turn);
                     ftp.expect("CDUP", 250);
                     ftp.quit();
                 });
