@@ -32,6 +32,7 @@ fn main() {
 
     emit_feature_cfgs(&config_h);
     emit_headers_version(&include_dir.join("version.h"));
+    emit_redis_api_cfgs(&include_dir.join("redis.h"));
 
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));
     generate_bindings(&include_dir, &out_dir);
@@ -128,10 +129,10 @@ fn emit_headers_version(version_h: &Path) {
         (!v.is_empty()).then(|| v.to_string())
     });
     match version {
-        Some(v) if is_older_than_1_3_8(&v) => {
+        Some(v) if is_older_than_1_3_7(&v) => {
             eprintln!(
-                "error: the proftpd headers in {} are of proftpd {v}; proftpd-rs supports 1.3.8 and later \
-                 (1.3.7 lacks the core Redis API it uses: redis_set_server3, redis_set_sentinels2)",
+                "error: the proftpd headers in {} are of proftpd {v}; proftpd-rs supports 1.3.7 and later \
+                 (1.3.6 and older lack the core's LogFormat API, jot.h, that mod_redis and mod_xferlog use)",
                 version_h.display()
             );
             std::process::exit(1);
@@ -147,9 +148,9 @@ fn emit_headers_version(version_h: &Path) {
     }
 }
 
-/// Whether a proftpd version text ("1.3.7c", "1.3.8") is of a series before
-/// 1.3.8 (an unparsable one is left to the version guard).
-fn is_older_than_1_3_8(version: &str) -> bool {
+/// Whether a proftpd version text ("1.3.6c", "1.3.7a") is of a series before
+/// 1.3.7 (an unparsable one is left to the version guard).
+fn is_older_than_1_3_7(version: &str) -> bool {
     let nums: Vec<u32> = version
         .split('.')
         .take(3)
@@ -161,7 +162,41 @@ fn is_older_than_1_3_8(version: &str) -> bool {
                 .unwrap_or(0)
         })
         .collect();
-    nums.len() == 3 && (nums[0], nums[1], nums[2]) < (1, 3, 8)
+    nums.len() == 3 && (nums[0], nums[1], nums[2]) < (1, 3, 7)
+}
+
+/// What the core's Redis API of these headers has, as cfgs for
+/// `src/host/core_redis.rs` (1.3.7a has only `redis_set_server()` and
+/// `redis_set_sentinels()`):
+/// - `proftpd_redis_server2`: `redis_set_server2()`, which takes a user
+///   name (Redis 6 ACL): 1.3.7b and later, and Debian 11's 1.3.7a (patched);
+/// - `proftpd_redis_server3`: `redis_set_server3()`, a user name and TLS
+///   settings for the core's connection (1.3.8 and later);
+/// - `proftpd_redis_sentinels2`: `redis_set_sentinels2()`, Sentinels with TLS
+///   (1.3.8 and later).
+fn emit_redis_api_cfgs(redis_h: &Path) {
+    println!("cargo:rerun-if-changed={}", redis_h.display());
+    println!("cargo::rustc-check-cfg=cfg(proftpd_redis_server2)");
+    println!("cargo::rustc-check-cfg=cfg(proftpd_redis_server3)");
+    println!("cargo::rustc-check-cfg=cfg(proftpd_redis_sentinels2)");
+    let text = fs::read_to_string(redis_h).unwrap_or_default();
+    // A declaration: the name followed by its parameter list.
+    let declares = |name: &str| {
+        text.match_indices(name).any(|(i, _)| {
+            let before = text[..i].chars().next_back();
+            let after = text[i + name.len()..].trim_start().chars().next();
+            !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') && after == Some('(')
+        })
+    };
+    if declares("redis_set_server2") {
+        println!("cargo:rustc-cfg=proftpd_redis_server2");
+    }
+    if declares("redis_set_server3") {
+        println!("cargo:rustc-cfg=proftpd_redis_server3");
+    }
+    if declares("redis_set_sentinels2") {
+        println!("cargo:rustc-cfg=proftpd_redis_sentinels2");
+    }
 }
 
 /// `cfg(proftpd_redis)` when the headers' proftpd was built with Redis
@@ -197,7 +232,7 @@ fn generate_bindings(include_dir: &Path, out_dir: &Path) {
         .allowlist_function("(register|unregister)_cleanup2?")
         .allowlist_function("make_array|push_array")
         .allowlist_function("xferlog_write|log_.*")
-        .allowlist_function("redis_set_(server3|sentinels2|timeouts)")
+        .allowlist_function("redis_set_(server[23]?|sentinels2?|timeouts)")
         .allowlist_var("session|main_server|permanent_pool|server_list|ServerType")
         .allowlist_var("(CONF|CF|PR|CL|DEBUG|R|SF)_.*")
         .allowlist_var("(PRE_CMD|CMD|POST_CMD|POST_CMD_ERR|LOG_CMD|LOG_CMD_ERR|HOOK)")

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Tests of the Debian package (scripts/deb.sh) in each Debian release, as root:
 #
-#   scripts/deb-test.sh [SUITE...]      default: bookworm trixie sid
+#   scripts/deb-test.sh [SUITE...]      default: bullseye bookworm trixie sid
 #
 # Per SUITE it builds the .deb (scripts/deb.sh SUITE: the release library in
 # target/rootfs/SUITE, shared with scripts/matrix.sh) and a copy with the next
-# Debian revision (an upgrade), runs lintian on it (this machine's), and then,
+# Debian revision (an upgrade), runs lintian on both (SUITE's own lintian, in
+# its root filesystem, --pedantic -I: any warning or error fails; the tags
+# reported, overrides included, are in the log), and then,
 # in a throw-away overlay of SUITE's root filesystem (scripts/rootfs.sh run
 # --scratch):
 #
@@ -27,7 +29,9 @@
 #
 # One line per SUITE on stdout ("SUITE: ok ..." or "SUITE: FAILED ..."); the
 # details in target/deb-test/SUITE.log.  Exit status 1 when one failed.
-# PROFTPD_RS_MIRROR: the Debian mirror (as for scripts/rootfs.sh).
+# The proftpd-core .deb comes from the Debian mirror this machine's apt uses
+# (scripts/apt-mirror.sh; PROFTPD_RS_MIRROR overrides it, as for
+# scripts/rootfs.sh).
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -235,15 +239,27 @@ other_series() {
   grep -q "Depends: proftpd-core" <<<"$out" || fail "apt refused $deb, but not for proftpd-core: $out"
   check_removed
   dpkg -i --force-depends "$deb" >&2 2>&1 || fail "dpkg -i --force-depends $deb"
+  # The refusal: the version guard's, or, where this release's C library is
+  # older than the package needs (a newer release's package on Debian 11),
+  # the dynamic loader's before any code of ours runs.
+  local refusal="struct layouts differ" what="the version guard" need have included
+  included="struct layouts differ"
+  need=$(dpkg-deb -f "$deb" Depends | grep -o 'libc6 (>= [^)]*)' | sed 's/^libc6 (>= //; s/)$//') || need=""
+  have=$(dpkg-query -W -f='${Version}' libc6)
+  if [[ -n $need ]] && ! dpkg --compare-versions "$have" ge "$need"; then
+    refusal="error loading module" what="the loader (libc6 $have, the package needs >= $need)"
+    # In an Include, mod_dso's failure only fails the Include.
+    included="error loading module|unable to include"
+  fi
   direct_conf
   out=$(proftpd -t -c /tmp/direct.conf 2>&1) && fail "proftpd -t passed with a library of another series: $out"
   echo "$out" >&2
-  grep -q "struct layouts differ" <<<"$out" || fail "proftpd -t failed, but not on the version guard: $out"
+  grep -q "$refusal" <<<"$out" || fail "proftpd -t failed, but not in $what: $out"
   # Debian's configuration (modules.conf included): the refusal is a warning.
   rc=0
   out=$(proftpd -t 2>&1) || rc=$?
   echo "$out"$'\n'"(proftpd -t on Debian's configuration: exit status $rc)" >&2
-  grep -q "struct layouts differ" <<<"$out" || fail "proftpd -t (Debian's configuration) did not run the version guard: $out"
+  grep -qE "$included" <<<"$out" || fail "proftpd -t (Debian's configuration) did not refuse it in $what: $out"
   dpkg -r "$PACKAGE" >&2 2>&1 || fail "dpkg -r $PACKAGE"
   check_removed
 }
@@ -333,8 +349,10 @@ fi
 
 [[ $(id -u) == 0 ]] || die "run as root (scripts/rootfs.sh needs it)"
 suites=("$@")
-((${#suites[@]})) || suites=(bookworm trixie sid)
-mirror=${PROFTPD_RS_MIRROR:-http://deb.debian.org/debian}
+((${#suites[@]})) || suites=(bullseye bookworm trixie sid)
+# shellcheck source=scripts/apt-mirror.sh
+. "$here/apt-mirror.sh"
+mirror="" # proftpd_rs_mirror's, when a proftpd-core .deb is to be fetched
 mkdir -p "$work"
 
 # The Depends range of deb.sh against the versions Debian uses (dpkg's order).
@@ -360,6 +378,11 @@ range_check() {
 1.3.9 1.3.10 1.3.9.e+dfsg-1 in
 1.3.9 1.3.10 1.3.8.c+dfsg-4+deb13u5 out
 1.3.9 1.3.10 1.3.10~rc1 out
+1.3.7 1.3.8 1.3.7a+dfsg-12+deb11u2 in
+1.3.7 1.3.8 1.3.7c+dfsg-1ubuntu0.1 in
+1.3.7 1.3.8 1.3.8~rc4-1 out
+1.3.7 1.3.8 1.3.8+dfsg-4+deb12u5 out
+1.3.8 1.3.9 1.3.7a+dfsg-12+deb11u2 out
 EOF
 }
 range_check || die "the Depends range does not order Debian's proftpd versions as expected"
@@ -387,6 +410,8 @@ for s in "${suites[@]}"; do
   a=$(chroot "$dir" dpkg --print-architecture)
   f="$work/$s/proftpd-core_${v#*:}_$a.deb"
   if [[ ! -s $f ]]; then
+    [[ -n $mirror ]] || mirror=$(proftpd_rs_mirror archive) ||
+      die "no Debian mirror to fetch proftpd-core's .deb from"
     if curl -fsS --max-time 120 -o "$f.tmp" \
       "$mirror/pool/main/${src:0:1}/$src/proftpd-core_${v#*:}_$a.deb" 2>>"$log"; then
       mv -- "$f.tmp" "$f"
@@ -399,23 +424,29 @@ for s in "${suites[@]}"; do
   secs[$s]=$(($(date +%s) - t0))
 done
 
-# lintian (this machine's) on each package: warnings and errors fail.
-if command -v lintian >/dev/null 2>&1; then
-  for s in "${suites[@]}"; do
-    [[ -n ${deb[$s]:-} ]] || continue
-    rc=0
-    out=$(lintian --fail-on error,warning "${deb[$s]}" 2>&1) || rc=$?
-    out=$(grep -v 'running with root privileges' <<<"$out" || true)
-    echo "lintian ${deb[$s]#"$project"/}: rc $rc${out:+$'\n'$out}" >>"$work/$s.log"
-    if ((rc)); then
-      echo "$s: FAILED: lintian ${deb[$s]#"$project"/}: $out"
-      status=1
-      deb[$s]=""
-    fi
-  done
-else
-  echo "deb-test: lintian not installed: not run" >&2
-fi
+# lintian of each SUITE (in its root filesystem, which has it: setup.sh's
+# list) on that SUITE's packages, every tag shown (--pedantic -I, overrides
+# too: -L +>=pedantic --show-overrides); an error or a warning fails.
+declare -A lintian_tags=()
+for s in "${suites[@]}"; do
+  [[ -n ${deb[$s]:-} ]] || continue
+  rc=0
+  # shellcheck disable=SC2016 # expanded inside
+  out=$("$here/rootfs.sh" run --scratch "$s" -- /bin/sh -c '
+    echo "lintian $(lintian --version | sed "s/^Lintian v//")"
+    lintian --pedantic -I --show-overrides --fail-on error,warning "$@"' lintian \
+    "/src/${deb[$s]#"$project"/}" "/src/${deb_next[$s]#"$project"/}" 2>&1) || rc=$?
+  out=$(grep -v 'running with root privileges' <<<"$out" || true)
+  echo "${deb[$s]#"$project"/}: $out (exit status $rc)" >>"$work/$s.log"
+  # The tags: "X: package[ type]: tag ..." lines (O: overridden).
+  lintian_tags[$s]=$(grep -oE '^[EWIPXO]: [^:]+: [a-z0-9-]+' <<<"$out" | awk '{ print $1 $NF }' |
+    sort -u | tr '\n' ' ' || true)
+  if ((rc)); then
+    echo "$s: FAILED: lintian: ${out//$'\n'/ | }"
+    status=1
+    deb[$s]=""
+  fi
+done
 
 # Each SUITE, with the .debs of the other series present in target/deb-test/.
 for s in "${suites[@]}"; do
@@ -442,6 +473,6 @@ for s in "${suites[@]}"; do
     status=1
   fi
   size=$(du -k "${deb[$s]}" | cut -f1)
-  echo "$s: $line; $(basename "${deb[$s]}") ${size} KiB; build ${secs[$s]}s, test $(($(date +%s) - t0))s"
+  echo "$s: $line; $(basename "${deb[$s]}") ${size} KiB; lintian: ${lintian_tags[$s]:-clean}; build ${secs[$s]}s, test $(($(date +%s) - t0))s"
 done
 exit "$status"

@@ -27,8 +27,11 @@
 #   /usr/lib/proftpd/proftpd_rs.so     the library (stripped, 0644)
 #   /usr/lib/proftpd/mod_NAME.so       symlinks to it: mod_unique_id,
 #                                      mod_log_forensic, mod_redis, mod_xferlog
+#   /usr/bin/xferlog2json              xferlog files to JSON Lines (stripped),
+#   /usr/share/man/man1/xferlog2json.1.gz  its manual page (man/)
 #   /usr/share/doc/proftpd-mod-rs/     copyright, changelog.Debian.gz,
-#                                      README.Debian (the LoadModule lines)
+#                                      README.Debian (the LoadModule lines),
+#                                      README.md.gz (the modules' documentation)
 # Its preinst diverts Debian's C modules of the same names with dpkg-divert
 # (to mod_NAME.so.distrib, a name no LoadModule opens), its postrm (remove)
 # puts them back.  Depends: the proftpd-core release series the library was
@@ -190,16 +193,18 @@ say "$suite: proftpd headers $headers (proftpd-dev ${dev_version:-?}), package $
 # --- the library -------------------------------------------------------------------
 
 lib=$target/release/libproftpd_rs.so
+bin=$target/release/xferlog2json
 if ((build)); then
   if ! command -v cargo >/dev/null 2>&1 && [[ -f $HOME/.cargo/env ]]; then
     # shellcheck disable=SC1091
     . "$HOME/.cargo/env"
   fi
   command -v cargo >/dev/null 2>&1 || die "cargo not found (scripts/setup.sh installs Rust)"
-  say "cargo build --release --lib (CARGO_TARGET_DIR=$target)"
-  (cd "$project" && CARGO_TARGET_DIR=$target cargo build --release --lib >&2)
+  say "cargo build --release --lib --bin xferlog2json (CARGO_TARGET_DIR=$target)"
+  (cd "$project" && CARGO_TARGET_DIR=$target cargo build --release --lib --bin xferlog2json >&2)
 fi
 [[ -f $lib ]] || die "$lib not found (build it, or drop --no-build)"
+[[ -f $bin ]] || die "$bin not found (cargo build --release --bin xferlog2json, or drop --no-build)"
 symbols=$(nm -D --defined-only "$lib" | awk '{ print $NF }')
 for m in "${MODULES[@]}"; do
   grep -qx "${m#*:}" <<<"$symbols" || die "$lib does not export ${m#*:} (${m%%:*})"
@@ -211,12 +216,30 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/proftpd-rs-deb.XXXXXX")
 trap 'rm -rf -- "$tmp"' EXIT
 root=$tmp/debian/$PACKAGE # where dpkg-shlibdeps expects a package's files
 doc=$root/usr/share/doc/$PACKAGE
-install -d -m 0755 "$root/DEBIAN" "$root$MODDIR" "$doc"
+install -d -m 0755 "$root/DEBIAN" "$root$MODDIR" "$doc" "$root/usr/bin" "$root/usr/share/man/man1"
 
-# Like dh_strip for a shared library (the release profile keeps debug info).
+# Like dh_strip for a shared library and a program (the release profile
+# keeps debug info).
 strip --remove-section=.comment --remove-section=.note --strip-unneeded \
   -o "$root$MODDIR/$REAL_NAME" "$lib"
 chmod 0644 "$root$MODDIR/$REAL_NAME"
+strip --remove-section=.comment --remove-section=.note -o "$root/usr/bin/xferlog2json" "$bin"
+chmod 0755 "$root/usr/bin/xferlog2json"
+gzip -9n <"$project/man/xferlog2json.1" >"$root/usr/share/man/man1/xferlog2json.1.gz"
+# The modules' documentation (compressed, as Debian does above 4 KiB).
+gzip -9n <"$project/README.md" >"$doc/README.md.gz"
+
+# lintian overrides, each with its reason (scripts/deb-test.sh runs lintian
+# --pedantic -I of each release; docs/matrix.md lists what it reported).
+install -d -m 0755 "$root/usr/share/lintian/overrides"
+cat >"$root/usr/share/lintian/overrides/$PACKAGE" <<EOF
+# Rust code: no C source is compiled, so glibc's _FORTIFY_SOURCE (checked
+# variants of memcpy, read, ... chosen by the C compiler from the headers) has
+# nothing to act on; Rust's own bounds checks do that job.  lintian's other
+# hardening checks (PIE, RELRO, BIND_NOW) pass.
+$PACKAGE: hardening-no-fortify-functions
+EOF
+chmod 0644 "$root/usr/share/lintian/overrides/$PACKAGE"
 for m in "${MODULES[@]}"; do
   ln -s "$REAL_NAME" "$root$MODDIR/${m%%:*}.so"
 done
@@ -239,7 +262,7 @@ crates=$(cd "$project" && cargo tree --offline -e normal --prefix none --format 
   cat <<EOF
 Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: proftpd-rs
-Comment: The library statically links these Rust crates (name version |
+Comment: The library and xferlog2json statically link these Rust crates (name version |
  license, an SPDX expression, as cargo tree reports it):
  .
 EOF
@@ -356,7 +379,7 @@ Source: $PACKAGE
 Package: $PACKAGE
 Architecture: any
 EOF
-shlibs=$(cd "$tmp" && dpkg-shlibdeps -O "debian/$PACKAGE$MODDIR/$REAL_NAME") ||
+shlibs=$(cd "$tmp" && dpkg-shlibdeps -O "debian/$PACKAGE$MODDIR/$REAL_NAME" "debian/$PACKAGE/usr/bin/xferlog2json") ||
   die "dpkg-shlibdeps failed"
 shlibs=$(sed -n 's/^shlibs:Depends=//p' <<<"$shlibs")
 rm -f "$tmp/debian/control"
@@ -375,6 +398,7 @@ Description: ProFTPD modules in Rust: unique_id, log_forensic, redis, xferlog
  Drop-in replacements for ProFTPD's C modules mod_unique_id, mod_log_forensic
  and mod_redis, and a new mod_xferlog (xferlog(5) transfer logs), in one
  shared library that proftpd loads with LoadModule, like the C modules.
+ The program xferlog2json turns xferlog files into JSON Lines.
  .
  The package diverts Debian's C modules of the same names (to
  mod_NAME.so$DIVERT_SUFFIX) and puts its own in their place; removing it

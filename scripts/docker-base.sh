@@ -14,24 +14,35 @@
 # (Essential and Priority: required packages, apt), without manual pages,
 # info pages, documentation (but the copyright files) and translations, apt's
 # lists and caches emptied, CMD ["bash"].  Its sources are the mirror's SUITE
-# and, for a stable release, SUITE-updates and SUITE-security.  Because
-# mirrors may be stale (this machine's sid Release file has expired), apt in
-# the image accepts an expired Release file (apt.conf.d/99proftpd-rs-valid-until),
-# as scripts/rootfs.sh does.
+# and, for a stable release, SUITE-updates and SUITE-security (SUITE/updates
+# before Debian 11).  Because mirrors may be stale (a sid Release file may
+# have expired), apt in the image accepts an expired Release file
+# (apt.conf.d/99proftpd-rs-valid-until), as scripts/rootfs.sh does.
 #
-# PROFTPD_RS_MIRROR: the Debian mirror (default http://deb.debian.org/debian);
-# PROFTPD_RS_SECURITY_MIRROR: the security mirror (default
-# http://deb.debian.org/debian-security; empty: none).
+# The mirrors are those this machine's apt uses (scripts/apt-mirror.sh: the
+# first entries of the Debian archive and of its security archive in apt's
+# sources); PROFTPD_RS_MIRROR and PROFTPD_RS_SECURITY_MIRROR override them
+# (the latter set empty: no security suite).
 set -euo pipefail
 shopt -s inherit_errexit
 
-mirror=${PROFTPD_RS_MIRROR:-http://deb.debian.org/debian}
-security=${PROFTPD_RS_SECURITY_MIRROR-http://deb.debian.org/debian-security}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=scripts/apt-mirror.sh
+. "$here/apt-mirror.sh"
 
 say() { echo "docker-base: $*" >&2; }
 die() {
   echo "docker-base: error: $*" >&2
   exit 1
+}
+# Suites with -updates and -security suites: all but unstable's names.
+is_stable() { [[ $1 != sid && $1 != unstable && $1 != experimental && $1 != rc-buggy ]]; }
+# The security suite's name: SUITE-security since Debian 11, SUITE/updates before.
+security_suite() {
+  case $1 in
+  jessie | stretch | buster) echo "$1/updates" ;;
+  *) echo "$1-security" ;;
+  esac
 }
 usage() {
   sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" >&2
@@ -54,6 +65,15 @@ while (($#)); do
 done
 ((${#suites[@]})) || usage
 
+mirror=$(proftpd_rs_mirror archive) || die "no Debian mirror to make the images from"
+security=""
+for suite in "${suites[@]}"; do
+  if is_stable "$suite"; then
+    security=$(proftpd_rs_mirror security) || die "no Debian security mirror for the $suite image"
+    break
+  fi
+done
+
 [[ $(id -u) == 0 ]] || die "run as root (mmdebstrap needs it)"
 docker info >/dev/null 2>&1 || die "no Docker engine (docker info fails)"
 if ! command -v mmdebstrap >/dev/null 2>&1; then
@@ -63,15 +83,12 @@ if ! command -v mmdebstrap >/dev/null 2>&1; then
     mmdebstrap debian-archive-keyring >&2
 fi
 
-# Suites with -updates and -security suites: all but unstable's names.
-is_stable() { [[ $1 != sid && $1 != unstable && $1 != experimental && $1 != rc-buggy ]]; }
-
 make_image() {
   local suite=$1 tag=debian:$1-slim start
   local sources=("deb $mirror $suite main")
   if is_stable "$suite"; then
     sources+=("deb $mirror $suite-updates main")
-    [[ -n $security ]] && sources+=("deb $security $suite-security main")
+    [[ -n $security ]] && sources+=("deb $security $(security_suite "$suite") main")
   fi
   start=$(date +%s)
   # After the packages are in: apt settings; perl out (mmdebstrap installs

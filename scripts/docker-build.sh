@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The Docker images of docker/ for Debian releases: proftpd-rs:SUITE (proftpd
 # with our modules, docker/Dockerfile) and proftpd-rs-redis:SUITE (Redis,
-# docker/redis.Dockerfile).  Run as root.
+# docker/redis.Dockerfile); with --valkey also proftpd-rs-valkey:SUITE
+# (Valkey, the same Dockerfile with SERVER=valkey; Debian 13 and later, for
+# docker/compose.valkey.yaml).  Run as root.
 #
-#   scripts/docker-build.sh [--deb FILE | --modules] [SUITE...]   (default: bookworm)
+#   scripts/docker-build.sh [--deb FILE | --modules] [--valkey] [SUITE...]   (default: bookworm)
 #
 # For each SUITE:
 #  1. the base image debian:SUITE-slim: there already, else `docker pull`,
@@ -37,10 +39,12 @@ usage() {
 
 deb=""
 modules_only=0
+valkey=0
 suites=()
 while (($#)); do
   case $1 in
   --modules) modules_only=1 ;;
+  --valkey) valkey=1 ;;
   --deb)
     (($# >= 2)) || die "--deb needs a file"
     deb=$2
@@ -112,13 +116,16 @@ stage_modules() {
   strip --strip-debug "$dist/modules/proftpd_rs.so"
 }
 
-# build_image TAG SUITE DOCKERFILE: its output in target/docker/, shown on failure.
+# build_image TAG SUITE DOCKERFILE [BUILD-ARG...]: its output in
+# target/docker/, shown on failure.
 build_image() {
-  local tag=$1 suite=$2 file=$3 log
+  local tag=$1 suite=$2 file=$3 log a args=()
+  shift 3
+  for a in "$@"; do args+=(--build-arg "$a"); done
   log=$project/target/docker/build-${tag//[:\/]/-}.log
   mkdir -p -- "$(dirname -- "$log")"
-  say "$suite: docker build -t $tag -f docker/$file docker"
-  if ! docker build -t "$tag" --build-arg "SUITE=$suite" -f "$project/docker/$file" \
+  say "$suite: docker build -t $tag -f docker/$file docker${*:+ ($*)}"
+  if ! docker build -t "$tag" --build-arg "SUITE=$suite" "${args[@]}" -f "$project/docker/$file" \
     "$project/docker" >"$log" 2>&1; then
     tail -n 40 -- "$log" >&2
     die "docker build of $tag failed (all of it: $log)"
@@ -145,6 +152,9 @@ for suite in "${suites[@]}"; do
   start=$(date +%s)
   build_image "proftpd-rs:$suite" "$suite" Dockerfile
   build_image "proftpd-rs-redis:$suite" "$suite" redis.Dockerfile
+  if ((valkey)); then
+    build_image "proftpd-rs-valkey:$suite" "$suite" redis.Dockerfile SERVER=valkey
+  fi
   say "$suite: images built in $(($(date +%s) - start)) s"
 done
-docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E '^proftpd-rs(-redis)?:' | sort
+docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E '^proftpd-rs(-redis|-valkey)?:' | sort

@@ -17,20 +17,22 @@
 #   scripts/rootfs.sh update SUITE        apt-get update + upgrade inside it
 #   scripts/rootfs.sh remove SUITE        delete it
 #
-# SUITE: bookworm (Debian 12), trixie (Debian 13), sid (unstable), or any
-# suite the mirror has.  The packages are those of scripts/setup.sh
-# (PROFTPD_RS_PACKAGES) that SUITE has.  The cache is
+# SUITE: bullseye (Debian 11), bookworm (12), trixie (13), sid (unstable), or
+# any suite the mirror has.  The packages are those of scripts/setup.sh
+# (PROFTPD_RS_PACKAGES), and those of PROFTPD_RS_OPTIONAL_PACKAGES below
+# that SUITE has (Valkey: Debian 13 and later); a root filesystem made before
+# a package was on the lists gets it at its next use.  The cache is
 # ${PROFTPD_RS_CACHE:-/var/cache/proftpd-rs}/rootfs/SUITE; a root filesystem
 # older than PROFTPD_RS_ROOTFS_MAX_AGE days (default 7) is brought up to date
-# (apt-get upgrade) before use.  PROFTPD_RS_MIRROR: the Debian mirror
-# (default http://deb.debian.org/debian).
+# (apt-get upgrade) before use.  The packages come from the Debian mirror
+# this machine's apt uses (scripts/apt-mirror.sh: its first Debian entry);
+# PROFTPD_RS_MIRROR overrides it.
 set -euo pipefail
 shopt -s inherit_errexit
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 project=$(cd "$here/.." && pwd)
 cache=${PROFTPD_RS_CACHE:-/var/cache/proftpd-rs}/rootfs
-mirror=${PROFTPD_RS_MIRROR:-http://deb.debian.org/debian}
 max_age=${PROFTPD_RS_ROOTFS_MAX_AGE:-7}
 
 say() { echo "rootfs: $*" >&2; }
@@ -48,6 +50,13 @@ usage() {
 # The package list: scripts/setup.sh's, without running its set-up.
 # shellcheck source=scripts/setup.sh disable=SC1091
 PROFTPD_RS_SETUP=0 . "$here/setup.sh"
+# The mirror apt uses (proftpd_rs_mirror).
+# shellcheck source=scripts/apt-mirror.sh
+. "$here/apt-mirror.sh"
+
+# Installed where the suite has them: Valkey (Debian 13 and later), which the
+# matrix runs the Redis tests against a second time (scripts/matrix.sh).
+PROFTPD_RS_OPTIONAL_PACKAGES=(valkey-server valkey-sentinel)
 
 valid_suite() { [[ $1 =~ ^[a-z][a-z0-9-]*$ ]] || die "bad suite name: $1"; }
 
@@ -62,12 +71,13 @@ need_mmdebstrap() {
 
 # make SUITE DIR: a new root filesystem with the packages.
 make_rootfs() {
-  local suite=$1 dir=$2 tmp
+  local suite=$1 dir=$2 tmp mirror
+  mirror=$(proftpd_rs_mirror archive) || die "no Debian mirror to make the $suite root filesystem from"
   need_mmdebstrap
   tmp="$dir.new"
   rm -rf -- "$tmp"
   mkdir -p -- "$(dirname "$dir")"
-  say "making the $suite root filesystem in $dir (mmdebstrap, ${#PROFTPD_RS_PACKAGES[@]} packages; a few minutes)"
+  say "making the $suite root filesystem in $dir from $mirror (mmdebstrap, ${#PROFTPD_RS_PACKAGES[@]} packages; a few minutes)"
   # --variant=apt: essential packages + apt; ours on top.  No
   # recommends (the setup.sh list names all we need); a mirror whose
   # Release file has expired (a frozen or slow mirror, sid) is still used.  Services are not
@@ -81,12 +91,55 @@ make_rootfs() {
   mmdebstrap --variant=apt --mode=root --format=directory \
     --aptopt='APT::Install-Recommends "false"' \
     --aptopt='Acquire::Check-Valid-Until "false"' \
-    --include="$include" \
+    --include="$include" --skip=cleanup/apt/lists \
     --customize-hook='echo "127.0.0.1 localhost" > "$1/etc/hosts"; echo "::1 localhost ip6-localhost ip6-loopback" >> "$1/etc/hosts"' \
     "$suite" "$tmp" "$mirror" >&2 ||
     die "mmdebstrap $suite failed"
   mv -- "$tmp" "$dir"
   date +%s >"$dir/.proftpd-rs-made"
+  ensure_packages "$suite" "$dir"
+}
+
+# ensure_packages SUITE DIR: install what DIR lacks of the package lists
+# (the optional ones where SUITE has them); once per change of the lists
+# (DIR/.proftpd-rs-packages holds the lists last checked).
+ensure_packages() {
+  local suite=$1 dir=$2 lists
+  lists="${PROFTPD_RS_PACKAGES[*]} | ${PROFTPD_RS_OPTIONAL_PACKAGES[*]}"
+  [[ $(cat "$dir/.proftpd-rs-packages" 2>/dev/null) == "$lists" ]] && return 0
+  # shellcheck disable=SC2016 # expanded inside
+  inside "$dir" /bin/sh -c '
+    set -e
+    required=$1 optional=$2 missing="" want=""
+    for p in $required $optional; do
+      [ "$(dpkg-query -W -f="\${db:Status-Status}" "$p" 2>/dev/null)" = installed ] ||
+        missing="$missing $p"
+    done
+    if [ -n "$missing" ]; then
+      # The lists mmdebstrap left (a new root filesystem), else fresh ones.
+      ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1 || apt-get update -q
+    fi
+    for p in $missing; do
+      case " $required " in
+      *" $p "*) want="$want $p" ;;
+      *) if apt-cache show "$p" >/dev/null 2>&1; then want="$want $p"; fi ;;
+      esac
+    done
+    if [ -n "$want" ]; then
+      echo "rootfs: installing$want" >&2
+      # No service starts inside (as while mmdebstrap made it).
+      printf "#!/bin/sh\nexit 101\n" >/usr/sbin/policy-rc.d
+      chmod 0755 /usr/sbin/policy-rc.d
+      rc=0
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $want || rc=$?
+      rm -f /usr/sbin/policy-rc.d
+      [ "$rc" = 0 ]
+    fi
+    apt-get clean
+    rm -rf /var/lib/apt/lists/*
+  ' ensure "${PROFTPD_RS_PACKAGES[*]}" "${PROFTPD_RS_OPTIONAL_PACKAGES[*]}" >&2 ||
+    die "installing the missing packages into the $suite root filesystem failed"
+  echo "$lists" >"$dir/.proftpd-rs-packages"
 }
 
 # inside DIR CMD...: CMD chrooted in DIR, in a private mount namespace (the
@@ -134,6 +187,7 @@ rootfs_path() {
       say "$suite root filesystem is older than $max_age days: apt-get upgrade"
       update "$suite" >&2
     fi
+    ensure_packages "$suite" "$dir"
   fi
   echo "$dir"
 }

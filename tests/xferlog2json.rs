@@ -83,3 +83,126 @@ fn files_clean_and_missing() {
     assert_eq!(code, 2);
     assert!(err.contains("missing.log"), "{err}");
 }
+
+/// The manual page as plain text per section (enough roff for ours: font
+/// macros, paragraphs, `\-`), whitespace collapsed.
+fn manual_sections() -> Vec<(String, String)> {
+    let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/man/xferlog2json.1"))
+        .expect("man/xferlog2json.1");
+    // The words of a macro line, "quoted" ones kept whole.
+    fn words(s: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut cur = String::new();
+        let mut quoted = false;
+        for c in s.chars() {
+            match c {
+                '"' => quoted = !quoted,
+                ' ' if !quoted => {
+                    if !cur.is_empty() {
+                        out.push(std::mem::take(&mut cur));
+                    }
+                }
+                _ => cur.push(c),
+            }
+        }
+        if !cur.is_empty() {
+            out.push(cur);
+        }
+        out
+    }
+    let mut sections: Vec<(String, String)> = Vec::new();
+    for line in page.lines() {
+        let line = line.replace("\\-", "-");
+        let text = if let Some(name) = line.strip_prefix(".SH ") {
+            sections.push((name.trim_matches('"').to_string(), String::new()));
+            continue;
+        } else if let Some(rest) = line.strip_prefix('.') {
+            let (mac, args) = rest.split_once(' ').unwrap_or((rest, ""));
+            match mac {
+                // Alternating fonts: the words run together.
+                "BR" | "RB" | "IR" | "RI" | "BI" | "IB" => words(args).concat(),
+                "B" | "I" => words(args).join(" "),
+                _ => String::new(),
+            }
+        } else {
+            line.to_string()
+        };
+        if let Some((_, body)) = sections.last_mut() {
+            body.push(' ');
+            body.push_str(&text);
+        }
+    }
+    sections
+        .into_iter()
+        .map(|(n, b)| (n, b.split_whitespace().collect::<Vec<_>>().join(" ")))
+        .collect()
+}
+
+fn collapse(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `--help` says what the manual page says: the synopsis, the description,
+/// each option and each exit status, in the same words.
+#[test]
+fn help_matches_manual_page() {
+    let out = Command::new(env!("CARGO_BIN_EXE_xferlog2json"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    let man = manual_sections();
+    let section = |name: &str| {
+        man.iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, b)| b.clone())
+            .unwrap_or_else(|| panic!("no {name} in the manual page: {man:?}"))
+    };
+    let paragraphs: Vec<&str> = help.split("\n\n").collect();
+    // usage: the synopsis.
+    let usage = paragraphs[0].strip_prefix("usage: ").expect("usage line");
+    assert_eq!(collapse(usage), section("SYNOPSIS"));
+    // The description: the page's first paragraph, which names the tool.
+    let desc = collapse(paragraphs[1]).to_lowercase();
+    assert!(
+        section("DESCRIPTION").to_lowercase().contains(&desc),
+        "--help: {desc}\nman: {}",
+        section("DESCRIPTION")
+    );
+    // Options and exit statuses: "  WORDS  text" items, continued by deeper
+    // indented lines.
+    let items = |title: &str| -> Vec<(String, String)> {
+        let p = paragraphs
+            .iter()
+            .find(|p| p.starts_with(title))
+            .unwrap_or_else(|| panic!("no {title} in --help"));
+        let mut v: Vec<(String, String)> = Vec::new();
+        for l in p.lines().skip(1) {
+            if l.starts_with("   ") {
+                let last = v.last_mut().expect("continuation line first");
+                last.1 = collapse(&format!("{} {l}", last.1));
+            } else {
+                let (k, t) = l.trim().split_once("  ").expect("item: KEY  text");
+                v.push((k.to_string(), collapse(t)));
+            }
+        }
+        v
+    };
+    let options = section("OPTIONS");
+    for (k, t) in items("Options:") {
+        assert!(
+            options.contains(&format!("{k} {t}")),
+            "option {k}: --help says '{t}', the manual page: {options}"
+        );
+    }
+    let statuses = section("EXIT STATUS");
+    let help_statuses = items("Exit status:");
+    assert_eq!(help_statuses.len(), 3);
+    for (k, t) in help_statuses {
+        assert!(
+            statuses.contains(&format!("{k} {t}")),
+            "exit status {k}: --help says '{t}', the manual page: {statuses}"
+        );
+    }
+}

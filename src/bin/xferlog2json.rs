@@ -110,10 +110,32 @@ fn convert(name: &str, input: impl Read, out: &mut impl Write) -> std::io::Resul
     Ok(bad)
 }
 
+/// `--help`: the manual page's synopsis, description, options and exit
+/// statuses (man/xferlog2json.1; tests/xferlog2json.rs checks they agree).
+const HELP: &str = "\
+usage: xferlog2json [FILE...]
+
+Reads xferlog files (mod_xferlog's wu-orig, wu-ext and anon formats,
+ProFTPD's TransferLog, wu-ftpd's xferlog), detecting the format of each
+line, and writes one JSON object per transfer (JSON Lines) on standard
+output. No FILE, or -, reads standard input.
+
+Options:
+  -h, --help  Print a summary of this page and exit.
+
+Exit status:
+  0  all lines converted
+  1  some lines could not be parsed (each reported on standard error as
+     FILE:LINE: reason, and skipped)
+  2  a file could not be read or the output not written
+
+The JSON members: man xferlog2json.
+";
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "-h" || a == "--help") {
-        println!("usage: xferlog2json [FILE...]  (xferlog lines in, JSON Lines out)");
+        print!("{HELP}");
         return ExitCode::SUCCESS;
     }
     let inputs = if args.is_empty() {

@@ -2,6 +2,14 @@
 //! `redis_set_timeouts()`), used by mod_ban (`BanCache redis`),
 //! mod_tls_redis and mod_wrap2_redis through `pr_redis_conn_get()`.
 //!
+//! proftpd 1.3.7's core has only `redis_set_server()` (no user name, no TLS;
+//! 1.3.7b and Debian 11's 1.3.7a also `redis_set_server2()`, with a user
+//! name) and `redis_set_sentinels()` (no TLS); build.rs says which the
+//! headers have (`cfg(proftpd_redis_server2)`, `cfg(proftpd_redis_server3)`,
+//! `cfg(proftpd_redis_sentinels2)`). What the core cannot take is an error
+//! ([`set_server`], [`set_sentinels`]; mod_redis refuses it at config time
+//! with [`check_server`] and [`check_sentinels`]).
+//!
 //! A proftpd built without Redis support (no `PR_USE_REDIS`: build.rs then
 //! sets no `cfg(proftpd_redis)`) has no such connection: every function
 //! here does nothing (the core's stubs would fail with ENOSYS).
@@ -22,6 +30,49 @@ static SENTINEL_POOL: AtomicPtr<ffi::pool_rec> = AtomicPtr::new(ptr::null_mut())
 
 /// Whether the core has a Redis connection to configure.
 const CORE_HAS_REDIS: bool = cfg!(proftpd_redis);
+
+/// Whether the core's connection takes a user name (`redis_set_server2()`
+/// or `redis_set_server3()`).
+pub const SERVER_TAKES_USERNAME: bool =
+    cfg!(proftpd_redis_server2) || cfg!(proftpd_redis_server3) || !CORE_HAS_REDIS;
+
+/// Whether the core's connection takes TLS settings (`redis_set_server3()`,
+/// proftpd 1.3.8 and later).
+pub const SERVER_TAKES_TLS: bool = cfg!(proftpd_redis_server3) || !CORE_HAS_REDIS;
+
+/// Whether the core reaches Sentinels over TLS (`redis_set_sentinels2()`,
+/// proftpd 1.3.8 and later).
+pub const SENTINELS_TAKE_TLS: bool = cfg!(proftpd_redis_sentinels2) || !CORE_HAS_REDIS;
+
+/// The refusal of what the core of this proftpd cannot do.
+fn lacks(what: &str) -> String {
+    format!(
+        "{what} needs proftpd 1.3.8 or later: the core of proftpd {} (the headers this \
+         library is built against) hands mod_ban, mod_tls_redis and mod_wrap2_redis a \
+         Redis connection without it",
+        super::version::HEADERS
+    )
+}
+
+/// Whether the core can take a server with these settings (checked at
+/// config time, so that a directive the core cannot follow is refused).
+pub fn check_server(username: bool, tls: bool) -> Result<(), String> {
+    if username && !SERVER_TAKES_USERNAME {
+        return Err(lacks("a Redis user name (ACL)"));
+    }
+    if tls && !SERVER_TAKES_TLS {
+        return Err(lacks("TLS (ssl:...) to Redis"));
+    }
+    Ok(())
+}
+
+/// Whether the core can take Sentinels with these settings.
+pub fn check_sentinels(tls: bool) -> Result<(), String> {
+    if SENTINELS_TAKE_TLS || !tls {
+        return Ok(());
+    }
+    Err(lacks("TLS (ssl:...) to Redis Sentinels"))
+}
 
 /// `RedisOptions NoReconnect` for the core (`PR_REDIS_CONN_FL_NO_RECONNECT`).
 pub const NO_RECONNECT: u64 = ffi::PR_REDIS_CONN_FL_NO_RECONNECT as u64;
@@ -87,6 +138,43 @@ pub fn set_server(
     if !CORE_HAS_REDIS {
         return Ok(());
     }
+    check_server(username.is_some(), tls.enabled)?;
+    #[cfg(all(proftpd_redis_server2, not(proftpd_redis_server3)))]
+    return with_new_pool(&SERVER_POOL, |pool| {
+        // SAFETY: as below (1.3.7b: no TLS).
+        let rc = unsafe {
+            ffi::redis_set_server2(
+                pool_str(pool, Some(server))?,
+                c_int::from(port),
+                flags as _,
+                pool_str(pool, username)?,
+                pool_str(pool, password)?,
+                pool_str(pool, db_index)?,
+            )
+        };
+        if rc < 0 {
+            return Err(std::io::Error::last_os_error().to_string());
+        }
+        Ok(())
+    });
+    #[cfg(not(any(proftpd_redis_server2, proftpd_redis_server3)))]
+    return with_new_pool(&SERVER_POOL, |pool| {
+        // SAFETY: as below (1.3.7a: no user name, no TLS).
+        let rc = unsafe {
+            ffi::redis_set_server(
+                pool_str(pool, Some(server))?,
+                c_int::from(port),
+                flags as _,
+                pool_str(pool, password)?,
+                pool_str(pool, db_index)?,
+            )
+        };
+        if rc < 0 {
+            return Err(std::io::Error::last_os_error().to_string());
+        }
+        Ok(())
+    });
+    #[cfg(proftpd_redis_server3)]
     with_new_pool(&SERVER_POOL, |pool| {
         // SAFETY: the strings live in `pool`, which outlives the core's use
         // of them (see with_new_pool); the core keeps the ssl paths too.
@@ -140,6 +228,7 @@ pub fn set_sentinels(
     if !CORE_HAS_REDIS {
         return Ok(Vec::new());
     }
+    check_sentinels(tls.enabled)?;
     with_new_pool(&SENTINEL_POOL, |pool| {
         // SAFETY: the array, addresses and name live in `pool`, which
         // outlives the core's use of them (see with_new_pool).
@@ -155,6 +244,12 @@ pub fn set_sentinels(
                 .map(|(i, _)| i)
                 .collect();
             let name = pool_str(pool, master)?;
+            #[cfg(not(proftpd_redis_sentinels2))]
+            let rc = {
+                let _ = tls;
+                ffi::redis_set_sentinels(arr, name)
+            };
+            #[cfg(proftpd_redis_sentinels2)]
             let rc = ffi::redis_set_sentinels2(
                 arr,
                 name,

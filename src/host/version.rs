@@ -3,7 +3,7 @@
 //!
 //! The struct layouts we read (`session`, `cmd_rec`, `config_rec`) come from
 //! the headers at build time; mod_dso checks nothing but the module API
-//! version, which did not change between 1.3.8 and 1.3.9 although 1.3.9
+//! version, which did not change from 1.3.7 to 1.3.9 although 1.3.9
 //! added `session.user_homedir` in the middle of `session` (every later
 //! field moves by 8 bytes). So every module's `init` first calls
 //! [`check`]: in a proftpd of another series it fails with a message naming
@@ -142,6 +142,61 @@ pub mod layout {
     /// (struct.field, byte offset); the last entry of each struct is its size.
     pub type Table = &'static [(&'static str, usize)];
 
+    /// 1.3.7 … 1.3.7f (Debian 11 amd64: recorded from the bindings of its
+    /// proftpd-dev 1.3.7a+dfsg-12+deb11u2; upstream changed no struct up to
+    /// v1.3.7f). The same offsets as 1.3.8: of upstream's v1.3.7a..v1.3.8
+    /// changes to include/*.h, none moves a field we read (`server_rec`'s new
+    /// `tcp_reuse_port` fills the padding after `tcp_mss_len`).
+    pub const SERIES_1_3_7: Table = &[
+        ("session.pool", 0),
+        ("session.sf_flags", 8),
+        ("session.rfc2228_mech", 376),
+        ("session.dir_config", 8576),
+        ("session.pid", 8584),
+        ("session.user", 8632),
+        ("session.notes", 8656),
+        ("session.chroot_path", 8712),
+        ("session.anon_config", 8720),
+        ("session.anon_user", 8728),
+        ("session.restart_pos", 8776),
+        ("session.xfer", 8800),
+        ("session.xfer.p", 8800),
+        ("session.xfer.direction", 8812),
+        ("session.xfer.path", 8824),
+        ("session.xfer.start_time", 8848),
+        ("session.xfer.file_size", 8864),
+        ("session.xfer.total_bytes", 8872),
+        ("session.total_bytes_in", 8896),
+        ("session.total_bytes_out", 8904),
+        ("session.total_files_in", 8920),
+        ("session.total_files_out", 8924),
+        ("session.total_raw_in", 8936),
+        ("session.total_raw_out", 8944),
+        ("session.disconnect_reason", 8952),
+        ("session.disconnect_module", 8960),
+        ("session.connect_time_ms", 8968),
+        ("session.size", 8976),
+        ("cmd_rec.pool", 0),
+        ("cmd_rec.server", 8),
+        ("cmd_rec.config", 16),
+        ("cmd_rec.tmp_pool", 24),
+        ("cmd_rec.argc", 32),
+        ("cmd_rec.arg", 40),
+        ("cmd_rec.argv", 48),
+        ("cmd_rec.notes", 80),
+        ("cmd_rec.size", 104),
+        ("config_rec.next", 0),
+        ("config_rec.config_type", 16),
+        ("config_rec.pool", 24),
+        ("config_rec.name", 40),
+        ("config_rec.argc", 48),
+        ("config_rec.argv", 56),
+        ("config_rec.flags", 64),
+        ("config_rec.subset", 88),
+        ("config_rec.size", 96),
+        ("server_rec.conf", 120),
+    ];
+
     /// 1.3.8 … 1.3.8d (Debian 12 amd64: recorded from the bindings of its
     /// proftpd-dev 1.3.8; upstream changed no struct up to v1.3.8d).
     pub const SERIES_1_3_8: Table = &[
@@ -196,8 +251,8 @@ pub mod layout {
 
     /// 1.3.9 … 1.3.9e: derived from 1.3.8 and upstream's v1.3.8..v1.3.9 diff of
     /// include/*.h, whose one layout change is `session.user_homedir` after
-    /// `session.group`: every later `session` field 8 bytes on. (To be
-    /// confirmed by a build against 1.3.9's headers.)
+    /// `session.group`: every later `session` field 8 bytes on (confirmed by
+    /// the unit test against Debian sid's 1.3.9e headers, scripts/matrix.sh).
     pub const SERIES_1_3_9: Table = &[
         ("session.pool", 0),
         ("session.sf_flags", 8),
@@ -249,7 +304,11 @@ pub mod layout {
     ];
 
     /// The known series and their tables.
-    pub const TABLES: &[(Series, Table)] = &[((1, 3, 8), SERIES_1_3_8), ((1, 3, 9), SERIES_1_3_9)];
+    pub const TABLES: &[(Series, Table)] = &[
+        ((1, 3, 7), SERIES_1_3_7),
+        ((1, 3, 8), SERIES_1_3_8),
+        ((1, 3, 9), SERIES_1_3_9),
+    ];
 
     /// The table of a series, if its layout was checked.
     pub fn for_series(s: Series) -> Option<Table> {

@@ -4,6 +4,7 @@
 
 use super::LOG;
 use super::json;
+use super::legacy;
 use super::server::{self, SentinelCfg, ServerCfg};
 use super::spool;
 use crate::host::conf::{self, CArg, Directive, Key};
@@ -237,6 +238,7 @@ fn set_sentinel(cmd: &mut Directive<SentinelCfg>) -> Result<(), String> {
     let Some(cfg) = parsed? else {
         return Ok(());
     };
+    core_redis::check_sentinels(cfg.tls.enabled)?;
     check_tls_files(&cfg.tls)?;
     if cmd.context() == context::ROOT {
         let w = match configure_core_sentinels(&cfg) {
@@ -264,9 +266,18 @@ pub(super) const SERVER: Key<ServerCfg> = Key::new(c"RedisServer", set_server);
 fn set_server(cmd: &mut Directive<ServerCfg>) -> Result<(), String> {
     cmd.check_at_least(1, SERVER_CTX)?;
     let mut warnings = Vec::new();
-    let parsed = server::parse_server(cmd.args(), &mut warnings);
+    let parsed = if series_1_3_7() {
+        legacy::parse_server(cmd.args(), &mut warnings)
+    } else {
+        server::parse_server(cmd.args(), &mut warnings)
+    };
     warn_all(cmd, warnings);
     let cfg = parsed?;
+    // A single credential is a password (configure_core).
+    core_redis::check_server(
+        cfg.username.is_some() && cfg.password.is_some(),
+        cfg.tls.enabled,
+    )?;
     if cfg.tls.enabled && matches!(cfg.addr, server::Addr::Unix(_)) {
         return Err("TLS (ssl:true) needs a TCP address, not a unix socket".into());
     }
@@ -281,14 +292,29 @@ fn set_server(cmd: &mut Directive<ServerCfg>) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether the library is built for proftpd 1.3.7 (its C module's
+/// RedisServer syntax and records: `legacy`).
+fn series_1_3_7() -> bool {
+    !crate::host::version::built_for_series((1, 3, 8))
+}
+
 /// RedisServer's record as the C module lays it out (mod_wrap2_redis reads
 /// it): host (or socket path), port, the credentials as written, db index,
-/// use-ssl, ssl-ca, ssl-cert, ssl-key.
+/// use-ssl, ssl-ca, ssl-cert, ssl-key (1.3.7: host, port, password, db
+/// index).
 fn server_c_argv(cfg: &ServerCfg) -> Vec<CArg> {
     let (host, port) = match &cfg.addr {
         server::Addr::Tcp { host, port } => (host.clone(), *port),
         server::Addr::Unix(path) => (path.clone(), server::DEFAULT_PORT),
     };
+    if series_1_3_7() {
+        return vec![
+            CArg::Str(Some(host)),
+            CArg::Int(port.into()),
+            CArg::Str(cfg.password.clone()),
+            CArg::Str(cfg.db.map(|d| d.to_string())),
+        ];
+    }
     let mut v = vec![
         CArg::Str(Some(host)),
         CArg::Int(port.into()),
@@ -301,12 +327,16 @@ fn server_c_argv(cfg: &ServerCfg) -> Vec<CArg> {
 }
 
 /// RedisSentinel's record as the C module lays it out: the Sentinels'
-/// addresses, master name, use-ssl, ssl-ca, ssl-cert, ssl-key.
+/// addresses, master name, use-ssl, ssl-ca, ssl-cert, ssl-key (1.3.7: the
+/// first two).
 fn sentinel_c_argv(cfg: &SentinelCfg) -> Vec<CArg> {
     let mut v = vec![
         CArg::NetAddrs(sentinel_addrs(cfg)),
         CArg::Str(cfg.master.clone()),
     ];
+    if series_1_3_7() {
+        return v;
+    }
     v.extend(tls_c_argv(&cfg.tls));
     v
 }

@@ -15,6 +15,7 @@
 pub mod directives;
 mod events;
 pub mod json;
+pub mod legacy;
 pub mod server;
 mod session;
 pub mod sink;

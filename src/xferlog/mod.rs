@@ -52,6 +52,7 @@ crate::host::module! {
         LogCmd c"OPEN" => log_sftp_open,
         LogCmd c"READ" => log_sftp_io,
         LogCmd c"WRITE" => log_sftp_io,
+        PreCmd c"ABOR" => pre_abor,
     ],
     sess_init: sess_init,
 }
@@ -164,6 +165,8 @@ struct Session {
     /// The settings that apply to this session's transfers, looked up at
     /// its first transfer (after login, when `<Anonymous>` is known).
     settings: Option<Arc<Settings>>,
+    /// The transfer as it was when ABOR came in during it ([`pre_abor`]).
+    aborted: Option<session::XferState>,
 }
 
 /// The XferLog settings of a session.
@@ -384,6 +387,19 @@ fn join(a: &str, b: &str) -> String {
     }
 }
 
+/// ABOR during a transfer: proftpd 1.3.7's mod_xfer ends the transfer in
+/// ABOR's own handler and clears `session.xfer` before the transfer
+/// command's LOG_CMD_ERR, where [`log_transfer`] then takes this copy
+/// (1.3.8 and later keep `session.xfer` until then, and the copy goes
+/// unused).
+fn pre_abor(_cmd: &mut Cmd) -> CmdResult {
+    if session::xfer_active() {
+        let st = session::xfer();
+        with_session(|s| s.aborted = Some(st));
+    }
+    CmdResult::Declined
+}
+
 /// The real file-system path of `path` as a chrooted session sees it
 /// (ProFTPD's `dir_abs_path`: a path already under the chroot stays).
 pub fn real_path(chroot: Option<&str>, cwd: &str, path: &str) -> String {
@@ -458,14 +474,19 @@ pub fn elapsed(start: Option<(i64, i64)>, now: (i64, i64)) -> u64 {
 
 fn log_transfer(cmd: &mut Cmd, completion: Completion) {
     // What this command consumes, whether it is logged or not.
-    let (restart, protected, stou_arg) = with_session(|s| {
-        let r = (s.restart, s.protected, s.stou_arg.take());
+    let (restart, protected, stou_arg, aborted) = with_session(|s| {
+        let r = (s.restart, s.protected, s.stou_arg.take(), s.aborted.take());
         s.restart = 0;
         s.sftp_opened = false;
         r
     })
     .unwrap_or_default();
-    if !session::xfer_active() {
+    let name = cmd.name();
+    let live = session::xfer_active();
+    // Aborted with ABOR in proftpd 1.3.7 (see pre_abor): the copy, if it is
+    // a transfer of this command's direction.
+    let aborted = aborted.filter(|a| !live && a.incoming == (name != "RETR"));
+    if !live && aborted.is_none() {
         // No transfer was set up (e.g. "550 no such file", or not logged
         // in yet): nothing to log.
         LOG.trace(9, "no transfer to log");
@@ -483,7 +504,10 @@ fn log_transfer(cmd: &mut Cmd, completion: Completion) {
     if !settings.engine || settings.outputs.is_empty() {
         return;
     }
-    let st = session::xfer();
+    let st = match aborted {
+        Some(st) => st,
+        None => session::xfer(),
+    };
     let Some(xfer_path) = st.path.as_deref() else {
         return;
     };
@@ -495,7 +519,6 @@ fn log_transfer(cmd: &mut Cmd, completion: Completion) {
         &st.cwd,
         xfer_path,
     );
-    let name = cmd.name();
     let (direction, op) = match name.as_str() {
         "RETR" => (Direction::Outgoing, Operation::Get),
         "APPE" => (Direction::Incoming, Operation::Append),

@@ -33,7 +33,9 @@
 //!   the logs of passing tests too.
 //!
 //! Environment overrides: `PROFTPD_BIN` (default `/usr/sbin/proftpd`), `PROFTPD_RS_MODULE`
-//! (path of the built cdylib), `REDIS_SERVER_BIN` (default `redis-server`).
+//! (path of the built cdylib), `REDIS_SERVER_BIN` (default `redis-server`; `valkey-server`
+//! runs the Redis tests against Valkey), `REDIS_SENTINEL_BIN` and `REDIS_CLI_BIN` (default:
+//! the server's `-sentinel` and `-cli` siblings).
 //!
 //! The tests must run as root: proftpd switches to the `User`/`Group` of the config and
 //! to the logged-in user's uid.
@@ -55,7 +57,7 @@ pub use ftp::{DataMode, Ftp, Reply, Transfer};
 pub use proftpd::{
     ALICE, BOB, DEBIAN_MODULE_DIR, ModuleDir, Modules, OUR_MODULE_FILES, OUR_MODULES, Proftpd,
     ProftpdBuilder, SECRET_HASH, TestUser, cdylib_path, check_config, core_dso_load_lines,
-    core_survives_host, proftpd_bin, proftpd_series,
+    core_jot_knows_classes, core_survives_host, proftpd_bin, proftpd_series, proftpd_version,
 };
 #[allow(unused_imports)]
 pub use redis::{RedisBuilder, RedisClient, RedisServer, Resp};

@@ -108,6 +108,28 @@ pub fn proftpd_series() -> (u32, u32, u32) {
     })
 }
 
+/// The version of the proftpd the tests run ("1.3.7a", "1.3.8", "1.3.9e").
+pub fn proftpd_version() -> String {
+    static VERSION: OnceLock<String> = OnceLock::new();
+    VERSION
+        .get_or_init(|| {
+            let out = Command::new(proftpd_bin())
+                .arg("-v")
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            out.split_whitespace().last().unwrap_or("").to_string()
+        })
+        .clone()
+}
+
+/// Whether the core's jot filters (RedisLogOnEvent's) know the ExtendedLog
+/// classes DIRS, READ, WRITE, ... : 1.3.7b and later; 1.3.7a (Debian 11)
+/// knows only ALL, CONNECT and DISCONNECT and ignores the others.
+pub fn core_jot_knows_classes() -> bool {
+    !matches!(proftpd_version().as_str(), "1.3.7" | "1.3.7a") && proftpd_series() >= (1, 3, 7)
+}
+
 /// The proftpd every test runs: `$PROFTPD_BIN`, else `/usr/sbin/proftpd`.
 pub fn proftpd_bin() -> PathBuf {
     std::env::var_os("PROFTPD_BIN")

@@ -13,10 +13,48 @@ use super::util::{self, DEFAULT_TIMEOUT, TestDir};
 /// How long [`RedisBuilder::start`] waits for `PING` to answer.
 pub const REDIS_START_TIMEOUT: Duration = Duration::from_secs(20);
 
-fn redis_bin() -> PathBuf {
+/// The server the tests start: `REDIS_SERVER_BIN` (default `redis-server`;
+/// `valkey-server` for Valkey, as the release matrix runs them a second
+/// time where the release has it).
+pub fn redis_bin() -> PathBuf {
     std::env::var_os("REDIS_SERVER_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("redis-server"))
+}
+
+/// A tool of the server's family: `REDIS_SENTINEL_BIN` / `REDIS_CLI_BIN`
+/// (`var`), else the server's sibling (`valkey-server` -> `valkey-sentinel`,
+/// `valkey-cli`; `redis-server` -> `redis-sentinel`, `redis-cli`), in the
+/// server's folder when that was given as a path.
+fn sibling_bin(var: &str, tool: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(var) {
+        return PathBuf::from(p);
+    }
+    let server = redis_bin();
+    let family = match server.file_name().and_then(|n| n.to_str()) {
+        Some(n) if n.starts_with("valkey") => "valkey",
+        _ => "redis",
+    };
+    server.with_file_name(format!("{family}-{tool}"))
+}
+
+/// The Sentinel binary (`REDIS_SENTINEL_BIN`, else the server's sibling).
+pub fn sentinel_bin() -> PathBuf {
+    sibling_bin("REDIS_SENTINEL_BIN", "sentinel")
+}
+
+/// The command-line client (`REDIS_CLI_BIN`, else the server's sibling).
+pub fn cli_bin() -> PathBuf {
+    sibling_bin("REDIS_CLI_BIN", "cli")
+}
+
+/// Whether the tests run against Valkey (the server binary is Valkey's),
+/// for the few places where it answers differently from Redis.
+pub fn is_valkey() -> bool {
+    redis_bin()
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("valkey"))
 }
 
 /// Builder for a [`RedisServer`].
@@ -271,6 +309,33 @@ impl RedisClient {
             Ok(Resp::Error(e)) => panic!("redis {args:?}: error reply {e}"),
             Ok(r) => r,
             Err(e) => panic!("redis {args:?}: {e}"),
+        }
+    }
+
+    /// `ACL SETUSER user on >password ~* &* +@all`: a user who may do
+    /// everything. Redis 6.0 (Debian 11) knows no channel rules (`&*`, 6.2)
+    /// and lets every user use every channel: there without `&*`.
+    pub fn acl_setuser(&mut self, user: &str, password: &str) {
+        let pass = format!(">{password}");
+        let mut args = vec![
+            "ACL",
+            "SETUSER",
+            user,
+            "on",
+            pass.as_str(),
+            "~*",
+            "&*",
+            "+@all",
+        ];
+        let raw: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        match self.try_cmd(&raw) {
+            Ok(Resp::Error(e)) if e.contains("'&*'") => {
+                args.retain(|a| *a != "&*");
+                self.cmd(&args);
+            }
+            Ok(Resp::Error(e)) => panic!("redis ACL SETUSER {user}: error reply {e}"),
+            Ok(_) => {}
+            Err(e) => panic!("redis ACL SETUSER {user}: {e}"),
         }
     }
 

@@ -159,10 +159,13 @@ impl SshKeys {
 
     /// `scp -O` (the SCP protocol, not SFTP): copy `from` to `to`, one of
     /// them remote ([`SshKeys::remote`]); panics with stderr unless it
-    /// succeeds.
+    /// succeeds. (OpenSSH before 8.7, e.g. Debian 11's, has no `-O`: its
+    /// scp speaks only the SCP protocol.)
     pub fn scp(&self, port: u16, from: &str, to: &str) -> Output {
         let mut cmd = Command::new("scp");
-        cmd.arg("-O");
+        if scp_has_legacy_option() {
+            cmd.arg("-O");
+        }
         self.client_args(&mut cmd, "-P", port);
         cmd.args([from, to]);
         let out = cmd.output().expect("scp (Debian package openssh-client)");
@@ -178,4 +181,20 @@ impl SshKeys {
     pub fn remote(user: &str, path: &str) -> String {
         format!("{user}@127.0.0.1:{path}")
     }
+}
+
+/// Whether this machine's scp takes `-O` (the SCP protocol; OpenSSH 8.7 and
+/// later, whose scp speaks SFTP by default since 9.0): its usage text lists it.
+fn scp_has_legacy_option() -> bool {
+    static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HAS.get_or_init(|| {
+        let out = Command::new("scp")
+            .output()
+            .map(|o| o.stderr)
+            .unwrap_or_default();
+        let usage = String::from_utf8_lossy(&out);
+        usage
+            .split(['[', ']'])
+            .any(|w| w.starts_with('-') && !w.starts_with("--") && w.contains('O'))
+    })
 }
