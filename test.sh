@@ -90,6 +90,8 @@ if [[ $# -eq 0 && ${PROFTPD_RS_GAUNTLET:-1} != 0 ]]; then
   cargo test --test gauntlet -- --ignored --test-threads 1 --nocapture
   step "signals mid-session (floods)"
   cargo test --test signals -- --ignored --test-threads 1 --nocapture
+  step "the add-a-module example, built and loaded from a scratch copy (tests/skeleton.rs)"
+  cargo test --test skeleton -- --ignored --nocapture
 fi
 
 step "all passed"

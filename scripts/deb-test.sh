@@ -36,13 +36,18 @@ set -euo pipefail
 shopt -s inherit_errexit
 
 PACKAGE=proftpd-mod-rs
-MODULES=(mod_unique_id mod_log_forensic mod_redis mod_xferlog)
 REAL_NAME=proftpd_rs.so
 MODDIR=/usr/lib/proftpd
 DIVERT_SUFFIX=.distrib
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 project=$(cd "$here/.." && pwd)
+
+# The modules (mod_NAME), from modules.txt.
+# shellcheck source=scripts/modules.sh
+. "$here/modules.sh"
+MODULES=()
+while read -r name; do MODULES+=("mod_$name"); done < <(proftpd_rs_module_names)
 work=$project/target/deb-test
 
 die() {

@@ -16,6 +16,7 @@
 #
 # Options:
 #   --no-build      package the library cargo built already
+#   --list-modules  print the module files the package installs and exit
 #   --revision N    the Debian revision (default 1): VERSION is
 #                   CARGO_VERSION-N+debNN (NN: the release's VERSION_ID; on a
 #                   release without one, e.g. sid, +SUITE)
@@ -25,8 +26,8 @@
 #
 # The package:
 #   /usr/lib/proftpd/proftpd_rs.so     the library (stripped, 0644)
-#   /usr/lib/proftpd/mod_NAME.so       symlinks to it: mod_unique_id,
-#                                      mod_log_forensic, mod_redis, mod_xferlog
+#   /usr/lib/proftpd/mod_NAME.so       symlinks to it, one per module of
+#                                      modules.txt (--list-modules lists them)
 #   /usr/bin/xferlog2json              xferlog files to JSON Lines (stripped),
 #   /usr/share/man/man1/xferlog2json.1.gz  its manual page (man/)
 #   /usr/share/doc/proftpd-mod-rs/     copyright, changelog.Debian.gz,
@@ -45,14 +46,21 @@ set -euo pipefail
 shopt -s inherit_errexit
 
 PACKAGE=proftpd-mod-rs
-MODULES=(mod_unique_id:unique_id_module mod_log_forensic:log_forensic_module
-  mod_redis:redis_module mod_xferlog:xferlog_module)
 REAL_NAME=proftpd_rs.so
 MODDIR=/usr/lib/proftpd
 DIVERT_SUFFIX=.distrib
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 project=$(cd "$here/.." && pwd)
+
+# The modules, from modules.txt: "mod_NAME:NAME_module" (file name without
+# .so : exported module symbol).
+# shellcheck source=scripts/modules.sh
+. "$here/modules.sh"
+MODULES=()
+while read -r name; do
+  MODULES+=("mod_$name:${name}_module")
+done < <(proftpd_rs_module_names)
 
 say() { echo "deb: $*" >&2; }
 die() {
@@ -73,6 +81,11 @@ suites=()
 while (($#)); do
   case $1 in
   --no-build) build=0 ;;
+  --list-modules)
+    # The module files the package installs (mod_NAME.so), a line each.
+    for m in "${MODULES[@]}"; do echo "${m%%:*}.so"; done
+    exit 0
+    ;;
   --revision)
     (($# >= 2)) || die "--revision needs a number"
     revision=$2

@@ -6,6 +6,7 @@
 # docker/compose.valkey.yaml).  Run as root.
 #
 #   scripts/docker-build.sh [--deb FILE | --modules] [--valkey] [SUITE...]   (default: bookworm)
+#   scripts/docker-build.sh --print-load-modules   the image's LoadModule lines
 #
 # For each SUITE:
 #  1. the base image debian:SUITE-slim: there already, else `docker pull`,
@@ -17,6 +18,8 @@
 #     made by scripts/deb.sh (or FILE, --deb FILE, one SUITE only), or with
 #     --modules the library as prxs-install.sh --dest installs it
 #     (docker/dist/SUITE/modules/), debug info stripped;
+#     With it, rs-modules.conf: a LoadModule line per module of
+#     modules.txt, which the image's proftpd.conf includes;
 #  4. docker build of both images (Docker's layer cache makes a rebuild
 #     after a library change take seconds).
 # Prints the images' names and sizes.  PROFTPD_RS_DOCKER_NO_BUILD=1 skips
@@ -28,6 +31,14 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 project=$(cd "$here/.." && pwd)
 
 say() { echo "docker-build: $*" >&2; }
+
+# The image's LoadModule lines for our modules, from modules.txt.
+# shellcheck source=scripts/modules.sh
+. "$here/modules.sh"
+load_modules() {
+  echo "# The proftpd-rs modules (scripts/docker-build.sh, from modules.txt)."
+  proftpd_rs_module_names | sed 's/.*/LoadModule mod_&.c/'
+}
 die() {
   echo "docker-build: error: $*" >&2
   exit 1
@@ -44,6 +55,10 @@ suites=()
 while (($#)); do
   case $1 in
   --modules) modules_only=1 ;;
+  --print-load-modules)
+    load_modules
+    exit 0
+    ;;
   --valkey) valkey=1 ;;
   --deb)
     (($# >= 2)) || die "--deb needs a file"
@@ -149,6 +164,7 @@ for suite in "${suites[@]}"; do
     cp -- "$local_deb" "$dist/"
     say "$suite: our package $(basename -- "$local_deb") (scripts/deb.sh)"
   fi
+  load_modules >"$dist/rs-modules.conf"
   start=$(date +%s)
   build_image "proftpd-rs:$suite" "$suite" Dockerfile
   build_image "proftpd-rs-redis:$suite" "$suite" redis.Dockerfile
