@@ -30,6 +30,8 @@
 #                                      modules.txt (--list-modules lists them)
 #   /usr/bin/xferlog2json              xferlog files to JSON Lines (stripped),
 #   /usr/share/man/man1/xferlog2json.1.gz  its manual page (man/)
+#   /usr/bin/redis-spool               RedisLogSpool's files by hand (stripped),
+#   /usr/share/man/man1/redis-spool.1.gz   its manual page (man/)
 #   /usr/share/doc/proftpd-mod-rs/     copyright, changelog.Debian.gz,
 #                                      README.Debian (the LoadModule lines),
 #                                      README.md.gz (the modules' documentation)
@@ -207,17 +209,20 @@ say "$suite: proftpd headers $headers (proftpd-dev ${dev_version:-?}), package $
 
 lib=$target/release/libproftpd_rs.so
 bin=$target/release/xferlog2json
+spool_bin=$target/release/redis-spool
 if ((build)); then
   if ! command -v cargo >/dev/null 2>&1 && [[ -f $HOME/.cargo/env ]]; then
     # shellcheck disable=SC1091
     . "$HOME/.cargo/env"
   fi
   command -v cargo >/dev/null 2>&1 || die "cargo not found (scripts/setup.sh installs Rust)"
-  say "cargo build --release --lib --bin xferlog2json (CARGO_TARGET_DIR=$target)"
-  (cd "$project" && CARGO_TARGET_DIR=$target cargo build --release --lib --bin xferlog2json >&2)
+  say "cargo build --release --lib --bin xferlog2json --bin redis-spool (CARGO_TARGET_DIR=$target)"
+  (cd "$project" && CARGO_TARGET_DIR=$target cargo build --release --lib --bin xferlog2json \
+    --bin redis-spool >&2)
 fi
 [[ -f $lib ]] || die "$lib not found (build it, or drop --no-build)"
 [[ -f $bin ]] || die "$bin not found (cargo build --release --bin xferlog2json, or drop --no-build)"
+[[ -f $spool_bin ]] || die "$spool_bin not found (cargo build --release --bin redis-spool, or drop --no-build)"
 symbols=$(nm -D --defined-only "$lib" | awk '{ print $NF }')
 for m in "${MODULES[@]}"; do
   grep -qx "${m#*:}" <<<"$symbols" || die "$lib does not export ${m#*:} (${m%%:*})"
@@ -239,6 +244,9 @@ chmod 0644 "$root$MODDIR/$REAL_NAME"
 strip --remove-section=.comment --remove-section=.note -o "$root/usr/bin/xferlog2json" "$bin"
 chmod 0755 "$root/usr/bin/xferlog2json"
 gzip -9n <"$project/man/xferlog2json.1" >"$root/usr/share/man/man1/xferlog2json.1.gz"
+strip --remove-section=.comment --remove-section=.note -o "$root/usr/bin/redis-spool" "$spool_bin"
+chmod 0755 "$root/usr/bin/redis-spool"
+gzip -9n <"$project/man/redis-spool.1" >"$root/usr/share/man/man1/redis-spool.1.gz"
 # The modules' documentation (compressed, as Debian does above 4 KiB).
 gzip -9n <"$project/README.md" >"$doc/README.md.gz"
 
@@ -275,7 +283,7 @@ crates=$(cd "$project" && cargo tree --offline -e normal --prefix none --format 
   cat <<EOF
 Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: proftpd-rs
-Comment: The library and xferlog2json statically link these Rust crates (name version |
+Comment: The library, xferlog2json and redis-spool statically link these Rust crates (name version |
  license, an SPDX expression, as cargo tree reports it):
  .
 EOF
@@ -392,7 +400,8 @@ Source: $PACKAGE
 Package: $PACKAGE
 Architecture: any
 EOF
-shlibs=$(cd "$tmp" && dpkg-shlibdeps -O "debian/$PACKAGE$MODDIR/$REAL_NAME" "debian/$PACKAGE/usr/bin/xferlog2json") ||
+shlibs=$(cd "$tmp" && dpkg-shlibdeps -O "debian/$PACKAGE$MODDIR/$REAL_NAME" \
+  "debian/$PACKAGE/usr/bin/xferlog2json" "debian/$PACKAGE/usr/bin/redis-spool") ||
   die "dpkg-shlibdeps failed"
 shlibs=$(sed -n 's/^shlibs:Depends=//p' <<<"$shlibs")
 rm -f "$tmp/debian/control"
@@ -411,7 +420,9 @@ Description: ProFTPD modules in Rust: unique_id, log_forensic, redis, xferlog
  Drop-in replacements for ProFTPD's C modules mod_unique_id, mod_log_forensic
  and mod_redis, and a new mod_xferlog (xferlog(5) transfer logs), in one
  shared library that proftpd loads with LoadModule, like the C modules.
- The program xferlog2json turns xferlog files into JSON Lines.
+ The program xferlog2json turns xferlog files into JSON Lines; redis-spool
+ lists, exports and drains by hand the events mod_redis keeps in its
+ RedisLogSpool directory while Redis is unreachable.
  .
  The package diverts Debian's C modules of the same names (to
  mod_NAME.so$DIVERT_SUFFIX) and puts its own in their place; removing it
