@@ -146,56 +146,10 @@ pub mod layout {
     /// proftpd-dev 1.3.7a+dfsg-12+deb11u2; upstream changed no struct up to
     /// v1.3.7f). The same offsets as 1.3.8: of upstream's v1.3.7a..v1.3.8
     /// changes to include/*.h, none moves a field we read (`server_rec`'s new
-    /// `tcp_reuse_port` fills the padding after `tcp_mss_len`).
-    pub const SERIES_1_3_7: Table = &[
-        ("session.pool", 0),
-        ("session.sf_flags", 8),
-        ("session.rfc2228_mech", 376),
-        ("session.dir_config", 8576),
-        ("session.pid", 8584),
-        ("session.user", 8632),
-        ("session.notes", 8656),
-        ("session.chroot_path", 8712),
-        ("session.anon_config", 8720),
-        ("session.anon_user", 8728),
-        ("session.restart_pos", 8776),
-        ("session.xfer", 8800),
-        ("session.xfer.p", 8800),
-        ("session.xfer.direction", 8812),
-        ("session.xfer.path", 8824),
-        ("session.xfer.start_time", 8848),
-        ("session.xfer.file_size", 8864),
-        ("session.xfer.total_bytes", 8872),
-        ("session.total_bytes_in", 8896),
-        ("session.total_bytes_out", 8904),
-        ("session.total_files_in", 8920),
-        ("session.total_files_out", 8924),
-        ("session.total_raw_in", 8936),
-        ("session.total_raw_out", 8944),
-        ("session.disconnect_reason", 8952),
-        ("session.disconnect_module", 8960),
-        ("session.connect_time_ms", 8968),
-        ("session.size", 8976),
-        ("cmd_rec.pool", 0),
-        ("cmd_rec.server", 8),
-        ("cmd_rec.config", 16),
-        ("cmd_rec.tmp_pool", 24),
-        ("cmd_rec.argc", 32),
-        ("cmd_rec.arg", 40),
-        ("cmd_rec.argv", 48),
-        ("cmd_rec.notes", 80),
-        ("cmd_rec.size", 104),
-        ("config_rec.next", 0),
-        ("config_rec.config_type", 16),
-        ("config_rec.pool", 24),
-        ("config_rec.name", 40),
-        ("config_rec.argc", 48),
-        ("config_rec.argv", 56),
-        ("config_rec.flags", 64),
-        ("config_rec.subset", 88),
-        ("config_rec.size", 96),
-        ("server_rec.conf", 120),
-    ];
+    /// `tcp_reuse_port` fills the padding after `tcp_mss_len`). The table
+    /// is 1.3.8's; the unit test checks it against the headers it is built
+    /// with, Debian 11's in the matrix's bullseye row.
+    pub const SERIES_1_3_7: Table = SERIES_1_3_8;
 
     /// 1.3.8 … 1.3.8d (Debian 12 amd64: recorded from the bindings of its
     /// proftpd-dev 1.3.8; upstream changed no struct up to v1.3.8d).
