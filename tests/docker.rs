@@ -18,6 +18,7 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::process::Output;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
@@ -71,22 +72,58 @@ fn redis_image() -> String {
 
 // --- Redis in a container ----------------------------------------------------------
 
+/// The Redis container on a private network of its own, which the
+/// proftpd containers of a test join ([`Redis::ftpd`]).
 struct Redis {
+    // Dropped in this order: the container, then its network.
     c: Container,
     ip: String,
+    net: Network,
 }
 
 impl Redis {
-    /// On `net` at the fixed address `<net>.2` (a restarted or reconnected
-    /// container keeps it; proftpd sessions resolve the address once).
-    fn start(net: &Network) -> Redis {
+    /// On a new network, at the fixed address `<net>.2` (a restarted or
+    /// reconnected container keeps it; proftpd sessions resolve the address
+    /// once).
+    fn start() -> Redis {
+        let net = Network::new();
         let ip = net.addr(2);
         let c = Container::builder(&redis_image(), "redis")
-            .network(net, Some(&ip))
+            .network(&net, Some(&ip))
             .start();
-        let r = Redis { c, ip };
+        let r = Redis { c, ip, net };
         r.wait_ready();
         r
+    }
+
+    /// A proftpd container on Redis's network, logging into it
+    /// (REDIS_SERVER), with the other settings of `o`.
+    fn ftpd(&self, o: FtpdOptions) -> Ftpd {
+        Ftpd::start(FtpdOptions {
+            net: Some(&self.net),
+            redis: Some(self.ip.clone()),
+            ..o
+        })
+    }
+
+    /// [`Redis::ftpd`] at `<net>.HOST` for each of `hosts`, with the
+    /// settings `o()`: each container with its address.
+    fn ftpd_hosts(
+        &self,
+        hosts: &[u8],
+        o: impl Fn() -> FtpdOptions<'static>,
+    ) -> Vec<(String, Ftpd)> {
+        hosts
+            .iter()
+            .map(|h| {
+                let ip = self.net.addr(*h);
+                let ftpd = self.ftpd(FtpdOptions {
+                    ip: Some(ip.clone()),
+                    ..o()
+                });
+                (ip, ftpd)
+            })
+            .collect()
     }
 
     fn wait_ready(&self) {
@@ -230,6 +267,11 @@ impl Ftpd {
         wait_for_lines(self.log(name), n, LONG)
     }
 
+    /// The complete lines of the ExtendedLog now.
+    fn extended_log(&self) -> Vec<String> {
+        complete_lines(&self.log("extended.log"))
+    }
+
     /// All log files' contents together (for "no password anywhere").
     fn all_logs(&self) -> String {
         let mut all = self.c.logs();
@@ -244,6 +286,52 @@ impl Ftpd {
         }
         all
     }
+}
+
+/// The Redis container and a proftpd container logging into it (the
+/// default settings); `None` (the test returns) unless [`enabled`].
+fn redis_and_ftpd(test: &str) -> Option<(Redis, Ftpd)> {
+    if !enabled(test) {
+        return None;
+    }
+    let redis = Redis::start();
+    let ftpd = redis.ftpd(FtpdOptions::default());
+    Some((redis, ftpd))
+}
+
+/// What `docker` printed: its stdout, then its stderr.
+fn printed(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// Whether a command of `events` had the argument `arg`.
+fn has_arg(events: &[Value], arg: &str) -> bool {
+    events.iter().any(|e| s(e, "command_params") == arg)
+}
+
+/// Waits until the QUIT of the only session in `redis` is there; asserts
+/// that the session's MKDs ([`mkd_args`]) are `want`.
+fn assert_the_session_made(redis: &Redis, want: &[&str]) {
+    let events = redis.wait_events(LONG, |ev| quits(ev) > 0);
+    let sessions = by_session(&events);
+    assert_eq!(sessions.len(), 1, "{events:?}");
+    let evs = sessions.values().next().unwrap();
+    assert_eq!(mkd_args(evs), want, "{evs:?}");
+}
+
+/// How many QUITs the ExtendedLog `lines` have.
+fn ext_quits(lines: &[String]) -> usize {
+    lines.iter().filter(|l| l.contains("\"QUIT\"")).count()
+}
+
+/// The UNIQUE_ID of an ExtendedLog line (its third field).
+fn ext_id(line: &str) -> &str {
+    line.split(' ').nth(2).unwrap()
+}
+
+/// How many QUIT events there are in `events`.
+fn quits(events: &[Value]) -> usize {
+    events.iter().filter(|e| s(e, "command") == "QUIT").count()
 }
 
 /// A failed login: USER, a wrong PASS (530), QUIT.
@@ -332,8 +420,7 @@ fn image_modules_config_and_no_users_baked_in() {
         return;
     }
     let out = docker_output(&["run", "--rm", &image(), "proftpd", "-vv"]);
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let text = printed(&out);
     assert!(out.status.success(), "proftpd -vv: {text}");
     let version = env!("CARGO_PKG_VERSION");
     for m in harness::OUR_MODULES.iter() {
@@ -357,8 +444,7 @@ fn image_modules_config_and_no_users_baked_in() {
         "proftpd",
         "-t",
     ]);
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let text = printed(&out);
     // (Its "Syntax check complete." is lost when stdout is a pipe: proftpd
     // leaves without flushing stdio. The exit status tells.)
     assert!(out.status.success(), "proftpd -t: {text}");
@@ -388,16 +474,9 @@ fn image_modules_config_and_no_users_baked_in() {
 /// container, wu-ext xferlog lines, one forensic block; no password anywhere.
 #[test]
 fn session_through_published_ports() {
-    if !enabled("session_through_published_ports") {
+    let Some((redis, ftpd)) = redis_and_ftpd("session_through_published_ports") else {
         return;
-    }
-    let net = Network::new();
-    let redis = Redis::start(&net);
-    let ftpd = Ftpd::start(FtpdOptions {
-        net: Some(&net),
-        redis: Some(redis.ip.clone()),
-        ..FtpdOptions::default()
-    });
+    };
     eprintln!("container start: {:?}", ftpd.start_time);
 
     let payload: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
@@ -415,38 +494,28 @@ fn session_through_published_ports() {
     // ExtendedLog: every line has a UNIQUE_ID; the failed login's too; two sessions.
     let ext = wait_for_lines(ftpd.log("extended.log"), 1, LONG);
     let ok = wait_until(LONG, || {
-        complete_lines(&ftpd.log("extended.log"))
-            .iter()
+        let now = ftpd.extended_log();
+        now.iter()
             .any(|l| l.contains("\"QUIT\"") && l.contains(" - "))
-            && complete_lines(&ftpd.log("extended.log"))
-                .iter()
-                .filter(|l| l.contains("\"QUIT\""))
-                .count()
-                == 2
+            && ext_quits(&now) == 2
     });
-    let ext = if ok {
-        complete_lines(&ftpd.log("extended.log"))
-    } else {
-        ext
-    };
+    let ext = if ok { ftpd.extended_log() } else { ext };
     let failed: Vec<&String> = ext
         .iter()
         .filter(|l| l.contains("\"PASS (hidden)\" 530"))
         .collect();
     assert_eq!(failed.len(), 1, "ExtendedLog:\n{}", ext.join("\n"));
-    let failed_id = failed[0].split(' ').nth(2).unwrap().to_owned();
+    let failed_id = ext_id(failed[0]).to_owned();
     assert!(
         failed_id.len() >= 20 && failed_id != "-",
         "no UNIQUE_ID in {}",
         failed[0]
     );
-    let ids: BTreeSet<&str> = ext.iter().map(|l| l.split(' ').nth(2).unwrap()).collect();
+    let ids: BTreeSet<&str> = ext.iter().map(|l| ext_id(l)).collect();
     assert_eq!(ids.len(), 2, "two sessions, two ids:\n{}", ext.join("\n"));
 
     // Redis: both sessions' events, in order, with the same ids.
-    let events = redis.wait_events(LONG, |ev| {
-        ev.iter().filter(|e| s(e, "command") == "QUIT").count() == 2
-    });
+    let events = redis.wait_events(LONG, |ev| quits(ev) == 2);
     let sessions = by_session(&events);
     assert_eq!(
         sessions.keys().map(String::as_str).collect::<BTreeSet<_>>(),
@@ -576,17 +645,14 @@ fn conf_d_and_mod_ban_with_redis() {
     if !enabled("conf_d_and_mod_ban_with_redis") {
         return;
     }
-    let net = Network::new();
-    let redis = Redis::start(&net);
+    let redis = Redis::start();
     let conf = TestDir::new("proftpd-rs-docker-conf-");
     fs::write(
         conf.path().join("ban.conf"),
         "MaxLoginAttempts 1\nDelayEngine off\n",
     )
     .unwrap();
-    let ftpd = Ftpd::start(FtpdOptions {
-        net: Some(&net),
-        redis: Some(redis.ip.clone()),
+    let ftpd = redis.ftpd(FtpdOptions {
         volumes: vec![format!("{}:/etc/proftpd/conf.d:ro", conf.path().display())],
         ..FtpdOptions::default()
     });
@@ -636,21 +702,8 @@ fn two_hosts_one_redis() {
         return;
     }
     const PER_HOST: usize = 4;
-    let net = Network::new();
-    let redis = Redis::start(&net);
-    let hosts: Vec<(String, Ftpd)> = [11u8, 12]
-        .iter()
-        .map(|h| {
-            let ip = net.addr(*h);
-            let f = Ftpd::start(FtpdOptions {
-                net: Some(&net),
-                ip: Some(ip.clone()),
-                redis: Some(redis.ip.clone()),
-                ..FtpdOptions::default()
-            });
-            (ip, f)
-        })
-        .collect();
+    let redis = Redis::start();
+    let hosts = redis.ftpd_hosts(&[11, 12], FtpdOptions::default);
     // Debian 11's proftpd 1.3.7a sets SO_REUSEPORT on passive data sockets
     // (upstream Issue #1171, fixed in 1.3.7b): two sessions may listen on
     // the same passive port, and the kernel hands a data connection to
@@ -677,9 +730,7 @@ fn two_hosts_one_redis() {
             }
         }
     });
-    let events = redis.wait_events(LONG, |ev| {
-        ev.iter().filter(|e| s(e, "command") == "QUIT").count() == 2 * PER_HOST
-    });
+    let events = redis.wait_events(LONG, |ev| quits(ev) == 2 * PER_HOST);
     let sessions = by_session(&events);
     assert_eq!(
         sessions.len(),
@@ -729,17 +780,12 @@ fn two_hosts_one_redis() {
     // The ExtendedLogs agree: distinct ids across both hosts.
     let mut all_ids = BTreeSet::new();
     for (_, f) in &hosts {
-        let ok = wait_until(LONG, || {
-            complete_lines(&f.log("extended.log"))
-                .iter()
-                .filter(|l| l.contains("\"QUIT\""))
-                .count()
-                == PER_HOST
-        });
+        let ok = wait_until(LONG, || ext_quits(&f.extended_log()) == PER_HOST);
         assert!(ok, "ExtendedLog of {}", f.c.name);
-        let ids: BTreeSet<String> = complete_lines(&f.log("extended.log"))
+        let ids: BTreeSet<String> = f
+            .extended_log()
             .iter()
-            .map(|l| l.split(' ').nth(2).unwrap().to_owned())
+            .map(|l| ext_id(l).to_owned())
             .collect();
         assert_eq!(ids.len(), PER_HOST);
         all_ids.extend(ids);
@@ -764,87 +810,49 @@ fn timed_mkd(ftp: &mut Ftp, name: &str) -> Duration {
     took
 }
 
+/// [`timed_mkd`] of each of `names`; returns the slowest reply's time.
+fn timed_mkds(ftp: &mut Ftp, names: &[&str]) -> Duration {
+    names
+        .iter()
+        .map(|name| timed_mkd(ftp, name))
+        .max()
+        .unwrap_or_default()
+}
+
 /// The Redis container stopped and started mid-session: no event lost (the
 /// session's backlog delivers them, in order).
 #[test]
 fn redis_restart_mid_session_loses_nothing() {
-    if !enabled("redis_restart_mid_session_loses_nothing") {
+    let Some((redis, ftpd)) = redis_and_ftpd("redis_restart_mid_session_loses_nothing") else {
         return;
-    }
-    let net = Network::new();
-    let redis = Redis::start(&net);
-    let ftpd = Ftpd::start(FtpdOptions {
-        net: Some(&net),
-        redis: Some(redis.ip.clone()),
-        ..FtpdOptions::default()
-    });
+    };
     let mut ftp = ftpd.login();
-    timed_mkd(&mut ftp, "a1");
-    timed_mkd(&mut ftp, "a2");
-    redis.wait_events(LONG, |ev| ev.iter().any(|e| s(e, "command_params") == "a2"));
+    timed_mkds(&mut ftp, &["a1", "a2"]);
+    redis.wait_events(LONG, |ev| has_arg(ev, "a2"));
     redis.c.stop(10);
-    let mut worst = Duration::ZERO;
-    for d in ["b1", "b2", "b3"] {
-        worst = worst.max(timed_mkd(&mut ftp, d));
-    }
+    let mut worst = timed_mkds(&mut ftp, &["b1", "b2", "b3"]);
     redis.c.start_again();
     redis.wait_ready();
-    for d in ["c1", "c2"] {
-        worst = worst.max(timed_mkd(&mut ftp, d));
-    }
+    worst = worst.max(timed_mkds(&mut ftp, &["c1", "c2"]));
     ftp.quit();
     eprintln!("slowest MKD while Redis was away: {worst:?}");
-    let events = redis.wait_events(LONG, |ev| ev.iter().any(|e| s(e, "command") == "QUIT"));
-    let sessions = by_session(&events);
-    assert_eq!(sessions.len(), 1, "{events:?}");
-    let evs = sessions.values().next().unwrap();
-    assert_eq!(
-        mkd_args(evs),
-        ["a1", "a2", "b1", "b2", "b3", "c1", "c2"].map(String::from),
-        "{evs:?}"
-    );
+    assert_the_session_made(&redis, &["a1", "a2", "b1", "b2", "b3", "c1", "c2"]);
 }
 
 /// Redis cut off from the network (docker network disconnect): FTP replies stay
 /// within the timeouts; the events arrive after it is connected again.
 #[test]
 fn redis_cut_off_from_the_network() {
-    if !enabled("redis_cut_off_from_the_network") {
+    let Some((redis, ftpd)) = redis_and_ftpd("redis_cut_off_from_the_network") else {
         return;
-    }
-    let net = Network::new();
-    let redis = Redis::start(&net);
-    let ftpd = Ftpd::start(FtpdOptions {
-        net: Some(&net),
-        redis: Some(redis.ip.clone()),
-        ..FtpdOptions::default()
-    });
+    };
     let mut ftp = ftpd.login();
     timed_mkd(&mut ftp, "a1");
-    redis.wait_events(LONG, |ev| ev.iter().any(|e| s(e, "command_params") == "a1"));
-    let out = docker_output(&["network", "disconnect", &net.name, &redis.c.name]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut worst = Duration::ZERO;
-    for d in ["b1", "b2", "b3", "b4", "b5"] {
-        worst = worst.max(timed_mkd(&mut ftp, d));
-    }
-    let out = docker_output(&[
-        "network",
-        "connect",
-        "--ip",
-        &redis.ip,
-        &net.name,
-        &redis.c.name,
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    redis.wait_events(LONG, |ev| has_arg(ev, "a1"));
+    docker(&["network", "disconnect", &redis.net.name, &redis.c.name]);
+    let mut worst = timed_mkds(&mut ftp, &["b1", "b2", "b3", "b4", "b5"]);
+    let (net, ip, name) = (&redis.net.name, &redis.ip, &redis.c.name);
+    docker(&["network", "connect", "--ip", ip, net, name]);
     // The session retries after its back-off (1 s, doubling): keep it busy
     // until the events are there.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -853,11 +861,7 @@ fn redis_cut_off_from_the_network() {
         let t = Instant::now();
         ftp.expect("NOOP", 200);
         worst = worst.max(t.elapsed());
-        if redis
-            .events()
-            .iter()
-            .any(|e| s(e, "command_params") == "b5")
-        {
+        if has_arg(&redis.events(), "b5") {
             delivered = true;
             break;
         }
@@ -874,15 +878,7 @@ fn redis_cut_off_from_the_network() {
         "slowest reply {worst:?}"
     );
     eprintln!("slowest reply while Redis was cut off: {worst:?}");
-    let events = redis.wait_events(LONG, |ev| ev.iter().any(|e| s(e, "command") == "QUIT"));
-    let sessions = by_session(&events);
-    assert_eq!(sessions.len(), 1);
-    let evs = sessions.values().next().unwrap();
-    assert_eq!(
-        mkd_args(evs),
-        ["a1", "b1", "b2", "b3", "b4", "b5", "c1"].map(String::from),
-        "{evs:?}"
-    );
+    assert_the_session_made(&redis, &["a1", "b1", "b2", "b3", "b4", "b5", "c1"]);
 }
 
 /// Where the spool test mounts each host's spool volume (REDIS_SPOOL).
@@ -929,23 +925,12 @@ fn redis_stopped_a_minute_two_hosts_with_spools() {
     const ROUNDS: usize = 6;
     const PER_ROUND: usize = 2;
     const MKDS: usize = 5;
-    let net = Network::new();
-    let redis = Redis::start(&net);
-    let hosts: Vec<(String, Ftpd)> = [21u8, 22]
-        .iter()
-        .map(|h| {
-            let ip = net.addr(*h);
-            let f = Ftpd::start(FtpdOptions {
-                net: Some(&net),
-                ip: Some(ip.clone()),
-                redis: Some(redis.ip.clone()),
-                volumes: vec![SPOOL.to_owned()],
-                env: vec![("REDIS_SPOOL", SPOOL.to_owned())],
-                ..FtpdOptions::default()
-            });
-            (ip, f)
-        })
-        .collect();
+    let redis = Redis::start();
+    let hosts = redis.ftpd_hosts(&[21, 22], || FtpdOptions {
+        volumes: vec![SPOOL.to_owned()],
+        env: vec![("REDIS_SPOOL", SPOOL.to_owned())],
+        ..FtpdOptions::default()
+    });
     for (_, f) in &hosts {
         assert_eq!(spool_state(f).1, "root 700", "{}", f.c.name);
     }
@@ -970,9 +955,7 @@ fn redis_stopped_a_minute_two_hosts_with_spools() {
     for h in 0..hosts.len() {
         session(h, "before", 1);
     }
-    redis.wait_events(LONG, |ev| {
-        ev.iter().filter(|e| s(e, "command") == "QUIT").count() == hosts.len()
-    });
+    redis.wait_events(LONG, |ev| quits(ev) == hosts.len());
     let redis_back = AtomicBool::new(false);
     let mut worst = Duration::ZERO;
     thread::scope(|sc| {
@@ -1127,17 +1110,10 @@ fn redis_stopped_a_minute_two_hosts_with_spools() {
 /// (not killed), no torn xferlog line or forensic block, no process left.
 #[test]
 fn docker_stop_during_a_transfer() {
-    if !enabled("docker_stop_during_a_transfer") {
-        return;
-    }
     const STOP_TIMEOUT: u32 = 10;
-    let net = Network::new();
-    let redis = Redis::start(&net);
-    let ftpd = Ftpd::start(FtpdOptions {
-        net: Some(&net),
-        redis: Some(redis.ip.clone()),
-        ..FtpdOptions::default()
-    });
+    let Some((redis, ftpd)) = redis_and_ftpd("docker_stop_during_a_transfer") else {
+        return;
+    };
     // A completed transfer and a failed login first, so that both logs have records.
     let mut done = ftpd.login();
     done.stor("first.txt", b"first\n");
@@ -1269,9 +1245,8 @@ fn compose_password_is_a_secret() {
     };
     assert!(
         out.status.success(),
-        "docker-compose run: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        "docker-compose run: {}",
+        printed(&out)
     );
     c.wait_for_log("standalone mode STARTUP", LONG);
 
@@ -1439,11 +1414,7 @@ fn entrypoint_refuses_bad_values_naming_the_variable() {
             .collect();
         for r in runs {
             let (env, var, hidden, out) = r.join().unwrap();
-            let text = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let text = printed(&out);
             assert_eq!(out.status.code(), Some(1), "{env:?}: {text}");
             assert!(
                 text.contains(&format!("proftpd-rs-entrypoint: error: {var}"))

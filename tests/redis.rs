@@ -19,6 +19,58 @@ fn redis_conf(server: &str, rest: &str) -> String {
     format!("RedisEngine on\nRedisServer {server}\nRedisLog @DIR@/redis.log\n{rest}\n")
 }
 
+/// proftpd with `modules`, logging into Redis at `server` ([`redis_conf`]).
+fn start_logging(modules: Modules, server: &str, rest: &str) -> Proftpd {
+    start(modules, &redis_conf(server, rest))
+}
+
+/// `127.0.0.1:PORT` of `redis`: the RedisServer words of most tests.
+fn at(redis: &RedisServer) -> String {
+    format!("127.0.0.1:{}", redis.port())
+}
+
+/// The rest of a configuration ([`redis_conf`]): the lines `settings` (or
+/// ""), then the commands `cmds` logged to the list `raw` ([`RAW`]).
+fn log_raw(settings: &str, cmds: &str) -> String {
+    let rule = format!("{RAW}\nRedisLogOnCommand {cmds} raw");
+    if settings.is_empty() {
+        rule
+    } else {
+        format!("{settings}\n{rule}")
+    }
+}
+
+/// The RedisTimeouts of the tests where Redis is away: 300 ms to connect,
+/// 300 ms for a reply.
+const QUICK: &str = "RedisTimeouts 300 300";
+
+/// alice logs in, sends `commands` (each with the reply code it must get),
+/// and quits.
+fn session(server: &Proftpd, commands: &[(&str, u16)]) {
+    session_as(server, "alice", "secret", commands);
+}
+
+/// [`session`] of `user`.
+fn session_as(server: &Proftpd, user: &str, password: &str, commands: &[(&str, u16)]) {
+    let mut ftp = server.login(user, password);
+    for (cmd, code) in commands {
+        ftp.expect(cmd, *code);
+    }
+    ftp.quit();
+}
+
+/// [`session`], then waits until its process is gone (so that whatever it
+/// delivers has been delivered).
+fn whole_session(server: &mut Proftpd, commands: &[(&str, u16)]) {
+    session(server, commands);
+    assert!(server.wait_for_no_sessions(harness::DEFAULT_TIMEOUT));
+}
+
+/// The same test with Debian's C module, then with ours: `[C's, ours]`.
+fn c_then_ours<T>(mut run: impl FnMut(Modules) -> T) -> [T; 2] {
+    [run(Modules::DebianC), run(Modules::Ours)]
+}
+
 /// proftpd 1.3.7: no TLS to Redis (its core cannot connect over TLS for
 /// mod_ban and co., so mod_redis refuses ssl:...; `tls_needs_1_3_8`). A
 /// test of TLS returns early there, saying so.
@@ -117,6 +169,14 @@ fn parse(items: &[String]) -> Vec<serde_json::Map<String, Value>> {
         .collect()
 }
 
+/// The `raw_command` of each event.
+fn raw_commands(items: &[String]) -> Vec<String> {
+    parse(items)
+        .iter()
+        .map(|o| o["raw_command"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
 fn commands(objs: &[serde_json::Map<String, Value>]) -> Vec<String> {
     objs.iter()
         .map(|o| {
@@ -135,13 +195,8 @@ const FMT: &str = r#"LogFormat cmds "%u %m %J %f %b %s %{transfer-status} %a %P 
 #[test]
 fn all_logs_every_command_with_types() {
     let redis = RedisServer::start();
-    let server = start(
-        Modules::Ours,
-        &redis_conf(
-            &format!("127.0.0.1:{}", redis.port()),
-            &format!("{FMT}\nRedisLogOnCommand ALL cmds"),
-        ),
-    );
+    let rest = format!("{FMT}\nRedisLogOnCommand ALL cmds");
+    let server = start_logging(Modules::Ours, &at(&redis), &rest);
     let mut ftp = server.login("alice", "secret");
     ftp.stor("a.txt", b"hello");
     ftp.cmd("NOOP");
@@ -244,29 +299,24 @@ fn normalize(objs: &[serde_json::Map<String, Value>]) -> Vec<Vec<(String, String
 fn parity_with_c_module() {
     let cmds = "USER,PASS,MKD,STOR,RETR,LIST,RNFR,RNTO,DELE,QUIT";
     let fmt = r#"LogFormat parity "%h %l %u %t \"%r\" %s %b %a %A %c %D %d %F %f %g %H %I %J %L %m %O %P %p %{protocol} %S %T %{transfer-status} %{transfer-failure} %U %V %v %{version} %w %{iso8601} %{uid} %{gid} %{e:HOME}""#;
-    let mut results = Vec::new();
-    for modules in [Modules::DebianC, Modules::Ours] {
+    let rest = format!("{fmt}\nRedisLogOnCommand {cmds} parity");
+    let results = c_then_ours(|modules| {
         let redis = RedisServer::start();
-        let conf = redis_conf(
-            &format!("127.0.0.1:{}", redis.port()),
-            &format!("{fmt}\nRedisLogOnCommand {cmds} parity"),
-        );
-        let server = start(modules.clone(), &conf);
+        let server = start_logging(modules.clone(), &at(&redis), &rest);
         scripted_session(&server);
-        let mut c = redis.client();
         // USER PASS MKD STOR RETR LIST RNFR RNTO DELE DELE QUIT
-        let items = c.wait_for_list("parity", 11);
+        let items = redis.client().wait_for_list("parity", 11);
         assert_eq!(items.len(), 11, "{modules:?}: {items:#?}");
-        results.push((modules, items));
-    }
-    let c = normalize(&parse(&results[0].1));
-    let ours = normalize(&parse(&results[1].1));
+        items
+    });
+    let c = normalize(&parse(&results[0]));
+    let ours = normalize(&parse(&results[1]));
     assert_eq!(c.len(), ours.len());
     for (i, (a, b)) in c.iter().zip(&ours).enumerate() {
         assert_eq!(
             a, b,
             "object {i} differs\nC:    {}\nours: {}",
-            results[0].1[i], results[1].1[i]
+            results[0][i], results[1][i]
         );
     }
 }
@@ -282,22 +332,18 @@ fn variables_new_in_1_3_9_match_c_module() {
         return;
     }
     let fmt = r#"LogFormat new139 "%u %m %{transfer-speed} %{var:total_bytes_xfer} %{var:no.such.var} %b""#;
-    let mut results = Vec::new();
-    for modules in [Modules::DebianC, Modules::Ours] {
+    let rest = format!("{fmt}\nRedisLogOnCommand USER,PASS,STOR,RETR,QUIT new139");
+    let results = c_then_ours(|modules| {
         let redis = RedisServer::start();
-        let conf = redis_conf(
-            &format!("127.0.0.1:{}", redis.port()),
-            &format!("{fmt}\nRedisLogOnCommand USER,PASS,STOR,RETR,QUIT new139"),
-        );
-        let server = start(modules.clone(), &conf);
+        let server = start_logging(modules.clone(), &at(&redis), &rest);
         let mut ftp = server.login("alice", "secret");
         ftp.stor("a.txt", &[b'x'; 5000]);
         assert_eq!(ftp.retr("a.txt").len(), 5000);
         ftp.quit();
         let items = redis.client().wait_for_list("new139", 5);
         assert_eq!(items.len(), 5, "{modules:?}: {items:#?}");
-        results.push(parse(&items));
-    }
+        parse(&items)
+    });
     // The speed depends on timing: compare its shape ("NNN.NNKB/s").
     let shape = |objs: &[serde_json::Map<String, Value>]| -> Vec<Vec<(String, String)>> {
         objs.iter()
@@ -332,13 +378,7 @@ const RAW: &str = r#"LogFormat raw "%r""#;
 #[test]
 fn outage_and_restart_loses_nothing() {
     let mut redis = RedisServer::start();
-    let server = start(
-        Modules::Ours,
-        &redis_conf(
-            &format!("127.0.0.1:{}", redis.port()),
-            &format!("RedisTimeouts 300 300\n{RAW}\nRedisLogOnCommand MKD,RMD,QUIT raw"),
-        ),
-    );
+    let server = start_logging(Modules::Ours, &at(&redis), &log_raw(QUICK, "MKD,RMD,QUIT"));
     let mut ftp = server.login("alice", "secret");
     ftp.expect("MKD d1", 257);
     let before = redis.client().wait_for_list("raw", 1);
@@ -358,12 +398,8 @@ fn outage_and_restart_loses_nothing() {
     let after = redis.client().wait_for_list("raw", 7);
     let mut all = before.clone();
     all.extend(after);
-    let raw: Vec<String> = parse(&all)
-        .iter()
-        .map(|o| o["raw_command"].as_str().unwrap().to_string())
-        .collect();
     assert_eq!(
-        raw,
+        raw_commands(&all),
         [
             "MKD d1", "MKD d2", "MKD d3", "MKD d4", "MKD d5", "MKD d6", "RMD d1", "QUIT"
         ],
@@ -379,13 +415,7 @@ fn outage_and_restart_loses_nothing() {
 #[test]
 fn session_ending_during_outage_delivers_when_redis_returns() {
     let mut redis = RedisServer::start();
-    let server = start(
-        Modules::Ours,
-        &redis_conf(
-            &format!("127.0.0.1:{}", redis.port()),
-            &format!("RedisTimeouts 300 300\n{RAW}\nRedisLogOnCommand MKD,QUIT raw"),
-        ),
-    );
+    let server = start_logging(Modules::Ours, &at(&redis), &log_raw(QUICK, "MKD,QUIT"));
     // Back within the grace time: delivered.
     let mut ftp = server.login("alice", "secret");
     ftp.expect("MKD a", 257);
@@ -401,11 +431,8 @@ fn session_ending_during_outage_delivers_when_redis_returns() {
     );
     std::thread::sleep(Duration::from_millis(700));
     redis.restart();
-    let raw: Vec<String> = parse(&redis.client().wait_for_list("raw", 2))
-        .iter()
-        .map(|o| o["raw_command"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(raw, ["MKD b", "QUIT"]);
+    let items = redis.client().wait_for_list("raw", 2);
+    assert_eq!(raw_commands(&items), ["MKD b", "QUIT"]);
     wait_redis_log(&server, "all events delivered after waiting");
 
     // Gone for longer than the grace time: counted in RedisLog.
@@ -419,27 +446,15 @@ fn session_ending_during_outage_delivers_when_redis_returns() {
 
 /// Waits until RedisLog contains `needle`; returns it.
 fn wait_redis_log(server: &Proftpd, needle: &str) -> String {
-    let mut text = String::new();
-    let found = wait_until(harness::DEFAULT_TIMEOUT, || {
-        text = String::from_utf8_lossy(&server.try_read_file("redis.log").unwrap_or_default())
-            .into_owned();
-        text.contains(needle)
-    });
-    assert!(found, "{needle:?} not in RedisLog:\n{text}");
-    text
+    server.wait_for_text("redis.log", needle)
 }
 
 /// Runs a session of many NOOPs against an unusable Redis and checks that
 /// no reply waited longer than the timeouts, and that after the first
 /// failure commands are not slowed down (back-off).
 fn assert_replies_not_delayed(server_spec: &str) -> (Proftpd, Duration) {
-    let server = start(
-        Modules::Ours,
-        &redis_conf(
-            server_spec,
-            &format!("RedisTimeouts 300 300\n{RAW}\nRedisLogOnEvent ALL raw"),
-        ),
-    );
+    let rest = format!("{QUICK}\n{RAW}\nRedisLogOnEvent ALL raw");
+    let server = start_logging(Modules::Ours, server_spec, &rest);
     let t = Instant::now();
     let mut ftp = server.connect();
     let banner = t.elapsed();
@@ -510,19 +525,13 @@ fn redis_down_host_does_not_delay_replies() {
 fn unix_socket_key_format_extra_and_events() {
     let redis = RedisServer::builder().unix_socket().start();
     let sock = redis.unix_socket().unwrap().display().to_string();
-    let conf = redis_conf(
-        &sock,
-        r#"LogFormat ev "%u %m %a"
+    let rest = r#"LogFormat ev "%u %m %a"
 LogFormat k "%m"
 RedisLogOnEvent CONNECT,DISCONNECT,DIRS ev
 RedisLogOnCommand MKD k "%u:%m"
-RedisLogFormatExtra k "{\"site\":\"eu\",\"who\":\"%u\",\"command\":\"override?\"}""#,
-    );
-    let server = start(Modules::Ours, &conf);
-    let mut ftp = server.login("alice", "secret");
-    ftp.expect("MKD x", 257);
-    ftp.expect("PWD", 257);
-    ftp.quit();
+RedisLogFormatExtra k "{\"site\":\"eu\",\"who\":\"%u\",\"command\":\"override?\"}""#;
+    let server = start_logging(Modules::Ours, &sock, rest);
+    session(&server, &[("MKD x", 257), ("PWD", 257)]);
     let mut c = redis.client();
     let keyed = parse(&c.wait_for_list("alice:MKD", 1));
     assert_eq!(
@@ -557,9 +566,7 @@ RedisLogFormatExtra k "{\"site\":\"eu\",\"who\":\"%u\",\"command\":\"override?\"
 /// TLS (for mod_ban and co.), naming the version; accepted from 1.3.8 on.
 #[test]
 fn tls_needs_1_3_8() {
-    let certs = tempfile::tempdir().unwrap();
-    make_certs(certs.path());
-    let d = certs.path().display();
+    let (_certs, d) = cert_dir();
     for line in [
         format!("RedisServer 127.0.0.1:6380 ssl:true ssl-ca:{d}/ca.crt"),
         format!("RedisServer 127.0.0.1\nRedisSentinel 127.0.0.1:26380 ssl:true ssl-ca:{d}/ca.crt"),
@@ -600,18 +607,13 @@ fn auth_and_db_index() {
         specs.push((format!("127.0.0.1:{p} hunter2 3"), "3"));
     }
     for (spec, db) in specs {
-        let server = start(
-            Modules::Ours,
-            &redis_conf(&spec, &format!("{RAW}\nRedisLogOnCommand PWD raw")),
-        );
-        let mut ftp = server.login("alice", "secret");
-        ftp.expect("PWD", 257);
-        ftp.quit();
+        let server = start_logging(Modules::Ours, &spec, &log_raw("", "PWD"));
+        session(&server, &[("PWD", 257)]);
         let mut c = redis.client();
         c.cmd(&["AUTH", "hunter2"]);
         c.cmd(&["SELECT", db]);
         let items = c.wait_for_list("raw", 1);
-        assert_eq!(parse(&items)[0]["raw_command"], "PWD", "{spec}");
+        assert_eq!(raw_commands(&items)[0], "PWD", "{spec}");
         c.cmd(&["DEL", "raw"]);
         let log = server.read_file("redis.log");
         assert!(!log.contains("s3cr3t") && !log.contains("hunter2"), "{log}");
@@ -626,7 +628,7 @@ fn side_by_side<T>(
     rest: &str,
     commands: &[(&str, u16)],
     collect: impl FnMut(&mut RedisClient) -> T,
-) -> Vec<T> {
+) -> [T; 2] {
     side_by_side_with(&[], rest, commands, collect)
 }
 
@@ -636,25 +638,17 @@ fn side_by_side_with<T>(
     rest: &str,
     commands: &[(&str, u16)],
     mut collect: impl FnMut(&mut RedisClient) -> T,
-) -> Vec<T> {
-    let mut results = Vec::new();
-    for modules in [Modules::DebianC, Modules::Ours] {
+) -> [T; 2] {
+    c_then_ours(|modules| {
         let redis = RedisServer::start();
-        let conf = conf_for(
-            &modules,
-            &redis_conf(&format!("127.0.0.1:{}", redis.port()), rest),
-        );
+        let conf = conf_for(&modules, &redis_conf(&at(&redis), rest));
         let mut load = vec!["mod_redis.c"];
         load.extend(more_modules);
         let server = Proftpd::builder(modules.clone())
             .load_modules(&load)
             .config(&conf)
             .start();
-        let mut ftp = server.login("alice", "secret");
-        for (cmd, code) in commands {
-            ftp.expect(cmd, *code);
-        }
-        ftp.quit();
+        session(&server, commands);
         let mut c = redis.client();
         assert!(wait_until(harness::DEFAULT_TIMEOUT, || c
             .lrange("raw")
@@ -663,9 +657,8 @@ fn side_by_side_with<T>(
         if matches!(modules, Modules::Ours) && c_lacks_format_extra() {
             drop_extra_members(&mut c, &extra_members(rest));
         }
-        results.push(collect(&mut c));
-    }
-    results
+        collect(&mut c)
+    })
 }
 
 /// Every list in Redis, by key (sorted), with its items.
@@ -700,12 +693,7 @@ fn directory_none_switches_logging_off() {
             ("PWD", 257),
             ("CWD /", 250),
         ],
-        |c| {
-            parse(&c.lrange("raw"))
-                .iter()
-                .map(|o| o["raw_command"].as_str().unwrap().to_string())
-                .collect::<Vec<String>>()
-        },
+        |c| raw_commands(&c.lrange("raw")),
     );
     assert_eq!(results[1], ["MKD loud", "QUIT"], "ours");
     assert_eq!(results[0], results[1], "C vs ours");
@@ -846,33 +834,48 @@ fn bad_config_is_refused() {
     assert!(ok, "{out}");
 }
 
+/// mod_ban keeping its bans in Redis (`BanCache redis`): one failed login
+/// ([`fail_login`]) bans the client's host.
+const BAN_IN_REDIS: &str = "BanEngine on\nBanLog @DIR@/ban.log\nBanTable @DIR@/ban.tab\n\
+     BanCache redis\nMaxLoginAttempts 1\nBanOnEvent MaxLoginAttempts 1/00:10:00 00:05:00\n";
+
+/// A proftpd with mod_redis and mod_ban (to be configured with
+/// [`BAN_IN_REDIS`]).
+fn with_ban(modules: Modules) -> harness::ProftpdBuilder {
+    Proftpd::builder(modules).load_modules(&["mod_redis.c", "mod_ban.c"])
+}
+
+/// `user` gives a wrong password: with [`BAN_IN_REDIS`], a ban.
+fn fail_login(server: &Proftpd, user: &str) {
+    let mut ftp = server.connect();
+    ftp.expect(&format!("USER {user}"), 331);
+    let _ = ftp.try_cmd("PASS wrong");
+}
+
+/// Waits until mod_ban's ban (a `mod_ban*` key) is in `redis`; `what`
+/// says which Redis, or whose, when it is not.
+fn assert_ban_lands_in(redis: &RedisServer, server: &Proftpd, what: &str) {
+    let mut c = redis.client();
+    assert!(
+        wait_until(harness::DEFAULT_TIMEOUT, || !c.keys("mod_ban*").is_empty()),
+        "{what}: no mod_ban key in Redis: {:?}\nban.log:\n{}",
+        c.keys("*"),
+        server.file_text("ban.log")
+    );
+}
+
 /// RedisServer also configures the core's Redis connection: mod_ban's
 /// `BanCache redis` stores its ban in Redis, as with the C module.
 #[test]
 fn mod_ban_cache_lands_in_redis() {
-    for modules in [Modules::DebianC, Modules::Ours] {
+    c_then_ours(|modules| {
         let redis = RedisServer::start();
-        let conf = format!(
-            "RedisEngine on\nRedisServer 127.0.0.1:{}\nBanEngine on\nBanLog @DIR@/ban.log\n\
-             BanTable @DIR@/ban.tab\nBanCache redis\nMaxLoginAttempts 1\n\
-             BanOnEvent MaxLoginAttempts 1/00:10:00 00:05:00\n",
-            redis.port()
-        );
-        let server = Proftpd::builder(modules.clone())
-            .load_modules(&["mod_redis.c", "mod_ban.c"])
-            .config(&conf)
+        let server = with_ban(modules.clone())
+            .config(&redis_conf(&at(&redis), BAN_IN_REDIS))
             .start();
-        let mut ftp = server.connect();
-        ftp.expect("USER alice", 331);
-        let _ = ftp.try_cmd("PASS wrong");
-        let mut c = redis.client();
-        assert!(
-            wait_until(harness::DEFAULT_TIMEOUT, || !c.keys("mod_ban*").is_empty()),
-            "{modules:?}: no mod_ban key in Redis: {:?}\nban.log:\n{}",
-            c.keys("*"),
-            String::from_utf8_lossy(&server.try_read_file("ban.log").unwrap_or_default())
-        );
-    }
+        fail_login(&server, "alice");
+        assert_ban_lands_in(&redis, &server, &format!("{modules:?}"));
+    });
 }
 
 /// Quotes, backslashes and non-UTF-8 bytes in names and arguments: always
@@ -881,14 +884,10 @@ fn mod_ban_cache_lands_in_redis() {
 /// (the core's JSON encoder asserts valid UTF-8), so only ours is checked.
 #[test]
 fn escaping_and_invalid_utf8() {
-    let mut results = Vec::new();
-    for modules in [Modules::DebianC, Modules::Ours] {
+    let results = c_then_ours(|modules| {
         let redis = RedisServer::start();
-        let conf = redis_conf(
-            &format!("127.0.0.1:{}", redis.port()),
-            "LogFormat esc \"%m %J %r\"\nRedisLogOnCommand MKD esc",
-        );
-        let server = start(modules.clone(), &conf);
+        let rest = "LogFormat esc \"%m %J %r\"\nRedisLogOnCommand MKD esc";
+        let server = start_logging(modules.clone(), &at(&redis), rest);
         let mut ftp = server.login("alice", "secret");
         assert_eq!(ftp.cmd_bytes(b"MKD q\"b\\s").code, 257, "{modules:?}");
         let n = if matches!(modules, Modules::Ours) {
@@ -898,8 +897,8 @@ fn escaping_and_invalid_utf8() {
             1
         };
         ftp.quit();
-        results.push(redis.client().wait_for_list("esc", n));
-    }
+        redis.client().wait_for_list("esc", n)
+    });
     let ours = parse(&results[1]);
     assert_eq!(ours[0]["command_params"], "q\"b\\s");
     assert_eq!(ours[0]["raw_command"], "MKD q\"b\\s");
@@ -913,18 +912,12 @@ fn escaping_and_invalid_utf8() {
 #[test]
 fn reload_keeps_logging_and_several_rules_match() {
     let redis = RedisServer::start();
-    let conf = redis_conf(
-        &format!("127.0.0.1:{}", redis.port()),
-        &format!(
-            "{RAW}\nLogFormat m \"%m\"\nRedisLogOnCommand PWD raw\nRedisLogOnCommand PWD,SYST m\nRedisLogOnEvent DIRS m \"dirs\""
-        ),
+    let rest = format!(
+        "{RAW}\nLogFormat m \"%m\"\nRedisLogOnCommand PWD raw\nRedisLogOnCommand PWD,SYST m\nRedisLogOnEvent DIRS m \"dirs\""
     );
-    let mut server = start(Modules::Ours, &conf);
+    let mut server = start_logging(Modules::Ours, &at(&redis), &rest);
     for round in 1..=3 {
-        let mut ftp = server.login("alice", "secret");
-        ftp.expect("PWD", 257);
-        ftp.expect("SYST", 215);
-        ftp.quit();
+        session(&server, &[("PWD", 257), ("SYST", 215)]);
         let mut c = redis.client();
         c.wait_for_list("raw", round);
         c.wait_for_list("m", 2 * round);
@@ -949,15 +942,8 @@ fn reload_keeps_logging_and_several_rules_match() {
 #[test]
 fn no_reconnect_option() {
     let mut redis = RedisServer::start();
-    let server = start(
-        Modules::Ours,
-        &redis_conf(
-            &format!("127.0.0.1:{}", redis.port()),
-            &format!(
-                "RedisOptions NoReconnect\nRedisTimeouts 300 300\n{RAW}\nRedisLogOnCommand MKD raw"
-            ),
-        ),
-    );
+    let settings = format!("RedisOptions NoReconnect\n{QUICK}");
+    let server = start_logging(Modules::Ours, &at(&redis), &log_raw(&settings, "MKD"));
     let mut ftp = server.login("alice", "secret");
     ftp.expect("MKD a", 257);
     redis.client().wait_for_list("raw", 1);
@@ -966,8 +952,7 @@ fn no_reconnect_option() {
     redis.restart();
     ftp.expect("MKD c", 257);
     ftp.quit();
-    let log_has = || server.read_file("redis.log").contains("NoReconnect");
-    assert!(wait_until(harness::DEFAULT_TIMEOUT, log_has));
+    wait_redis_log(&server, "NoReconnect");
     assert_eq!(
         redis.client().llen("raw"),
         0,
@@ -978,9 +963,7 @@ fn no_reconnect_option() {
 /// A field of `INFO section` on a fresh connection ("" on any error: Redis
 /// closes client connections while it changes role).
 fn info_field(port: u16, section: &str, field: &str) -> String {
-    let text = RedisClient::try_connect(port)
-        .and_then(|mut c| c.try_cmd(&[b"INFO".as_slice(), section.as_bytes()]))
-        .ok()
+    let text = fresh_cmd(port, &[b"INFO", section.as_bytes()])
         .and_then(|r| r.as_string())
         .unwrap_or_default();
     text.lines()
@@ -1013,11 +996,7 @@ fn sentinel_follows_failover() {
     );
     let sport = sentinel.port;
     let master_port = |sc: &mut RedisClient| -> Option<String> {
-        match sc.try_cmd(&[
-            b"SENTINEL".as_slice(),
-            b"get-master-addr-by-name",
-            b"mymaster",
-        ]) {
+        match ask_master(sc) {
             Ok(harness::Resp::Array(Some(v))) => v.get(1).and_then(|p| p.as_string()),
             _ => None,
         }
@@ -1040,10 +1019,7 @@ fn sentinel_follows_failover() {
 
     let server = start(
         Modules::Ours,
-        &format!(
-            "RedisEngine on\nRedisSentinel 127.0.0.1:{sport} master mymaster\nRedisTimeouts 300 300\n\
-             RedisLog @DIR@/redis.log\n{RAW}\nRedisLogOnCommand MKD,QUIT raw\n"
-        ),
+        &sentinel_conf(sport, &log_raw(QUICK, "MKD,QUIT")),
     );
     let mut ftp = server.login("alice", "secret");
     ftp.expect("MKD a", 257);
@@ -1074,11 +1050,7 @@ fn sentinel_follows_failover() {
     ftp.expect("MKD b", 257);
     ftp.quit();
     let items = replica.client().wait_for_list("raw", 3);
-    let raw: Vec<String> = parse(&items)
-        .iter()
-        .map(|o| o["raw_command"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(raw, ["MKD a", "MKD b", "QUIT"]);
+    assert_eq!(raw_commands(&items), ["MKD a", "MKD b", "QUIT"]);
 }
 
 /// An event Redis can never store (the key holds a string, WRONGTYPE) is
@@ -1087,24 +1059,14 @@ fn sentinel_follows_failover() {
 fn wrongtype_event_is_dropped_not_blocking() {
     let redis = RedisServer::start();
     redis.client().cmd(&["SET", "raw", "not a list"]);
-    let server = start(
-        Modules::Ours,
-        &redis_conf(
-            &format!("127.0.0.1:{}", redis.port()),
-            &format!(
-                "{RAW}\nLogFormat m \"%m\"\nRedisLogOnCommand MKD raw\nRedisLogOnCommand MKD,PWD,QUIT m"
-            ),
-        ),
+    let rest = format!(
+        "{RAW}\nLogFormat m \"%m\"\nRedisLogOnCommand MKD raw\nRedisLogOnCommand MKD,PWD,QUIT m"
     );
-    let mut ftp = server.login("alice", "secret");
-    ftp.expect("MKD a", 257);
-    ftp.expect("PWD", 257);
-    ftp.quit();
+    let server = start_logging(Modules::Ours, &at(&redis), &rest);
+    session(&server, &[("MKD a", 257), ("PWD", 257)]);
     let m = parse(&redis.client().wait_for_list("m", 3));
     assert_eq!(commands(&m), ["MKD", "PWD", "QUIT"]);
-    assert!(wait_until(harness::DEFAULT_TIMEOUT, || server
-        .read_file("redis.log")
-        .contains("WRONGTYPE")));
+    wait_redis_log(&server, "WRONGTYPE");
     assert_eq!(redis.client().get("raw").as_deref(), Some("not a list"));
 }
 
@@ -1112,8 +1074,7 @@ fn wrongtype_event_is_dropped_not_blocking() {
 /// the same lists with the same objects.
 #[test]
 fn anonymous_rules_match_c_module() {
-    let mut results = Vec::new();
-    for modules in [Modules::DebianC, Modules::Ours] {
+    let mut results = c_then_ours(|modules| {
         let redis = RedisServer::start();
         let b = Proftpd::builder(modules.clone()).load_module("mod_redis.c");
         let root = b.dir().join("anon");
@@ -1124,7 +1085,7 @@ fn anonymous_rules_match_c_module() {
                 &modules,
                 &format!(
                     r#"RedisEngine on
-RedisServer 127.0.0.1:{}
+RedisServer {}
 LogFormat raw "%r"
 LogFormat anon "%u %A %m %J"
 RedisLogOnCommand PWD,CWD,QUIT raw
@@ -1139,28 +1100,27 @@ RedisLogOnCommand PWD,CWD,QUIT raw
   </Directory>
 </Anonymous>
 "#,
-                    redis.port()
+                    at(&redis)
                 ),
             ))
             .start();
-        let mut ftp = server.login("anonymous", "me@example.org");
-        ftp.expect("PWD", 257);
-        ftp.expect("CWD pub", 250);
-        ftp.expect("CWD /quiet", 250);
-        ftp.expect("PWD", 257);
-        ftp.expect("CWD /", 250);
-        ftp.quit();
-        let mut ftp = server.login("bob", "secret");
-        ftp.expect("PWD", 257);
-        ftp.quit();
+        let anonymous = [
+            ("PWD", 257),
+            ("CWD pub", 250),
+            ("CWD /quiet", 250),
+            ("PWD", 257),
+            ("CWD /", 250),
+        ];
+        session_as(&server, "anonymous", "me@example.org", &anonymous);
+        session_as(&server, "bob", "secret", &[("PWD", 257)]);
         let mut c = redis.client();
         assert!(wait_until(harness::DEFAULT_TIMEOUT, || c
             .lrange("raw")
             .iter()
             .any(|s| s.contains("QUIT"))
             && c.lrange("anon").iter().any(|s| s.contains("QUIT"))));
-        results.push((c.lrange("raw"), c.lrange("anon")));
-    }
+        (c.lrange("raw"), c.lrange("anon"))
+    });
     let anon = parse(&results[1].1);
     assert_eq!(anon[0]["anon_password"], "me@example.org", "{anon:?}");
     assert_eq!(anon[0]["anonymous"], true);
@@ -1178,6 +1138,20 @@ RedisLogOnCommand PWD,CWD,QUIT raw
         results[1] = (results[1].0.clone(), drop(&results[1].1));
     }
     assert_eq!(results[0], results[1], "C vs ours");
+}
+
+/// A configuration that finds the master `mymaster` through the Sentinel
+/// at 127.0.0.1:`port` (no RedisServer), with RedisLog and `rest`.
+fn sentinel_conf(port: u16, rest: &str) -> String {
+    format!(
+        "RedisEngine on\nRedisSentinel 127.0.0.1:{port} master mymaster\n\
+         RedisLog @DIR@/redis.log\n{rest}\n"
+    )
+}
+
+/// `SENTINEL get-master-addr-by-name mymaster`.
+fn ask_master(sentinel: &mut RedisClient) -> std::io::Result<harness::Resp> {
+    sentinel.try_cmd(&[b"SENTINEL", b"get-master-addr-by-name", b"mymaster"])
 }
 
 /// A redis-sentinel process monitoring `mymaster` at 127.0.0.1:`master`.
@@ -1200,13 +1174,7 @@ impl Sentinel {
             },
             |port| {
                 RedisClient::try_connect(port)
-                    .and_then(|mut c| {
-                        c.try_cmd(&[
-                            b"SENTINEL".as_slice(),
-                            b"get-master-addr-by-name",
-                            b"mymaster",
-                        ])
-                    })
+                    .and_then(|mut c| ask_master(&mut c))
                     .is_ok_and(|r| matches!(r, harness::Resp::Array(Some(_))))
             },
         )
@@ -1284,26 +1252,11 @@ impl Drop for Sentinel {
 fn mod_ban_through_sentinel() {
     let redis = RedisServer::start();
     let sentinel = Sentinel::start(redis.port());
-    let conf = format!(
-        "RedisEngine on\nRedisSentinel 127.0.0.1:{} master mymaster\nBanEngine on\nBanLog @DIR@/ban.log\n\
-         BanTable @DIR@/ban.tab\nBanCache redis\nMaxLoginAttempts 1\n\
-         BanOnEvent MaxLoginAttempts 1/00:10:00 00:05:00\n",
-        sentinel.port
-    );
-    let server = Proftpd::builder(Modules::Ours)
-        .load_modules(&["mod_redis.c", "mod_ban.c"])
-        .config(&conf)
+    let server = with_ban(Modules::Ours)
+        .config(&sentinel_conf(sentinel.port, BAN_IN_REDIS))
         .start();
-    let mut ftp = server.connect();
-    ftp.expect("USER alice", 331);
-    let _ = ftp.try_cmd("PASS wrong");
-    let mut c = redis.client();
-    assert!(
-        wait_until(harness::DEFAULT_TIMEOUT, || !c.keys("mod_ban*").is_empty()),
-        "no mod_ban key in Redis: {:?}\nban.log:\n{}",
-        c.keys("*"),
-        String::from_utf8_lossy(&server.try_read_file("ban.log").unwrap_or_default())
-    );
+    fail_login(&server, "alice");
+    assert_ban_lands_in(&redis, &server, "the master");
 }
 
 /// A <VirtualHost> with its own RedisEngine/RedisServer/rules: each server's
@@ -1318,27 +1271,21 @@ fn virtual_host_has_its_own_settings() {
         .wait_port(p2)
         .config(&format!(
             r#"RedisEngine on
-RedisServer 127.0.0.1:{}
+RedisServer {}
 LogFormat raw "%r"
 RedisLogOnCommand PWD raw
 <VirtualHost 127.0.0.1>
   Port {p2}
-  AuthOrder mod_auth_file.c
-  AuthUserFile @DIR@/ftpd.passwd
-  AuthGroupFile @DIR@/ftpd.group
-  RequireValidShell off
-  RedisEngine on
-  RedisServer 127.0.0.1:{}
+{VHOST_AUTH}  RedisEngine on
+  RedisServer {}
   RedisLogOnCommand PWD,QUIT raw "vhost:%m"
 </VirtualHost>
 "#,
-            main_redis.port(),
-            vhost_redis.port()
+            at(&main_redis),
+            at(&vhost_redis)
         ))
         .start();
-    let mut ftp = server.login("alice", "secret");
-    ftp.expect("PWD", 257);
-    ftp.quit();
+    session(&server, &[("PWD", 257)]);
     let mut ftp = harness::Ftp::connect(p2);
     ftp.login("alice", "secret");
     ftp.expect("PWD", 257);
@@ -1354,72 +1301,76 @@ RedisLogOnCommand PWD raw
     assert_eq!(main_redis.client().keys("vhost:*"), Vec::<String>::new());
 }
 
-/// Makes a throwaway CA and a server certificate for 127.0.0.1 in `dir`.
-fn make_certs(dir: &std::path::Path) {
-    let run = |args: &[&str]| {
-        let st = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .expect("openssl");
-        assert!(st.success(), "openssl {args:?}");
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=proftpd-rs test CA",
-    ]);
-    run(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "r.key",
-        "-out",
-        "r.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    ]);
-    std::fs::write(
-        dir.join("ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
-    )
-    .unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "r.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "r.crt",
-        "-days",
-        "2",
-        "-extfile",
-        "ext",
-    ]);
-    // Readable by redis-server and the harness.
-    for f in ["ca.crt", "r.crt", "r.key"] {
-        use std::os::unix::fs::PermissionsExt;
+/// `openssl ARGS` in `dir`, which must succeed.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let st = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(st.success(), "openssl {args:?}");
+}
+
+/// Makes `files` of `dir` readable by all (by redis-server and the harness).
+fn make_readable(dir: &std::path::Path, files: &[&str]) {
+    use std::os::unix::fs::PermissionsExt;
+    for f in files {
         std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
     }
+}
+
+/// A temp dir with [`make_certs`]'s certificates (removed when the first
+/// is dropped), and its path for the config's `ssl-*:` words.
+fn cert_dir() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    make_certs(dir.path());
+    let path = dir.path().display().to_string();
+    (dir, path)
+}
+
+/// [`cert_dir`], or `None` (the test returns) where proftpd refuses TLS
+/// to Redis ([`tls_refused`]).
+fn tls_cert_dir() -> Option<(tempfile::TempDir, String)> {
+    (!tls_refused()).then(cert_dir)
+}
+
+/// Makes a throwaway CA and a server certificate for 127.0.0.1 in `dir`.
+fn make_certs(dir: &std::path::Path) {
+    let ca = "/CN=proftpd-rs test CA";
+    #[rustfmt::skip]
+    openssl(dir, &[
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        "-keyout", "ca.key", "-out", "ca.crt", "-subj", ca,
+    ]);
+    let ext = "subjectAltName=IP:127.0.0.1,DNS:localhost\n";
+    std::fs::write(dir.join("ext"), ext).unwrap();
+    make_cert(dir, "r", "127.0.0.1", &["-extfile", "ext"]);
+    make_readable(dir, &["ca.crt"]);
+}
+
+/// Makes `NAME.key` and `NAME.crt` for CN `cn`, signed by [`make_certs`]'s
+/// CA (`openssl x509 -req`, with the arguments `extra`), readable by all.
+fn make_cert(dir: &std::path::Path, name: &str, cn: &str, extra: &[&str]) {
+    let (key, csr, crt) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.crt"),
+    );
+    let subject = format!("/CN={cn}");
+    #[rustfmt::skip]
+    openssl(dir, &[
+        "req", "-newkey", "rsa:2048", "-nodes",
+        "-keyout", &key, "-out", &csr, "-subj", &subject,
+    ]);
+    #[rustfmt::skip]
+    let sign = [
+        "x509", "-req", "-in", &csr, "-CA", "ca.crt", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", &crt, "-days", "2",
+    ];
+    openssl(dir, &[&sign[..], extra].concat());
+    make_readable(dir, &[&key, &crt]);
 }
 
 /// A redis-server with a TLS port (the certificates of [`make_certs`] in
@@ -1441,33 +1392,19 @@ fn tls_redis(certs: &str, auth_clients: &str) -> (RedisServer, u16) {
 /// and with a client certificate (ssl-cert/ssl-key, `tls-auth-clients yes`).
 #[test]
 fn tls_connection() {
-    if tls_refused() {
+    let Some((_certs, d)) = tls_cert_dir() else {
         return;
-    }
-    let certs = tempfile::tempdir().unwrap();
-    make_certs(certs.path());
-    let d = certs.path().display();
+    };
     for (auth_clients, client) in [
         ("no", String::new()),
         ("yes", format!(" ssl-cert:{d}/r.crt ssl-key:{d}/r.key")),
     ] {
-        let (redis, tls_port) = tls_redis(&d.to_string(), auth_clients);
-        let server = start(
-            Modules::Ours,
-            &redis_conf(
-                &format!("127.0.0.1:{tls_port} ssl:true ssl-ca:{d}/ca.crt{client}"),
-                &format!("{RAW}\nRedisLogOnCommand PWD raw"),
-            ),
-        );
-        let mut ftp = server.login("alice", "secret");
-        ftp.expect("PWD", 257);
-        ftp.quit();
+        let (redis, tls_port) = tls_redis(&d, auth_clients);
+        let spec = format!("127.0.0.1:{tls_port} ssl:true ssl-ca:{d}/ca.crt{client}");
+        let server = start_logging(Modules::Ours, &spec, &log_raw("", "PWD"));
+        session(&server, &[("PWD", 257)]);
         let items = redis.client().wait_for_list("raw", 1);
-        assert_eq!(
-            parse(&items)[0]["raw_command"],
-            "PWD",
-            "client cert: {client}"
-        );
+        assert_eq!(raw_commands(&items)[0], "PWD", "client cert: {client}");
     }
 }
 
@@ -1475,12 +1412,9 @@ fn tls_connection() {
 /// handshake): replies are not delayed beyond the timeouts.
 #[test]
 fn tls_silent_server_does_not_delay_replies() {
-    if tls_refused() {
+    let Some((_certs, d)) = tls_cert_dir() else {
         return;
-    }
-    let certs = tempfile::tempdir().unwrap();
-    make_certs(certs.path());
-    let d = certs.path().display();
+    };
     let port = harness::util::silent_server();
     for spec in [
         format!("127.0.0.1:{port} ssl:true ssl-ca:{d}/ca.crt"),
@@ -1501,12 +1435,9 @@ fn tls_silent_server_does_not_delay_replies() {
 /// the TLS session).  Passwords stay out of the logs.
 #[test]
 fn sentinel_over_tls_with_auth_and_db_index() {
-    if tls_refused() {
+    let Some((_certs, d)) = tls_cert_dir() else {
         return;
-    }
-    let certs = tempfile::tempdir().unwrap();
-    make_certs(certs.path());
-    let d = certs.path().display().to_string();
+    };
     let (master, tls_port) = tls_redis(&d, "no");
     master.client().acl_setuser("ftplog", "s3cr3t");
 
@@ -1514,25 +1445,17 @@ fn sentinel_over_tls_with_auth_and_db_index() {
     let sentinel = Sentinel::start_tls(tls_port, &d);
     let sport = sentinel.port;
 
-    let server = start(
-        Modules::Ours,
-        &format!(
-            "RedisEngine on\nRedisServer 127.0.0.1 ftplog s3cr3t 3\n\
-             RedisSentinel 127.0.0.1:{sport} master mymaster ssl:true ssl-ca:{d}/ca.crt\n\
-             RedisTimeouts 500 500\nRedisLog @DIR@/redis.log\n{RAW}\nRedisLogOnCommand PWD,QUIT raw\n"
-        ),
+    let servers = format!(
+        "127.0.0.1 ftplog s3cr3t 3\n\
+         RedisSentinel 127.0.0.1:{sport} master mymaster ssl:true ssl-ca:{d}/ca.crt"
     );
-    let mut ftp = server.login("alice", "secret");
-    ftp.expect("PWD", 257);
-    ftp.quit();
+    let rest = log_raw("RedisTimeouts 500 500", "PWD,QUIT");
+    let server = start_logging(Modules::Ours, &servers, &rest);
+    session(&server, &[("PWD", 257)]);
     let mut c = master.client();
     c.cmd(&["SELECT", "3"]);
     let items = c.wait_for_list("raw", 2);
-    let raw: Vec<String> = parse(&items)
-        .iter()
-        .map(|o| o["raw_command"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(raw, ["PWD", "QUIT"]);
+    assert_eq!(raw_commands(&items), ["PWD", "QUIT"]);
     let log = server.read_file("redis.log");
     assert!(!log.contains("s3cr3t"), "{log}");
     assert!(!server.logs().contains("s3cr3t"));
@@ -1544,7 +1467,7 @@ fn sentinel_over_tls_with_auth_and_db_index() {
 /// the same server and decide the same way as with the C mod_redis.
 #[test]
 fn mod_wrap2_redis_uses_our_config() {
-    for modules in [Modules::DebianC, Modules::Ours] {
+    c_then_ours(|modules| {
         let redis = RedisServer::start();
         let mut c = redis.client();
         c.cmd(&["RPUSH", "wrapdeny", "ALL"]);
@@ -1552,10 +1475,10 @@ fn mod_wrap2_redis_uses_our_config() {
         let server = Proftpd::builder(modules.clone())
             .load_modules(&["mod_redis.c", "mod_wrap2.c", "mod_wrap2_redis.c"])
             .config(&format!(
-                "RedisLog @DIR@/redis.log\nRedisEngine on\nRedisServer 127.0.0.1:{}\nRedisTimeouts 400 400\n\
+                "RedisLog @DIR@/redis.log\nRedisEngine on\nRedisServer {}\nRedisTimeouts 400 400\n\
                  WrapEngine on\nWrapLog @DIR@/wrap.log\n\
                  WrapUserTables * redis:/list:wrapallow.%{{name}} redis:/list:wrapdeny\n",
-                redis.port()
+                at(&redis)
             ))
             .start();
         c.cmd(&["RPUSH", "wrapallow.bob", "ALL"]);
@@ -1563,18 +1486,11 @@ fn mod_wrap2_redis_uses_our_config() {
         ftp.expect("USER alice", 331);
         let denied = ftp.cmd("PASS secret");
         assert_eq!(denied.code, 530, "{modules:?}: alice {denied:?}");
-        let mut ftp = server.connect();
-        ftp.login("bob", "secret");
-        ftp.expect("PWD", 257);
-        ftp.quit();
+        session_as(&server, "bob", "secret", &[("PWD", 257)]);
         let mut s = server;
         s.stop();
-        let logs = s.logs();
-        assert!(
-            !logs.contains("signal 11") && !logs.contains("SIGSEGV"),
-            "{modules:?}: {logs}"
-        );
-    }
+        assert_no_crash(&s, &format!("{modules:?}"));
+    });
 }
 
 /// mod_tls_redis (Debian's C module) reads our `RedisEngine` record and
@@ -1583,9 +1499,7 @@ fn mod_wrap2_redis_uses_our_config() {
 /// keeps them out.
 #[test]
 fn mod_tls_redis_session_cache() {
-    let certs = tempfile::tempdir().unwrap();
-    make_certs(certs.path());
-    let d = certs.path().display();
+    let (_certs, d) = cert_dir();
     for (modules, engine) in [
         (Modules::DebianC, "on"),
         (Modules::Ours, "on"),
@@ -1595,11 +1509,11 @@ fn mod_tls_redis_session_cache() {
         let server = Proftpd::builder(modules.clone())
             .load_modules(&["mod_redis.c", "mod_tls.c", "mod_tls_redis.c"])
             .config(&format!(
-                "RedisLog @DIR@/redis.log\nRedisEngine {engine}\nRedisServer 127.0.0.1:{}\n\
+                "RedisLog @DIR@/redis.log\nRedisEngine {engine}\nRedisServer {}\n\
                  TLSEngine on\nTLSRSACertificateFile {d}/r.crt\nTLSRSACertificateKeyFile {d}/r.key\n\
                  TLSProtocol TLSv1.2\nTLSOptions NoSessionReuseRequired\nTLSVerifyClient off\n\
                  TLSLog @DIR@/tls.log\nTLSSessionCache redis:\n",
-                redis.port()
+                at(&redis)
             ))
             .start();
         let out = std::process::Command::new("curl")
@@ -1642,26 +1556,23 @@ fn mod_tls_redis_session_cache() {
 /// RedisLog says why.
 #[test]
 fn tls_verifies_the_server_certificate() {
-    if tls_refused() {
+    let Some((_certs, d)) = tls_cert_dir() else {
         return;
-    }
-    let certs = tempfile::tempdir().unwrap();
-    make_certs(certs.path());
-    let d = certs.path().display();
-    let (redis, tls_port) = tls_redis(&d.to_string(), "no");
-    let server = start(
-        Modules::Ours,
-        &redis_conf(
-            &format!("127.0.0.1:{tls_port} ssl:true"),
-            &format!("RedisTimeouts 500 500\n{RAW}\nRedisLogOnCommand PWD raw"),
-        ),
-    );
-    let mut ftp = server.login("alice", "secret");
-    ftp.expect("PWD", 257);
-    ftp.quit();
-    let log = wait_redis_log(&server, "could not be delivered");
+    };
+    let (redis, tls_port) = tls_redis(&d, "no");
+    let spec = format!("127.0.0.1:{tls_port} ssl:true");
+    let log = undelivered_over_tls(&redis, &spec, "RedisTimeouts 500 500");
     assert!(log.contains("certificate"), "{log}");
+}
+
+/// Ours logs a PWD over TLS to `spec` (with the lines `settings`), and
+/// `redis` behind it gets nothing: returns RedisLog, which says why.
+fn undelivered_over_tls(redis: &RedisServer, spec: &str, settings: &str) -> String {
+    let server = start_logging(Modules::Ours, spec, &log_raw(settings, "PWD"));
+    session(&server, &[("PWD", 257)]);
+    let log = wait_redis_log(&server, "could not be delivered");
     assert!(redis.client().keys("*").is_empty());
+    log
 }
 
 /// RedisLogFormatExtra with values of every JSON type, in several orders:
@@ -1681,11 +1592,9 @@ fn format_extra_value_types_match_c_module() {
         r#"{"command":"PWD","d":null,"e":"y","n":1.5,"t":true,"f":false}"#,
         r#"{"command":"PWD","n":42,"s":"alice"}"#,
     ];
-    let mut results = Vec::new();
-    for modules in [Modules::DebianC, Modules::Ours] {
+    let results = c_then_ours(|modules| {
         if matches!(modules, Modules::DebianC) && c_lacks_format_extra() {
-            results.push(c_1_3_8.map(String::from).to_vec());
-            continue;
+            return c_1_3_8.map(String::from).to_vec();
         }
         let redis = RedisServer::start();
         let mut rest = String::from("LogFormat m \"%m\"\nRedisLogOnCommand PWD m\n");
@@ -1695,19 +1604,13 @@ fn format_extra_value_types_match_c_module() {
                 serde_json::to_string(e).unwrap()
             ));
         }
-        let server = start(
-            modules.clone(),
-            &redis_conf(&format!("127.0.0.1:{}", redis.port()), &rest),
-        );
-        let mut ftp = server.login("alice", "secret");
-        ftp.expect("PWD", 257);
-        ftp.quit();
+        let server = start_logging(modules, &at(&redis), &rest);
+        session(&server, &[("PWD", 257)]);
         let mut c = redis.client();
-        let got: Vec<String> = (0..extras.len())
+        (0..extras.len())
             .map(|i| c.wait_for_list(&format!("x{i}"), 1).remove(0))
-            .collect();
-        results.push(got);
-    }
+            .collect::<Vec<String>>()
+    });
     assert_eq!(results[0], results[1], "C vs ours");
     assert_eq!(results[1], c_1_3_8);
 }
@@ -1740,41 +1643,34 @@ fn odd_credentials_work_and_never_show() {
             assert!(!text.contains(s), "{what} contains {s:?}:\n{text}");
         }
     };
-    for (i, (u, pw)) in creds.iter().enumerate() {
-        let spec = format!("127.0.0.1:{p} {u} {pw} {i}");
-        let conf = redis_conf(&spec, &format!("{RAW}\nRedisLogOnCommand PWD raw"));
-        let (ok, out) = check_config(Modules::Ours, &["mod_redis.c"], &conf);
-        assert!(ok, "{spec}: {out}");
-        leaks("proftpd -t", &out);
+    // Ours at debug level 10 with `conf`, after alice's PWD.
+    let after_pwd = |conf: &str| {
         let server = Proftpd::builder(Modules::Ours)
             .load_module("mod_redis.c")
             .debug_level(10)
-            .config(&conf)
+            .config(conf)
             .start();
-        let mut ftp = server.login("alice", "secret");
-        ftp.expect("PWD", 257);
-        ftp.quit();
+        session(&server, &[("PWD", 257)]);
+        server
+    };
+    for (i, (u, pw)) in creds.iter().enumerate() {
+        let spec = format!("127.0.0.1:{p} {u} {pw} {i}");
+        let conf = redis_conf(&spec, &log_raw("", "PWD"));
+        let (ok, out) = check_config(Modules::Ours, &["mod_redis.c"], &conf);
+        assert!(ok, "{spec}: {out}");
+        leaks("proftpd -t", &out);
+        let server = after_pwd(&conf);
         let mut c = redis.client();
         c.cmd(&["AUTH", "hunter2"]);
         c.cmd(&["SELECT", &i.to_string()]);
         let items = c.wait_for_list("raw", 1);
-        assert_eq!(parse(&items)[0]["raw_command"], "PWD", "{spec}");
+        assert_eq!(raw_commands(&items)[0], "PWD", "{spec}");
         leaks("RedisLog", &server.read_file("redis.log"));
         leaks("SystemLog/stderr", &server.logs());
     }
     // Refused by Redis: the error is logged, the password is not.
-    let conf = redis_conf(
-        &format!("127.0.0.1:{p} {}", user_password("alice", "wr0ng:pw")),
-        &format!("{RAW}\nRedisLogOnCommand PWD raw"),
-    );
-    let server = Proftpd::builder(Modules::Ours)
-        .load_module("mod_redis.c")
-        .debug_level(10)
-        .config(&conf)
-        .start();
-    let mut ftp = server.login("alice", "secret");
-    ftp.expect("PWD", 257);
-    ftp.quit();
+    let spec = format!("127.0.0.1:{p} {}", user_password("alice", "wr0ng:pw"));
+    let server = after_pwd(&redis_conf(&spec, &log_raw("", "PWD")));
     let log = wait_redis_log(&server, "error");
     leaks("RedisLog", &log);
     leaks("SystemLog/stderr", &server.logs());
@@ -1805,49 +1701,39 @@ fn odd_credentials_work_and_never_show() {
 /// clear text and fails) neither breaks nor crashes anything.
 #[test]
 fn core_gets_tls_settings_and_mod_ban_copes() {
-    if tls_refused() {
+    let Some((_certs, d)) = tls_cert_dir() else {
         return;
-    }
-    let certs = tempfile::tempdir().unwrap();
-    make_certs(certs.path());
-    let d = certs.path().display();
-    let (redis, tls_port) = tls_redis(&d.to_string(), "no");
-    let conf = format!(
-        "RedisEngine on\nRedisLog @DIR@/redis.log\nRedisTimeouts 500 500\n\
-         RedisServer 127.0.0.1:{tls_port} ssl:true ssl-ca:{d}/ca.crt ssl-cert:{d}/r.crt ssl-key:{d}/r.key\n\
-         {RAW}\nRedisLogOnCommand PWD,PASS raw\n\
-         BanEngine on\nBanLog @DIR@/ban.log\nBanTable @DIR@/ban.tab\nBanCache redis\n\
-         MaxLoginAttempts 1\nBanOnEvent MaxLoginAttempts 1/00:10:00 00:05:00\n"
+    };
+    let (redis, tls_port) = tls_redis(&d, "no");
+    let conf = redis_conf(
+        &format!(
+            "127.0.0.1:{tls_port} ssl:true ssl-ca:{d}/ca.crt ssl-cert:{d}/r.crt ssl-key:{d}/r.key"
+        ),
+        &format!(
+            "{}\n{BAN_IN_REDIS}",
+            log_raw("RedisTimeouts 500 500", "PWD,PASS")
+        ),
     );
     let (ok, out) = check_config(Modules::Ours, &["mod_redis.c", "mod_ban.c"], &conf);
     assert!(ok, "{out}");
-    let mut server = Proftpd::builder(Modules::Ours)
-        .load_modules(&["mod_redis.c", "mod_ban.c"])
-        .config(&conf)
-        .start();
-    let mut ftp = server.login("alice", "secret");
-    ftp.expect("PWD", 257);
-    ftp.quit();
+    let mut server = with_ban(Modules::Ours).config(&conf).start();
+    session(&server, &[("PWD", 257)]);
     redis.client().wait_for_list("raw", 2);
-    let mut ftp = server.connect();
-    ftp.expect("USER bob", 331);
-    let _ = ftp.try_cmd("PASS wrong");
-    drop(ftp);
+    fail_login(&server, "bob");
     // mod_ban handled the event (its table, at least), the logs stay clean.
-    let ban = wait_until(harness::DEFAULT_TIMEOUT, || {
-        String::from_utf8_lossy(&server.try_read_file("ban.log").unwrap_or_default())
-            .contains("autoban for host")
-    });
-    assert!(ban, "ban.log:\n{}", server.read_file("ban.log"));
-    let ban_log = server.read_file("ban.log");
-    assert!(ban_log.contains("autoban for host"), "{ban_log}");
+    server.wait_for_text("ban.log", "autoban for host");
     assert!(server.is_running());
     // The ban holds (from mod_ban's table): the next connection is closed.
     assert!(harness::Ftp::try_connect(server.port()).is_err());
+    assert_no_crash(&server, "ours");
+}
+
+/// No process of `server` died of a segmentation fault (`what`: whose).
+fn assert_no_crash(server: &Proftpd, what: &str) {
     let logs = server.logs();
     assert!(
         !logs.contains("signal 11") && !logs.contains("SIGSEGV"),
-        "{logs}"
+        "{what}: {logs}"
     );
 }
 
@@ -1860,30 +1746,19 @@ fn vhost_redis_server_does_not_replace_the_main_one() {
     let main_redis = RedisServer::start();
     let vhost_redis = RedisServer::start();
     let p2 = harness::free_port();
-    let server = Proftpd::builder(Modules::Ours)
-        .load_modules(&["mod_redis.c", "mod_ban.c"])
+    let vhost = format!(
+        "<VirtualHost 127.0.0.1>\n  Port {p2}\n  RedisEngine on\n  RedisServer {}\n</VirtualHost>",
+        at(&vhost_redis)
+    );
+    let server = with_ban(Modules::Ours)
         .wait_port(p2)
-        .config(&format!(
-            "RedisEngine on\nRedisServer 127.0.0.1:{}\nBanEngine on\nBanLog @DIR@/ban.log\n\
-             BanTable @DIR@/ban.tab\nBanCache redis\nMaxLoginAttempts 1\n\
-             BanOnEvent MaxLoginAttempts 1/00:10:00 00:05:00\n\
-             <VirtualHost 127.0.0.1>\n  Port {p2}\n  RedisEngine on\n  RedisServer 127.0.0.1:{}\n\
-             </VirtualHost>\n",
-            main_redis.port(),
-            vhost_redis.port()
+        .config(&redis_conf(
+            &at(&main_redis),
+            &format!("{BAN_IN_REDIS}{vhost}"),
         ))
         .start();
-    let mut ftp = server.connect();
-    ftp.expect("USER alice", 331);
-    let _ = ftp.try_cmd("PASS wrong");
-    let mut m = main_redis.client();
-    assert!(
-        wait_until(harness::DEFAULT_TIMEOUT, || !m.keys("mod_ban*").is_empty()),
-        "no mod_ban key in the main server's Redis: main {:?}, vhost {:?}\nban.log:\n{}",
-        m.keys("*"),
-        vhost_redis.client().keys("*"),
-        String::from_utf8_lossy(&server.try_read_file("ban.log").unwrap_or_default())
-    );
+    fail_login(&server, "alice");
+    assert_ban_lands_in(&main_redis, &server, "the main server's Redis");
     assert_eq!(vhost_redis.client().keys("*"), Vec::<String>::new());
 }
 
@@ -1896,6 +1771,36 @@ const VHOST_AUTH: &str = "  AuthOrder mod_auth_file.c\n  AuthUserFile @DIR@/ftpd
 
 /// The LogFormat of the vhost tests.
 const F1: &str = r#"LogFormat f1 "%u %m %r %s %v""#;
+
+/// The `<Global>` of the vhost tests: the lines `engine` (or ""), and a
+/// rule logging `cmds` with [`F1`] to `glob:%v` (the server's name).
+fn global_rule(engine: &str, cmds: &str) -> String {
+    format!("<Global>\n{engine}  RedisLogOnCommand {cmds} f1 glob:%v\n</Global>\n")
+}
+
+/// An IP-based `<VirtualHost>` "vhport" on a port of its own (`@P2@`, see
+/// [`vhost_session`]), with the lines `own` (or "").
+fn vhost_by_port(own: &str) -> String {
+    format!(
+        "<VirtualHost 127.0.0.1>\n  ServerName \"vhport\"\n  Port @P2@\n{own}{VHOST_AUTH}</VirtualHost>\n"
+    )
+}
+
+/// A name-based `<VirtualHost>` "vhhost" (alias vh.test) on the main port,
+/// reached with `HOST`, with the lines `own` (or "").
+fn vhost_by_name(own: &str) -> String {
+    format!(
+        "<VirtualHost 127.0.0.1>\n  ServerName \"vhhost\"\n  ServerAlias vh.test\n  Port @PORT@\n\
+         {own}{VHOST_AUTH}</VirtualHost>\n"
+    )
+}
+
+/// `(list, command)` pairs, as [`logged_commands`] gives them.
+fn events(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(k, m)| (k.to_string(), m.to_string()))
+        .collect()
+}
 
 /// Every list of a Redis server, by key ([`lists_by_key`]).
 type Lists = Vec<(String, Vec<String>)>;
@@ -1991,19 +1896,18 @@ fn logged_commands(lists: &[(String, Vec<String>)]) -> Vec<(String, String)> {
 #[test]
 fn vhost_without_redis_server_uses_the_main_one() {
     let conf = format!(
-        "{F1}\nRedisServer 127.0.0.1:@R0@\n<Global>\n  RedisEngine on\n  \
-         RedisLogOnCommand USER,PASS,NOOP f1 glob:%v\n</Global>\n\
-         <VirtualHost 127.0.0.1>\n  ServerName \"vhport\"\n  Port @P2@\n{VHOST_AUTH}</VirtualHost>\n"
+        "{F1}\nRedisServer 127.0.0.1:@R0@\n{}{}",
+        global_rule("  RedisEngine on\n", "USER,PASS,NOOP"),
+        vhost_by_port("")
     );
     let [c, ours] = vhost_side_by_side("global engine", 1, &conf, None, false);
     assert_eq!(
         logged_commands(&ours[0]),
-        [
+        events(&[
             ("glob:vhport", "USER"),
             ("glob:vhport", "PASS"),
             ("glob:vhport", "NOOP")
-        ]
-        .map(|(k, m)| (k.to_string(), m.to_string())),
+        ]),
         "ours: {ours:#?}"
     );
     assert_eq!(c, ours, "C vs ours");
@@ -2027,10 +1931,9 @@ fn vhost_engine_on_without_redis_server_uses_the_main_one() {
         ("engine on in main only", "RedisEngine on\n", "", 0),
     ] {
         let conf = format!(
-            "{F1}\n{main_engine}RedisServer 127.0.0.1:@R0@\n<Global>\n  \
-             RedisLogOnCommand USER,PASS,NOOP f1 glob:%v\n</Global>\n\
-             <VirtualHost 127.0.0.1>\n  ServerName \"vhport\"\n  Port @P2@\n{vhost_engine}{VHOST_AUTH}\
-             </VirtualHost>\n"
+            "{F1}\n{main_engine}RedisServer 127.0.0.1:@R0@\n{}{}",
+            global_rule("", "USER,PASS,NOOP"),
+            vhost_by_port(vhost_engine)
         );
         let [c, ours] = vhost_side_by_side(name, 1, &conf, None, false);
         assert_eq!(
@@ -2064,22 +1967,20 @@ fn host_to_vhost_without_redis_server_uses_the_main_one() {
             ""
         };
         let conf = format!(
-            "{F1}\n{main_engine}RedisServer 127.0.0.1:@R0@\n<Global>\n{global_engine}  \
-             RedisLogOnCommand HOST,USER,PASS,NOOP f1 glob:%v\n</Global>\n\
-             <VirtualHost 127.0.0.1>\n  ServerName \"vhhost\"\n  ServerAlias vh.test\n  Port @PORT@\n\
-             {vhost_engine}{VHOST_AUTH}</VirtualHost>\n"
+            "{F1}\n{main_engine}RedisServer 127.0.0.1:@R0@\n{}{}",
+            global_rule(global_engine, "HOST,USER,PASS,NOOP"),
+            vhost_by_name(vhost_engine)
         );
         let [c, ours] = vhost_side_by_side(name, 1, &conf, Some("vh.test"), false);
         // HOST's `%v` is still the server config's name (in both).
         assert_eq!(
             logged_commands(&ours[0]),
-            [
+            events(&[
                 ("glob:proftpd-rs test", "HOST"),
                 ("glob:vhhost", "USER"),
                 ("glob:vhhost", "PASS"),
                 ("glob:vhhost", "NOOP")
-            ]
-            .map(|(k, m)| (k.to_string(), m.to_string())),
+            ]),
             "{name}: ours: {ours:#?}"
         );
         assert_eq!(c, ours, "{name}: C vs ours");
@@ -2095,13 +1996,12 @@ fn vhost_does_not_inherit_the_main_sentinel() {
     let redis = RedisServer::start();
     let sentinel = Sentinel::start(redis.port());
     let conf = format!(
-        "{F1}\nRedisSentinel 127.0.0.1:{} master mymaster\n<Global>\n  RedisEngine on\n  \
-         RedisLogOnCommand USER,PASS,NOOP f1 glob:%v\n</Global>\n\
-         <VirtualHost 127.0.0.1>\n  ServerName \"vhport\"\n  Port @P2@\n{VHOST_AUTH}</VirtualHost>\n",
-        sentinel.port
+        "{F1}\nRedisSentinel 127.0.0.1:{} master mymaster\n{}{}",
+        sentinel.port,
+        global_rule("  RedisEngine on\n", "USER,PASS,NOOP"),
+        vhost_by_port("")
     );
-    let mut delivered = Vec::new();
-    for modules in [Modules::DebianC, Modules::Ours] {
+    let delivered = c_then_ours(|modules| {
         redis.client().flushall();
         let vhost = vhost_session(modules.clone(), &conf, None, false, &[&redis]);
         let p2 = harness::free_port();
@@ -2110,9 +2010,7 @@ fn vhost_does_not_inherit_the_main_sentinel() {
             .wait_port(p2)
             .config(&conf.replace("@P2@", &p2.to_string()))
             .start();
-        let mut ftp = server.login("alice", "secret");
-        ftp.expect("NOOP", 200);
-        ftp.quit();
+        session(&server, &[("NOOP", 200)]);
         let mut c = redis.client();
         let main = c.wait_for_list("glob:proftpd-rs test", 3);
         eprintln!(
@@ -2120,8 +2018,8 @@ fn vhost_does_not_inherit_the_main_sentinel() {
             lengths(&vhost[0]),
             main.len()
         );
-        delivered.push((lengths(&vhost[0]).len(), main.len()));
-    }
+        (lengths(&vhost[0]).len(), main.len())
+    });
     assert_eq!(delivered, [(0, 3), (0, 3)], "C, ours");
 }
 
@@ -2134,17 +2032,11 @@ fn vhost_does_not_inherit_the_main_sentinel() {
 #[test]
 fn after_host_ours_follows_the_vhost_redis_settings() {
     skip_unless_core_survives_host!();
-    let rules = "<Global>\n  RedisEngine on\n  RedisLogOnCommand NOOP,HOST,USER,PASS f1 glob:%v\n</Global>\n";
-    let vhost = |own: &str| {
-        format!(
-            "<VirtualHost 127.0.0.1>\n  ServerName \"vhhost\"\n  ServerAlias vh.test\n  Port @PORT@\n\
-             {own}{VHOST_AUTH}</VirtualHost>\n"
-        )
-    };
+    let rules = global_rule("  RedisEngine on\n", "NOOP,HOST,USER,PASS");
     // (1) The vhost has its own RedisServer.
     let conf = format!(
         "{F1}\nRedisServer 127.0.0.1:@R0@\n{rules}{}",
-        vhost("  RedisServer 127.0.0.1:@R1@\n")
+        vhost_by_name("  RedisServer 127.0.0.1:@R1@\n")
     );
     let [c, ours] = vhost_side_by_side(
         "HOST to a vhost with its own RedisServer",
@@ -2153,11 +2045,6 @@ fn after_host_ours_follows_the_vhost_redis_settings() {
         Some("vh.test"),
         true,
     );
-    let events = |list: &[(&str, &str)]| -> Vec<(String, String)> {
-        list.iter()
-            .map(|(k, m)| (k.to_string(), m.to_string()))
-            .collect()
-    };
     // (HOST's `%v` is still the server config's name, in both.)
     let main = "glob:proftpd-rs test";
     let after_host = [
@@ -2183,7 +2070,7 @@ fn after_host_ours_follows_the_vhost_redis_settings() {
     // (2) The vhost has RedisEngine off.
     let conf = format!(
         "{F1}\nRedisServer 127.0.0.1:@R0@\n{rules}{}",
-        vhost("  RedisEngine off\n")
+        vhost_by_name("  RedisEngine off\n")
     );
     let [c, ours] = vhost_side_by_side(
         "HOST to a vhost with RedisEngine off",
@@ -2213,23 +2100,19 @@ fn control_characters_escaped_as_the_c_module() {
         .filter(|b| !matches!(b, b'\r' | b'\n'))
         .chain([0x7f, b'"', b'\\'])
         .collect();
-    let mut results = Vec::new();
-    for modules in [Modules::DebianC, Modules::Ours] {
+    let rest = "LogFormat esc \"%m %J\"\nRedisLogOnCommand MKD esc\n\
+                RedisLogFormatExtra esc {\"ctl\":\"a\\u001b\\u0001b/\\u007f\"}";
+    let results = c_then_ours(|modules| {
         let redis = RedisServer::start();
-        let conf = redis_conf(
-            &format!("127.0.0.1:{}", redis.port()),
-            "LogFormat esc \"%m %J\"\nRedisLogOnCommand MKD esc\n\
-             RedisLogFormatExtra esc {\"ctl\":\"a\\u001b\\u0001b/\\u007f\"}",
-        );
-        let server = start(modules.clone(), &conf);
+        let server = start_logging(modules.clone(), &at(&redis), rest);
         let mut ftp = server.login("alice", "secret");
         let mut line = b"MKD a".to_vec();
         line.extend(&ctl);
         assert_eq!(ftp.cmd_bytes(&line).code, 257, "{modules:?}");
         assert_eq!(ftp.cmd_bytes(b"MKD u\x1fs").code, 257, "{modules:?}");
         ftp.quit();
-        results.push(redis.client().wait_for_list("esc", 2));
-    }
+        redis.client().wait_for_list("esc", 2)
+    });
     let ours = &results[1];
     assert!(
         ours[0].contains(r#"\u0001\u0002"#) && ours[0].contains(r#"\u001B"#),
@@ -2477,23 +2360,19 @@ fn configs_the_c_module_starts_with_start() {
 /// (README).
 #[test]
 fn lenient_configs_log_as_the_c_module() {
-    let mut results = Vec::new();
-    for modules in [Modules::DebianC, Modules::Ours] {
+    let results = c_then_ours(|modules| {
         let redis = RedisServer::start();
         let conf = format!(
-            "RedisEngine on extra\nRedisServer 127.0.0.1:{}x\nRedisLog @DIR@/redis.log extra\n\
+            "RedisEngine on extra\nRedisServer {}x\nRedisLog @DIR@/redis.log extra\n\
              RedisTimeouts +500 \" 500\"\n{RAW}\nRedisLogOnCommand PWD,QUIT raw lenient\n\
              RedisLogFormatExtra raw {{\"a\":1,\"b\":1e400,\"a\":2}} trailing\n\
              LogFormat empty \"%m\"\nRedisLogOnCommand PWD empty \"\"\n",
-            redis.port()
+            at(&redis)
         );
-        let mut server = start(modules.clone(), &conf);
-        let mut ftp = server.login("alice", "secret");
-        ftp.expect("PWD", 257);
-        ftp.quit();
+        let mut server = start(modules, &conf);
+        whole_session(&mut server, &[("PWD", 257)]);
         let mut c = redis.client();
         c.wait_for_list("lenient", 2);
-        assert!(server.wait_for_no_sessions(harness::DEFAULT_TIMEOUT));
         let mut lists = lists_by_key(&mut c);
         // The empty key: C drops the event, ours writes it under "empty".
         let empty = lists
@@ -2501,8 +2380,8 @@ fn lenient_configs_log_as_the_c_module() {
             .position(|(k, _)| k == "empty")
             .map(|i| lists.remove(i));
         let log = server.read_file("redis.log");
-        results.push((lists, empty, log));
-    }
+        (lists, empty, log)
+    });
     assert_eq!(
         results[1].0,
         [(
@@ -2557,38 +2436,32 @@ fn long_keys_are_kept_whole_c_cuts_them() {
 /// directory's records); ours still does (README).
 #[test]
 fn directory_none_holds_after_an_ftpaccess_is_read() {
-    let mut results = Vec::new();
-    for modules in [Modules::DebianC, Modules::Ours] {
+    let rest = format!(
+        "{}\n<Directory ~/quiet>\n  RedisLogOnCommand none\n</Directory>",
+        log_raw("", "MKD,PWD,QUIT")
+    );
+    let results = c_then_ours(|modules| {
         let redis = RedisServer::start();
-        let conf = redis_conf(
-            &format!("127.0.0.1:{}", redis.port()),
-            &format!(
-                "{RAW}\nRedisLogOnCommand MKD,PWD,QUIT raw\n\
-                 <Directory ~/quiet>\n  RedisLogOnCommand none\n</Directory>"
-            ),
-        );
-        let mut server = start(modules.clone(), &conf);
+        let mut server = start_logging(modules, &at(&redis), &rest);
         let home = server.home("alice");
         for d in ["quiet", "other"] {
             std::fs::create_dir_all(home.join(d)).unwrap();
             std::os::unix::fs::chown(home.join(d), Some(2001), Some(2001)).unwrap();
         }
         std::fs::write(home.join("other/.ftpaccess"), "DirFakeUser off\n").unwrap();
-        let mut ftp = server.login("alice", "secret");
-        ftp.expect("CWD quiet", 250);
-        ftp.expect("MKD before", 257);
-        ftp.expect("CWD ../other", 250);
-        ftp.expect("CWD ../quiet", 250);
-        ftp.expect("MKD after", 257);
-        ftp.expect("PWD", 257);
-        ftp.quit();
-        assert!(server.wait_for_no_sessions(harness::DEFAULT_TIMEOUT));
-        let commands: Vec<String> = parse(&redis.client().lrange("raw"))
-            .iter()
-            .map(|o| o["raw_command"].as_str().unwrap().to_string())
-            .collect();
-        results.push(commands);
-    }
+        whole_session(
+            &mut server,
+            &[
+                ("CWD quiet", 250),
+                ("MKD before", 257),
+                ("CWD ../other", 250),
+                ("CWD ../quiet", 250),
+                ("MKD after", 257),
+                ("PWD", 257),
+            ],
+        );
+        raw_commands(&redis.client().lrange("raw"))
+    });
     assert_eq!(results[1], Vec::<String>::new(), "ours");
     assert_eq!(results[0], ["MKD after", "PWD", "QUIT"], "C");
 }
@@ -2599,17 +2472,9 @@ fn directory_none_holds_after_an_ftpaccess_is_read() {
 #[test]
 fn all_also_logs_connecting_and_disconnecting() {
     let redis = RedisServer::start();
-    let mut server = start(
-        Modules::Ours,
-        &redis_conf(
-            &format!("127.0.0.1:{}", redis.port()),
-            "LogFormat m \"%m\"\nRedisLogOnCommand ALL m",
-        ),
-    );
-    let mut ftp = server.login("alice", "secret");
-    ftp.expect("NOOP", 200);
-    ftp.quit();
-    assert!(server.wait_for_no_sessions(harness::DEFAULT_TIMEOUT));
+    let rest = "LogFormat m \"%m\"\nRedisLogOnCommand ALL m";
+    let mut server = start_logging(Modules::Ours, &at(&redis), rest);
+    whole_session(&mut server, &[("NOOP", 200)]);
     let objs = parse(&redis.client().lrange("m"));
     let first = objs.first().unwrap();
     let last = objs.last().unwrap();
@@ -2630,22 +2495,20 @@ fn all_also_logs_connecting_and_disconnecting() {
 // ---- #21 (items 2-7): nothing lost when Redis is full, out of step or ----
 // ---- hostile; RedisLog says it once; the redis trace channel; v1 certs ---
 
-/// The `raw_command` of each event.
-fn raw_commands(items: &[String]) -> Vec<String> {
-    parse(items)
-        .iter()
-        .map(|o| o["raw_command"].as_str().unwrap_or("").to_string())
-        .collect()
-}
-
 /// LRANGE `key` on a fresh connection, `None` while Redis refuses it (it
 /// is at maxclients).
 fn try_lrange(port: u16, key: &str) -> Option<Vec<String>> {
-    let mut c = RedisClient::try_connect(port).ok()?;
-    match c.try_cmd(&[b"LRANGE".as_slice(), key.as_bytes(), b"0", b"-1"]) {
-        Ok(r @ harness::Resp::Array(_)) => Some(r.into_strings()),
+    match fresh_cmd(port, &[b"LRANGE", key.as_bytes(), b"0", b"-1"])? {
+        r @ harness::Resp::Array(_) => Some(r.into_strings()),
         _ => None,
     }
+}
+
+/// `args` on a fresh connection to `port`; `None` on any error.
+fn fresh_cmd(port: u16, args: &[&[u8]]) -> Option<harness::Resp> {
+    RedisClient::try_connect(port)
+        .and_then(|mut c| c.try_cmd(args))
+        .ok()
 }
 
 /// Issue #21 item 2: Redis at `maxclients` answers a new connection with
@@ -2667,13 +2530,7 @@ fn redis_at_maxclients_loses_no_event() {
                 .is_ok_and(|r| r == harness::Resp::Simple("PONG".into()))
         })
     }));
-    let server = start(
-        Modules::Ours,
-        &redis_conf(
-            &format!("127.0.0.1:{port}"),
-            &format!("RedisTimeouts 300 300\n{RAW}\nRedisLogOnCommand MKD,QUIT raw"),
-        ),
-    );
+    let server = start_logging(Modules::Ours, &at(&redis), &log_raw(QUICK, "MKD,QUIT"));
     let mut ftp = server.login("alice", "secret");
     // The first event goes out with PING; their replies are read at the
     // next command.
@@ -2696,13 +2553,10 @@ fn redis_at_maxclients_loses_no_event() {
     assert!(!log.contains("error appending log message"), "{log}");
 }
 
-/// A mod_redis configuration logging MKD and QUIT to `raw` from the
-/// scripted server `s`.
-fn scripted_conf(s: &harness::redis::ScriptedRedis) -> String {
-    redis_conf(
-        &format!("127.0.0.1:{}", s.port()),
-        &format!("RedisTimeouts 3000 3000\n{RAW}\nRedisLogOnCommand MKD,QUIT raw"),
-    )
+/// Ours, logging MKD and QUIT to `raw` into the scripted server `s`.
+fn start_scripted(s: &harness::redis::ScriptedRedis) -> Proftpd {
+    let rest = log_raw("RedisTimeouts 3000 3000", "MKD,QUIT");
+    start_logging(Modules::Ours, &format!("127.0.0.1:{}", s.port()), &rest)
 }
 
 /// The events a scripted server got: each expected one at least once, in
@@ -2746,12 +2600,17 @@ fn extra_reply_out_of_step_loses_no_event() {
             }
             redis_answer(c.args)
         });
-        let server = start(Modules::Ours, &scripted_conf(&s));
-        let mut ftp = server.login("alice", "secret");
-        for d in ["a", "b", "c", "d", "e"] {
-            ftp.expect(&format!("MKD {d}"), 257);
-        }
-        ftp.quit();
+        let server = start_scripted(&s);
+        session(
+            &server,
+            &[
+                ("MKD a", 257),
+                ("MKD b", 257),
+                ("MKD c", 257),
+                ("MKD d", 257),
+                ("MKD e", 257),
+            ],
+        );
         let (first, twice) = delivered(&s, &want);
         // 0 lost, in order; repeats only of events sent again after the
         // out-of-step connection was dropped (at least once).
@@ -2784,11 +2643,8 @@ fn redis_error_text_is_cut_and_escaped_in_redislog() {
         }
         redis_answer(c.args)
     });
-    let server = start(Modules::Ours, &scripted_conf(&s));
-    let mut ftp = server.login("alice", "secret");
-    ftp.expect("MKD a", 257);
-    ftp.expect("MKD b", 257);
-    ftp.quit();
+    let server = start_scripted(&s);
+    session(&server, &[("MKD a", 257), ("MKD b", 257)]);
     delivered(&s, &["MKD b", "QUIT"]);
     let log = wait_redis_log(&server, "WRONGTYPE");
     for line in log.lines() {
@@ -2850,10 +2706,7 @@ fn hostile_sentinel_keeps_the_session_small() {
     let sport = hostile_sentinel();
     let server = start(
         Modules::Ours,
-        &format!(
-            "RedisEngine on\nRedisSentinel 127.0.0.1:{sport} master mymaster\n\
-             RedisTimeouts 500 500\nRedisLog @DIR@/redis.log\n{RAW}\nRedisLogOnCommand MKD raw\n"
-        ),
+        &sentinel_conf(sport, &log_raw("RedisTimeouts 500 500", "MKD")),
     );
     let mut ftp = server.login("alice", "secret");
     ftp.expect("MKD a", 257);
@@ -2891,11 +2744,7 @@ fn lying_sentinel_events_arrive_once_a_true_master_answers() {
     master.store(s.port(), Ordering::Relaxed);
     let server = start(
         Modules::Ours,
-        &format!(
-            "RedisEngine on\nRedisSentinel 127.0.0.1:{} master mymaster\n\
-             RedisTimeouts 300 300\nRedisLog @DIR@/redis.log\n{RAW}\nRedisLogOnCommand MKD,QUIT raw\n",
-            s.port()
-        ),
+        &sentinel_conf(s.port(), &log_raw(QUICK, "MKD,QUIT")),
     );
     let mut ftp = server.login("alice", "secret");
     ftp.expect("MKD a", 257);
@@ -2915,13 +2764,8 @@ fn lying_sentinel_events_arrive_once_a_true_master_answers() {
 fn long_outage_redislog_says_it_a_few_times() {
     use std::io::Write;
     let port = harness::free_port();
-    let server = start(
-        Modules::Ours,
-        &redis_conf(
-            &format!("127.0.0.1:{port}"),
-            &format!("RedisTimeouts 300 300\n{RAW}\nRedisLogOnCommand NOOP raw"),
-        ),
-    );
+    let spec = format!("127.0.0.1:{port}");
+    let server = start_logging(Modules::Ours, &spec, &log_raw(QUICK, "NOOP"));
     let mut ftp = server.login("alice", "secret");
     // 20,000 NOOPs, pipelined 500 at a time over one connection.
     const N: usize = 20_000;
@@ -2966,24 +2810,16 @@ fn redis_trace_channel_matches_c_module() {
         (Modules::Ours, true),
     ] {
         let redis = RedisServer::start();
-        let mut server_spec = format!("127.0.0.1:{}", redis.port());
+        let mut server_spec = at(&redis);
         if auth {
             redis
                 .client()
                 .cmd(&["CONFIG", "SET", "requirepass", "hunter2"]);
             server_spec += " hunter2";
         }
-        let conf = redis_conf(
-            &server_spec,
-            &format!(
-                "TraceLog @DIR@/trace.log\nTrace redis:20\n{RAW}\nRedisLogOnCommand MKD,PWD,QUIT raw"
-            ),
-        );
-        let server = start(modules.clone(), &conf);
-        let mut ftp = server.login("alice", "secret");
-        ftp.expect("MKD x", 257);
-        ftp.expect("PWD", 257);
-        ftp.quit();
+        let rest = log_raw("TraceLog @DIR@/trace.log\nTrace redis:20", "MKD,PWD,QUIT");
+        let server = start_logging(modules.clone(), &server_spec, &rest);
+        session(&server, &[("MKD x", 257), ("PWD", 257)]);
         let mut c = redis.client();
         if auth {
             c.cmd(&["AUTH", "hunter2"]);
@@ -2992,9 +2828,7 @@ fn redis_trace_channel_matches_c_module() {
         let mut text = String::new();
         assert!(
             wait_until(harness::DEFAULT_TIMEOUT, || {
-                text =
-                    String::from_utf8_lossy(&server.try_read_file("trace.log").unwrap_or_default())
-                        .into_owned();
+                text = server.file_text("trace.log");
                 text.matches("appended log message to 'raw'").count() >= 3
             }),
             "{modules:?}: {text}"
@@ -3061,58 +2895,13 @@ fn redis_trace_channel_matches_c_module() {
 /// Makes a version-1 certificate `NAME.crt` (and `NAME.key`) for CN `cn`,
 /// signed by [`make_certs`]'s CA: `openssl x509 -req` without extensions.
 fn make_v1_cert(dir: &std::path::Path, name: &str, cn: &str) {
-    let run = |args: &[&str]| {
-        let st = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .expect("openssl");
-        assert!(st.success(), "openssl {args:?}");
-    };
-    let (key, csr, crt) = (
-        format!("{name}.key"),
-        format!("{name}.csr"),
-        format!("{name}.crt"),
-    );
-    run(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        &key,
-        "-out",
-        &csr,
-        "-subj",
-        &format!("/CN={cn}"),
-    ]);
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        &csr,
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        &crt,
-        "-days",
-        "2",
-    ]);
+    make_cert(dir, name, cn, &[]);
     let text = std::process::Command::new("openssl")
-        .args(["x509", "-noout", "-text", "-in", &crt])
+        .args(["x509", "-noout", "-text", "-in", &format!("{name}.crt")])
         .current_dir(dir)
         .output()
         .expect("openssl");
     assert!(String::from_utf8_lossy(&text.stdout).contains("Version: 1 (0x0)"));
-    for f in [key, crt] {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
-    }
 }
 
 /// Issue #21 item 7: an X.509 version 1 client certificate (what
@@ -3122,28 +2911,19 @@ fn make_v1_cert(dir: &std::path::Path, name: &str, cn: &str) {
 /// it, not we: events arrive.
 #[test]
 fn tls_client_certificate_of_version_1_works() {
-    let certs = tempfile::tempdir().unwrap();
-    make_certs(certs.path());
+    let (certs, d) = cert_dir();
     make_v1_cert(certs.path(), "client", "ftplog");
-    let d = certs.path().display();
-    let (redis, tls_port) = tls_redis(&d.to_string(), "yes");
-    let server = start(
-        Modules::Ours,
-        &redis_conf(
-            &format!(
-                "127.0.0.1:{tls_port} ssl:true ssl-ca:{d}/ca.crt ssl-cert:{d}/client.crt \
-                 ssl-key:{d}/client.key"
-            ),
-            &format!("{RAW}\nRedisLogOnCommand PWD,QUIT raw"),
-        ),
+    let (redis, tls_port) = tls_redis(&d, "yes");
+    let spec = format!(
+        "127.0.0.1:{tls_port} ssl:true ssl-ca:{d}/ca.crt ssl-cert:{d}/client.crt \
+         ssl-key:{d}/client.key"
     );
-    let mut ftp = server.login("alice", "secret");
-    ftp.expect("PWD", 257);
-    ftp.quit();
+    let server = start_logging(Modules::Ours, &spec, &log_raw("", "PWD,QUIT"));
+    session(&server, &[("PWD", 257)]);
     let items = redis.client().wait_for_list("raw", 2);
     assert_eq!(raw_commands(&items), ["PWD", "QUIT"]);
-    let log = server.try_read_file("redis.log").unwrap_or_default();
-    assert!(log.is_empty(), "{}", String::from_utf8_lossy(&log));
+    let log = server.file_text("redis.log");
+    assert!(log.is_empty(), "{log}");
 }
 
 /// Issue #21 item 7: a version-1 server certificate cannot be verified
@@ -3151,22 +2931,11 @@ fn tls_client_certificate_of_version_1_works() {
 /// blaming the peer vaguely.
 #[test]
 fn tls_server_certificate_of_version_1_is_named() {
-    let certs = tempfile::tempdir().unwrap();
-    make_certs(certs.path());
+    let (certs, d) = cert_dir();
     make_v1_cert(certs.path(), "r", "127.0.0.1");
-    let d = certs.path().display();
-    let (redis, tls_port) = tls_redis(&d.to_string(), "no");
-    let server = start(
-        Modules::Ours,
-        &redis_conf(
-            &format!("127.0.0.1:{tls_port} ssl:true ssl-ca:{d}/ca.crt"),
-            &format!("{RAW}\nRedisLogOnCommand PWD raw"),
-        ),
-    );
-    let mut ftp = server.login("alice", "secret");
-    ftp.expect("PWD", 257);
-    ftp.quit();
-    let log = wait_redis_log(&server, "could not be delivered");
+    let (redis, tls_port) = tls_redis(&d, "no");
+    let spec = format!("127.0.0.1:{tls_port} ssl:true ssl-ca:{d}/ca.crt");
+    let log = undelivered_over_tls(&redis, &spec, "");
     assert!(
         log.contains(
             "Redis's certificate is X.509 version 1; only version 3 certificates can be \
@@ -3174,7 +2943,6 @@ fn tls_server_certificate_of_version_1_is_named() {
         ),
         "{log}"
     );
-    assert!(redis.client().keys("*").is_empty());
 }
 
 /// Issue #21 item 2, with a real Redis: an error about the server
@@ -3186,13 +2954,7 @@ fn readonly_replica_keeps_events_until_it_can_store_them() {
     let replica = RedisServer::builder()
         .config(&format!("replicaof 127.0.0.1 {}", master.port()))
         .start();
-    let server = start(
-        Modules::Ours,
-        &redis_conf(
-            &format!("127.0.0.1:{}", replica.port()),
-            &format!("RedisTimeouts 300 300\n{RAW}\nRedisLogOnCommand MKD,QUIT raw"),
-        ),
-    );
+    let server = start_logging(Modules::Ours, &at(&replica), &log_raw(QUICK, "MKD,QUIT"));
     let mut ftp = server.login("alice", "secret");
     ftp.expect("MKD a", 257);
     ftp.expect("MKD b", 257);
@@ -3213,19 +2975,12 @@ fn noperm_key_drops_that_event_only() {
     redis
         .client()
         .cmd(&["ACL", "SETUSER", "ftplog", "on", ">s3cr3t", "~ok*", "+@all"]);
-    let server = start(
-        Modules::Ours,
-        &redis_conf(
-            &format!("127.0.0.1:{} ftplog s3cr3t", redis.port()),
-            &format!(
-                "{RAW}\nLogFormat ok \"%m\"\nRedisLogOnCommand MKD raw\nRedisLogOnCommand MKD,QUIT ok"
-            ),
-        ),
+    let spec = format!("{} ftplog s3cr3t", at(&redis));
+    let rest = format!(
+        "{RAW}\nLogFormat ok \"%m\"\nRedisLogOnCommand MKD raw\nRedisLogOnCommand MKD,QUIT ok"
     );
-    let mut ftp = server.login("alice", "secret");
-    ftp.expect("MKD a", 257);
-    ftp.expect("MKD b", 257);
-    ftp.quit();
+    let server = start_logging(Modules::Ours, &spec, &rest);
+    session(&server, &[("MKD a", 257), ("MKD b", 257)]);
     let ok = parse(&redis.client().wait_for_list("ok", 3));
     assert_eq!(commands(&ok), ["MKD", "MKD", "QUIT"]);
     let log = wait_redis_log(&server, "NOPERM");

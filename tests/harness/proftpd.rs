@@ -796,6 +796,23 @@ impl Proftpd {
         fs::read(self.path(name)).ok()
     }
 
+    /// Contents of `<dir>/<name>` (lossy UTF-8), empty while it does not exist.
+    pub fn file_text(&self, name: &str) -> String {
+        String::from_utf8_lossy(&self.try_read_file(name).unwrap_or_default()).into_owned()
+    }
+
+    /// Waits ([`DEFAULT_TIMEOUT`]) until `<dir>/<name>` contains `needle`; returns its
+    /// contents, panics (showing them) on timeout.
+    pub fn wait_for_text(&self, name: &str, needle: &str) -> String {
+        let mut text = String::new();
+        let found = util::wait_until(DEFAULT_TIMEOUT, || {
+            text = self.file_text(name);
+            text.contains(needle)
+        });
+        assert!(found, "{needle:?} not in {name}:\n{text}");
+        text
+    }
+
     /// Waits ([`DEFAULT_TIMEOUT`]) until `<dir>/<name>` has `n` complete lines.
     pub fn wait_for_lines(&self, name: &str, n: usize) -> Vec<String> {
         util::wait_for_lines(self.path(name), n, DEFAULT_TIMEOUT)
