@@ -1430,6 +1430,23 @@ fn spool_redis_stopped_while_sessions_run_then_one_session_delivers_all() {
 /// The destination (the first 16 hex digits of a spool file's name) of
 /// the sessions that ran: each makes its own file when it starts (emptied
 /// at its end if it spooled nothing, and removed when the next starts).
+/// A spool test's server: a spool directory in `base`, the gauntlet's
+/// configuration with it, and a first session (`first`, whose result is
+/// returned) made and ended, so that the destination its spool files are
+/// named after is known.
+fn spool_server<T>(
+    redis: &RedisServer,
+    base: &Path,
+    first: impl FnOnce(&Proftpd) -> T,
+) -> (PathBuf, Proftpd, String, T) {
+    let spool = spool_dir(base);
+    let mut server = start_all(&spool_conf(redis, &spool));
+    let made = first(&server);
+    assert!(server.wait_for_no_sessions(Duration::from_secs(10)));
+    let destination = spool_destination(&spool);
+    (spool, server, destination, made)
+}
+
 fn spool_destination(spool: &Path) -> String {
     let name = std::fs::read_dir(spool)
         .unwrap()
@@ -1584,11 +1601,9 @@ fn spool_drainer_sigkilled_mid_drain() {
     const EVENTS_PER_FILE: usize = 40_000;
     let redis = RedisServer::start();
     let base = tempfile::tempdir().unwrap();
-    let spool = spool_dir(base.path());
-    let mut server = start_all(&spool_conf(&redis, &spool));
-    server.login("alice", "secret").quit();
-    assert!(server.wait_for_no_sessions(Duration::from_secs(10)));
-    let destination = spool_destination(&spool);
+    let (spool, mut server, destination, _) = spool_server(&redis, base.path(), |server| {
+        server.login("alice", "secret").quit()
+    });
     let files: Vec<BigSpool> = (0..FILES)
         .map(|f| write_big_spool(&spool, &destination, f, EVENTS_PER_FILE, f == FILES - 1))
         .collect();
@@ -1834,12 +1849,10 @@ fn spool_redis_killed_repeatedly_while_sessions_spool_and_drain() {
         .config("auto-aof-rewrite-percentage 0")
         .start();
     let base = tempfile::tempdir().unwrap();
-    let spool = spool_dir(base.path());
-    let mut server = start_all(&spool_conf(&redis, &spool));
+    let (spool, mut server, destination, first) = spool_server(&redis, base.path(), |server| {
+        mkd_session(server.port(), FIRST)
+    });
     let port = server.port();
-    let first = mkd_session(port, FIRST);
-    assert!(server.wait_for_no_sessions(Duration::from_secs(10)));
-    let destination = spool_destination(&spool);
     for f in 0..FILES {
         write_big_spool(&spool, &destination, f, EVENTS_PER_FILE, false);
     }
