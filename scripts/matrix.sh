@@ -52,6 +52,20 @@ sum() {
     awk '{ s += $1 } END { print s + 0 }'
 }
 
+# The test targets of a row: the library's and the programs' unit tests, and
+# every tests/*.rs but setup.rs (it tests scripts/setup.sh, the set-up of
+# this machine, which ./test.sh runs here; inside a root filesystem it has
+# neither its mounts nor a machine to set up).
+row_tests() {
+  local f
+  printf -- '--lib\n--bins\n'
+  for f in tests/*.rs; do
+    f=${f#tests/}
+    [[ $f != setup.rs ]] || continue
+    printf -- '--test\n%s\n' "${f%.rs}"
+  done
+}
+
 # The test files that start a Redis server (run again against Valkey).
 redis_tests() {
   local f
@@ -98,12 +112,15 @@ row() {
   if [[ $verdict != ok ]]; then
     echo "matrix: $name: failures:" >&2
     grep -E '^(test .* FAILED|failures:$|    [a-z_0-9:]+$|error(\[|:))' "$log" | head -40 >&2 || true
+    # No test ran (the root filesystem or the build failed): its last words.
+    if [[ $failed == "build failed"* ]]; then tail -n 15 "$log" | sed 's/^/  | /' >&2; fi
   fi
 }
 
+mapfile -t all_tests < <(row_tests)
 mapfile -t valkey_tests < <(redis_tests)
 for suite in "${suites[@]}"; do
-  row "$suite" "$suite" redis-server --tests
+  row "$suite" "$suite" redis-server "${all_tests[@]}"
   # Valkey where the root filesystem has it (and the first run built).
   [[ ${PROFTPD_RS_MATRIX_VALKEY:-1} != 0 ]] || continue
   dir=$(scripts/rootfs.sh path "$suite" 2>/dev/null) || continue

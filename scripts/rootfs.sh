@@ -185,7 +185,13 @@ rootfs_path() {
     now=$(date +%s)
     if ((now - made > max_age * 86400)); then
       say "$suite root filesystem is older than $max_age days: apt-get upgrade"
-      update "$suite" >&2
+      if ! update "$suite" >&2; then
+        # A root filesystem that cannot be brought up to date (a broken
+        # upgrade, lists the mirror no longer has) is made again.
+        say "upgrading the $suite root filesystem failed: making it again"
+        rm -rf -- "$dir"
+        make_rootfs "$suite" "$dir"
+      fi
     fi
     ensure_packages "$suite" "$dir"
   fi
@@ -196,7 +202,19 @@ update() {
   local suite=$1 dir
   dir=$cache/$suite
   [[ -d $dir ]] || die "no $suite root filesystem (scripts/rootfs.sh path $suite)"
-  inside "$dir" /bin/sh -c 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get -y -q upgrade'
+  # No service starts inside while it upgrades (as while mmdebstrap made it).
+  # shellcheck disable=SC2016 # expanded inside
+  inside "$dir" /bin/sh -c '
+    set -e
+    printf "#!/bin/sh\nexit 101\n" >/usr/sbin/policy-rc.d
+    chmod 0755 /usr/sbin/policy-rc.d
+    rc=0
+    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get -y -q upgrade; } || rc=$?
+    rm -f /usr/sbin/policy-rc.d
+    apt-get clean
+    rm -rf /var/lib/apt/lists/*
+    [ "$rc" = 0 ]
+  '
   date +%s >"$dir/.proftpd-rs-made"
 }
 

@@ -101,6 +101,19 @@ fn c_lacks_format_extra() -> bool {
     harness::proftpd_series() < (1, 3, 8)
 }
 
+/// For a side-by-side test of RedisLogFormatExtra itself: true (the test
+/// returns, saying so) where the C module lacks it.
+fn c_cannot_compare_format_extra() -> bool {
+    let lacks = c_lacks_format_extra();
+    if lacks {
+        eprintln!(
+            "note: proftpd {}'s C mod_redis has no RedisLogFormatExtra to compare with: skipped",
+            harness::proftpd_version()
+        );
+    }
+    lacks
+}
+
 /// `conf` for the C module: where it lacks RedisLogFormatExtra, without
 /// those lines (the comparison then leaves out what they add to ours:
 /// [`drop_extra_members`]).
@@ -2096,6 +2109,9 @@ fn after_host_ours_follows_the_vhost_redis_settings() {
 /// writes it raw, which is not valid JSON; ours writes `\u001F`.
 #[test]
 fn control_characters_escaped_as_the_c_module() {
+    if c_cannot_compare_format_extra() {
+        return;
+    }
     let ctl: Vec<u8> = (1u8..0x1f)
         .filter(|b| !matches!(b, b'\r' | b'\n'))
         .chain([0x7f, b'"', b'\\'])
@@ -2136,6 +2152,9 @@ fn control_characters_escaped_as_the_c_module() {
 /// `null` for one out of range (`1e400`: proftpd starts with either).
 #[test]
 fn extra_numbers_as_given_c_reprints_them() {
+    if c_cannot_compare_format_extra() {
+        return;
+    }
     let extra = r#"{"a":1.0,"b":1e3,"c":12345678901234567,"d":1e400,"e":0.5,"f":-2}"#;
     let results = side_by_side(
         &format!(
@@ -2325,7 +2344,10 @@ fn configs_the_c_module_starts_with_start() {
     let results = check_both("mod_redis.c", &lines);
     for ((line, c_starts, ours_starts, warns), (c, ours, out)) in cases.iter().zip(&results) {
         eprintln!("config {line:?}: C {c}, ours {ours}");
-        assert_eq!(*c, *c_starts, "C: {line}");
+        // 1.3.7's C module refuses the directive it lacks.
+        let c_starts =
+            *c_starts && !(line.contains("RedisLogFormatExtra") && c_lacks_format_extra());
+        assert_eq!(*c, c_starts, "C: {line}");
         assert_eq!(*ours, *ours_starts, "ours: {line}\n{out}");
         let directive = line
             .split_whitespace()
@@ -2360,6 +2382,9 @@ fn configs_the_c_module_starts_with_start() {
 /// (README).
 #[test]
 fn lenient_configs_log_as_the_c_module() {
+    if c_cannot_compare_format_extra() {
+        return;
+    }
     let results = c_then_ours(|modules| {
         let redis = RedisServer::start();
         let conf = format!(
@@ -2892,16 +2917,25 @@ fn redis_trace_channel_matches_c_module() {
     }
 }
 
-/// Makes a version-1 certificate `NAME.crt` (and `NAME.key`) for CN `cn`,
-/// signed by [`make_certs`]'s CA: `openssl x509 -req` without extensions.
-fn make_v1_cert(dir: &std::path::Path, name: &str, cn: &str) {
-    make_cert(dir, name, cn, &[]);
+/// In a new [`cert_dir`], a version-1 certificate `NAME.crt` (and
+/// `NAME.key`) for CN `cn`, signed by [`make_certs`]'s CA: `openssl x509
+/// -req` without extensions.  `None` (the test returns, saying so) where
+/// proftpd refuses TLS to Redis, or where openssl makes version 3 anyway
+/// (OpenSSL 3.2 and later: Debian 13 on; the code under test is ours, and
+/// the same on every release).
+fn v1_cert_dir(name: &str, cn: &str) -> Option<(tempfile::TempDir, String)> {
+    let (certs, d) = tls_cert_dir()?;
+    make_cert(certs.path(), name, cn, &[]);
     let text = std::process::Command::new("openssl")
         .args(["x509", "-noout", "-text", "-in", &format!("{name}.crt")])
-        .current_dir(dir)
+        .current_dir(certs.path())
         .output()
         .expect("openssl");
-    assert!(String::from_utf8_lossy(&text.stdout).contains("Version: 1 (0x0)"));
+    if !String::from_utf8_lossy(&text.stdout).contains("Version: 1 (0x0)") {
+        eprintln!("note: this openssl makes no version-1 certificate: skipped");
+        return None;
+    }
+    Some((certs, d))
 }
 
 /// Issue #21 item 7: an X.509 version 1 client certificate (what
@@ -2911,8 +2945,9 @@ fn make_v1_cert(dir: &std::path::Path, name: &str, cn: &str) {
 /// it, not we: events arrive.
 #[test]
 fn tls_client_certificate_of_version_1_works() {
-    let (certs, d) = cert_dir();
-    make_v1_cert(certs.path(), "client", "ftplog");
+    let Some((_certs, d)) = v1_cert_dir("client", "ftplog") else {
+        return;
+    };
     let (redis, tls_port) = tls_redis(&d, "yes");
     let spec = format!(
         "127.0.0.1:{tls_port} ssl:true ssl-ca:{d}/ca.crt ssl-cert:{d}/client.crt \
@@ -2931,8 +2966,9 @@ fn tls_client_certificate_of_version_1_works() {
 /// blaming the peer vaguely.
 #[test]
 fn tls_server_certificate_of_version_1_is_named() {
-    let (certs, d) = cert_dir();
-    make_v1_cert(certs.path(), "r", "127.0.0.1");
+    let Some((_certs, d)) = v1_cert_dir("r", "127.0.0.1") else {
+        return;
+    };
     let (redis, tls_port) = tls_redis(&d, "no");
     let spec = format!("127.0.0.1:{tls_port} ssl:true ssl-ca:{d}/ca.crt");
     let log = undelivered_over_tls(&redis, &spec, "");
@@ -2975,7 +3011,7 @@ fn noperm_key_drops_that_event_only() {
     redis
         .client()
         .cmd(&["ACL", "SETUSER", "ftplog", "on", ">s3cr3t", "~ok*", "+@all"]);
-    let spec = format!("{} ftplog s3cr3t", at(&redis));
+    let spec = format!("{} {}", at(&redis), user_password("ftplog", "s3cr3t"));
     let rest = format!(
         "{RAW}\nLogFormat ok \"%m\"\nRedisLogOnCommand MKD raw\nRedisLogOnCommand MKD,QUIT ok"
     );

@@ -1146,7 +1146,10 @@ fn ssh_paths(client: SshClient, chrooted: bool, view: &str) {
     };
     for (i, (dir, path, bytes)) in want.iter().enumerate() {
         let t = &theirs[i];
-        assert_eq!(t.filename, format!("{home}/{path}"), "{t:?}");
+        let logged = t.filename.strip_prefix(&format!("{home}/")).unwrap_or("?");
+        // Since 1.3.8c mod_sftp logs a symlink by its target's path.
+        let target = *path == "sub/link.bin" && logged == "sub/down.bin";
+        assert!(logged == *path || target, "{path}: {t:?}");
         assert_eq!((t.direction, t.bytes), (*dir, *bytes), "{t:?}");
         assert_eq!(t.service.as_deref(), Some(service));
         let mut w = t.clone();
@@ -1154,14 +1157,16 @@ fn ssh_paths(client: SshClient, chrooted: bool, view: &str) {
             w.access_mode = AccessMode::Guest;
         }
         if chroot_view {
-            w.filename = format!("/{path}");
+            w.filename = format!("/{logged}");
         }
         same_record(&orig[i], &w);
         same_record(&exts[i], &w);
         let x = ext(&exts[i]);
         let cwd = if chroot_view { "/" } else { home.as_str() };
         assert_eq!(x.cwd, cwd, "{:?}", exts[i]);
-        assert_eq!(x.filename_arg, arg(path), "{:?}", exts[i]);
+        // (Where mod_sftp logs the symlink's target, it is also the
+        // command's argument.)
+        assert_eq!(x.filename_arg, arg(logged), "{:?}", exts[i]);
         assert_eq!(x.restart_point, 0);
         assert_eq!(x.file_size, *bytes);
         assert_eq!(x.protection, 'P');

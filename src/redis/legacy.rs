@@ -32,14 +32,21 @@ pub fn parse_server(args: &[String], warnings: &mut Vec<String>) -> Result<Serve
         idx += 1;
     }
     if positional.len() > 3 {
-        // Not echoed: the words are credentials.
-        return Err(format!(
-            "wrong number of parameters: proftpd {}'s RedisServer takes host[:port] [password] \
+        // 1.3.7's C module ignored what follows; so do we, saying so (not
+        // echoed: the words are credentials).
+        let which = if idx == 5 {
+            "parameter 5".to_string()
+        } else {
+            format!("parameters 5 to {idx}")
+        };
+        warnings.push(format!(
+            "{which} ignored: proftpd {}'s RedisServer takes host[:port] [password] \
              [db-index], or host[:port] username password db-index",
             crate::host::version::HEADERS
         ));
+        positional.truncate(3);
     }
-    let tls = server::parse_tls(&args[idx..], idx + 1)?;
+    let tls = server::parse_tls(&args[idx..], idx + 1, warnings)?;
     // (username, password, db index, the db index's parameter number)
     let (username, password, db, db_param) = if positional.len() == 3 {
         let mut w = positional.into_iter();
@@ -53,12 +60,20 @@ pub fn parse_server(args: &[String], warnings: &mut Vec<String>) -> Result<Serve
         let mut w = positional.into_iter();
         (None, w.next().flatten(), w.next().flatten(), 3)
     };
-    let db = match db {
-        Some(d) => Some(d.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-            format!("invalid database index (parameter {db_param}): expected a number, 0 or more")
-        })?),
-        None => None,
-    };
+    // As 1.3.7's C module, which hands it to SELECT (which fails), and as
+    // the 1.3.8 syntax (server::parse_server): -1, which fails likewise.
+    let db = db.map(|d| {
+        d.parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .unwrap_or_else(|| {
+                warnings.push(format!(
+                    "the database index (parameter {db_param}) is not a number from 0 up: SELECT \
+                 will fail, so no connection will work"
+                ));
+                -1
+            })
+    });
     Ok(ServerCfg {
         addr,
         username,
@@ -122,15 +137,33 @@ mod tests {
     }
 
     #[test]
-    fn bad_words_are_refused_without_echoing_them() {
-        let e = parse_server_(&s(&["h", "alice", "s3cret", "2", "x"])).unwrap_err();
-        assert!(e.contains("wrong number of parameters"), "{e}");
-        assert!(!e.contains("s3cret") && !e.contains("alice"), "{e}");
-        let e = parse_server_(&s(&["h", "s3cret", "x"])).unwrap_err();
-        assert!(e.contains("database index (parameter 3)"), "{e}");
-        assert!(!e.contains("s3cret"), "{e}");
-        let e = parse_server_(&s(&["h", "alice", "s3cret", "x"])).unwrap_err();
-        assert!(e.contains("database index (parameter 4)"), "{e}");
+    fn bad_words_are_warned_of_without_echoing_them() {
+        // What 1.3.7's C module starts with, ours starts with.
+        let warned = |args: &[&str]| {
+            let mut w = Vec::new();
+            let c = parse_server(&s(args), &mut w).unwrap();
+            for line in &w {
+                assert!(
+                    !line.contains("s3cret") && !line.contains("alice"),
+                    "{line}"
+                );
+            }
+            (c, w.join("\n"))
+        };
+        let (c, w) = warned(&["h", "alice", "s3cret", "2", "x"]);
+        assert!(w.contains("parameter 5 ignored"), "{w}");
+        assert_eq!((c.username.as_deref(), c.db), (Some("alice"), Some(2)));
+        let (c, w) = warned(&["h", "alice", "s3cret", "2", "x", "y", "ssl:off", "z"]);
+        assert!(w.contains("parameters 5 to 6 ignored"), "{w}");
+        assert!(w.contains("parameter 8 ignored"), "{w}");
+        assert!(!c.tls.enabled);
+        assert_eq!((c.username.as_deref(), c.db), (Some("alice"), Some(2)));
+        let (c, w) = warned(&["h", "s3cret", "x"]);
+        assert!(w.contains("database index (parameter 3)"), "{w}");
+        assert_eq!(c.db, Some(-1));
+        let (c, w) = warned(&["h", "alice", "s3cret", "x"]);
+        assert!(w.contains("database index (parameter 4)"), "{w}");
+        assert_eq!(c.db, Some(-1));
         assert!(parse_server_(&[]).is_err());
     }
 

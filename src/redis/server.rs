@@ -158,17 +158,19 @@ fn apply_tls_option(tls: &mut Tls, a: &str) -> Result<(), String> {
 }
 
 /// Parse the TLS options `args` (the parameters from number `first` on,
-/// counting from 1).  A word that is not an option is named by its
-/// position only: it may be a misplaced password.
-pub fn parse_tls(args: &[String], first: usize) -> Result<Tls, String> {
+/// counting from 1).  A word that is not an option is ignored with a
+/// warning in `warnings` (as 1.3.7's C module ignored every word after the
+/// db index), named by its position only: it may be a misplaced password.
+pub fn parse_tls(args: &[String], first: usize, warnings: &mut Vec<String>) -> Result<Tls, String> {
     let mut tls = Tls::default();
     for (i, a) in args.iter().enumerate() {
         if !is_tls_option(a) {
-            return Err(format!(
-                "parameter {} is neither a user name, password or db index nor an \
-                 ssl:, ssl-ca:, ssl-cert: or ssl-key: option",
+            warnings.push(format!(
+                "parameter {} ignored: it is neither a user name, password or db index nor \
+                 an ssl:, ssl-ca:, ssl-cert: or ssl-key: option",
                 first + i
             ));
+            continue;
         }
         apply_tls_option(&mut tls, a)?;
     }
@@ -959,12 +961,17 @@ mod proptests {
                 ["ssl-ca:", "ssl-cert:", "ssl-key:"].iter().any(|p| a.starts_with(p))
                     || a.strip_prefix("ssl:").is_some_and(|v| crate::host::conf::parse_bool(v).is_some())
             };
-            prop_assert_eq!(parse_tls(&args, 1).is_ok(), args.iter().all(known));
+            let mut w = Vec::new();
+            let ok = parse_tls(&args, 1, &mut w).is_ok();
+            prop_assert_eq!(ok, args.iter().all(|a| !is_tls_option(a) || known(a)));
+            if ok {
+                prop_assert_eq!(w.len(), args.iter().filter(|a| !is_tls_option(a)).count());
+            }
         }
 
         #[test]
         fn tls_round_trip(t in tls(), write_false in any::<bool>()) {
-            prop_assert_eq!(parse_tls(&tls_args(&t, write_false), 1), Ok(t));
+            prop_assert_eq!(parse_tls(&tls_args(&t, write_false), 1, &mut Vec::new()), Ok(t));
         }
 
         #[test]
