@@ -87,14 +87,22 @@ make_rootfs() {
     IFS=,
     echo "${PROFTPD_RS_PACKAGES[*]}"
   )
-  # shellcheck disable=SC2016 # the hook's $1 is mmdebstrap's
-  mmdebstrap --variant=apt --mode=root --format=directory \
-    --aptopt='APT::Install-Recommends "false"' \
-    --aptopt='Acquire::Check-Valid-Until "false"' \
-    --include="$include" --skip=cleanup/apt/lists \
-    --customize-hook='echo "127.0.0.1 localhost" > "$1/etc/hosts"; echo "::1 localhost ip6-localhost ip6-loopback" >> "$1/etc/hosts"' \
-    "$suite" "$tmp" "$mirror" >&2 ||
-    die "mmdebstrap $suite failed"
+  # A mirror in the middle of a sync (a point release: "Hash Sum
+  # mismatch") or a network hiccup fails an attempt: three, a minute apart.
+  local attempt
+  for attempt in 1 2 3; do
+    # shellcheck disable=SC2016 # the hook's $1 is mmdebstrap's
+    mmdebstrap --variant=apt --mode=root --format=directory \
+      --aptopt='APT::Install-Recommends "false"' \
+      --aptopt='Acquire::Check-Valid-Until "false"' \
+      --include="$include" --skip=cleanup/apt/lists \
+      --customize-hook='echo "127.0.0.1 localhost" > "$1/etc/hosts"; echo "::1 localhost ip6-localhost ip6-loopback" >> "$1/etc/hosts"' \
+      "$suite" "$tmp" "$mirror" >&2 && break
+    rm -rf -- "$tmp"
+    ((attempt < 3)) || die "mmdebstrap $suite failed (3 attempts; its output is above)"
+    say "mmdebstrap $suite failed (attempt $attempt of 3): again in 60 s"
+    sleep 60
+  done
   mv -- "$tmp" "$dir"
   date +%s >"$dir/.proftpd-rs-made"
   ensure_packages "$suite" "$dir"
