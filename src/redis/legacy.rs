@@ -60,20 +60,8 @@ pub fn parse_server(args: &[String], warnings: &mut Vec<String>) -> Result<Serve
         let mut w = positional.into_iter();
         (None, w.next().flatten(), w.next().flatten(), 3)
     };
-    // As 1.3.7's C module, which hands it to SELECT (which fails), and as
-    // the 1.3.8 syntax (server::parse_server): -1, which fails likewise.
-    let db = db.map(|d| {
-        d.parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 0)
-            .unwrap_or_else(|| {
-                warnings.push(format!(
-                    "the database index (parameter {db_param}) is not a number from 0 up: SELECT \
-                 will fail, so no connection will work"
-                ));
-                -1
-            })
-    });
+    // As 1.3.7's C module and the 1.3.8 syntax.
+    let db = db.map(|d| server::parse_db_index(&d, db_param, warnings));
     Ok(ServerCfg {
         addr,
         username,

@@ -177,6 +177,23 @@ pub fn parse_tls(args: &[String], first: usize, warnings: &mut Vec<String>) -> R
     Ok(tls)
 }
 
+/// A db index, parameter number `param`: one that is not a number from 0
+/// up, which the C module hands to SELECT (which fails), is kept as -1,
+/// which fails likewise, with a warning (not echoed: with a word too many,
+/// a password with a space?, it may be part of a credential).
+pub fn parse_db_index(word: &str, param: usize, warnings: &mut Vec<String>) -> i64 {
+    word.parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 0)
+        .unwrap_or_else(|| {
+            warnings.push(format!(
+                "the database index (parameter {param}) is not a number from 0 up: SELECT \
+                 will fail, so no connection will work"
+            ));
+            -1
+        })
+}
+
 /// The most words RedisServer uses: server, user name, password, db index
 /// and the four options.
 const SERVER_WORDS: usize = 8;
@@ -205,43 +222,23 @@ pub fn parse_server(args: &[String], warnings: &mut Vec<String>) -> Result<Serve
         positional.push((!a.is_empty()).then(|| a.clone()));
         idx += 1;
     }
-    let mut tls = Tls::default();
-    for (i, a) in args.iter().enumerate().skip(idx) {
-        if i >= SERVER_WORDS {
-            warnings.push(format!(
-                "parameters {} to {} ignored: it takes at most {SERVER_WORDS}",
-                SERVER_WORDS + 1,
-                args.len()
-            ));
-            break;
-        }
-        if is_tls_option(a) {
-            apply_tls_option(&mut tls, a)?;
-        } else {
-            warnings.push(format!(
-                "parameter {} ignored: it is neither a user name, password or db index nor \
-                 an ssl:, ssl-ca:, ssl-cert: or ssl-key: option",
-                i + 1
-            ));
-        }
+    let tls = parse_tls(&args[idx..args.len().min(SERVER_WORDS)], idx + 1, warnings)?;
+    if args.len() > SERVER_WORDS {
+        warnings.push(format!(
+            "parameters {} to {} ignored: it takes at most {SERVER_WORDS}",
+            SERVER_WORDS + 1,
+            args.len()
+        ));
     }
     let username = positional.first().cloned().flatten();
     let password = positional.get(1).cloned().flatten();
     // Not echoed: with a word too many (a password with a space?) it may
     // be part of a credential.
-    let db = positional.get(2).cloned().flatten().map(|d| {
-        d.parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 0)
-            .unwrap_or_else(|| {
-                warnings.push(
-                    "the database index (parameter 4) is not a number from 0 up: SELECT will \
-                 fail, so no connection will work"
-                        .into(),
-                );
-                -1
-            })
-    });
+    let db = positional
+        .get(2)
+        .cloned()
+        .flatten()
+        .map(|d| parse_db_index(&d, 4, warnings));
     Ok(ServerCfg {
         addr,
         username,
