@@ -211,16 +211,24 @@ impl Default for FtpdOptions<'_> {
     }
 }
 
+/// The passive ports of a test's proftpd container.
+const PASSIVE_PORTS: u16 = 8;
+
 impl Ftpd {
     fn start(o: FtpdOptions) -> Ftpd {
         let port = free_port();
-        let pasv = free_port_range(4);
-        let range = format!("{pasv}-{}", pasv + 3);
+        // Eight passive ports: four sessions transfer at once in
+        // two_hosts_one_redis, and a port may still be held by the one
+        // before (sid's 1.3.9e answered "425 PASV: Address already in use"
+        // once with four).
+        let pasv = free_port_range(PASSIVE_PORTS);
+        let last = pasv + PASSIVE_PORTS - 1;
+        let range = format!("{pasv}-{last}");
         let logs = TestDir::new("proftpd-rs-docker-logs-");
         let mut b = Container::builder(&image(), "ftpd")
             .publish(&port.to_string(), "21")
             .publish(&range, &range)
-            .env("FTP_PASSIVE_PORTS", &format!("{pasv} {}", pasv + 3))
+            .env("FTP_PASSIVE_PORTS", &format!("{pasv} {last}"))
             .env("FTP_MASQUERADE_ADDRESS", "127.0.0.1")
             .volume(&format!("{}:/var/log/proftpd", logs.path().display()));
         if o.env_user {
